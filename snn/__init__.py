@@ -1,0 +1,77 @@
+"""snn: spiking neural networks on PyTorch.
+
+The top level re-exports the everyday API; subpackages hold the rest:
+
+- :mod:`snn.surrogate`: surrogate spike functions;
+- :mod:`snn.functional`: pure step/sequence functions of every neuron;
+- :mod:`snn.neurons`: neuron modules (single-step and sequence modes, backends);
+- :mod:`snn.layers`: time wrappers, encoders, readouts, losses, monitors;
+- :mod:`snn.backends`: the backend dispatch table.
+
+Sequences are time-first, ``[T, B, ...]``; a single step is ``[B, ...]``.
+"""
+
+from snn import functional, layers, neurons, surrogate
+from snn.backends import BackendUnavailableError, available_backends
+from snn.layers import (
+    DeltaEncoder,
+    FiringRateRegularizer,
+    LatencyEncoder,
+    Monitor,
+    PoissonEncoder,
+    RepeatEncoder,
+    SpikeCount,
+    SpikeRate,
+    TimeDistributed,
+    TimeLast,
+    TimeMax,
+    TimeMean,
+)
+from snn.neurons import (
+    ALIF,
+    IF,
+    LI,
+    LIF,
+    CubaLIF,
+    ParametricLIF,
+    detach,
+    reset,
+    set_backend,
+    set_step_mode,
+)
+from snn.surrogate import get_surrogate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALIF",
+    "IF",
+    "LI",
+    "LIF",
+    "BackendUnavailableError",
+    "CubaLIF",
+    "DeltaEncoder",
+    "FiringRateRegularizer",
+    "LatencyEncoder",
+    "Monitor",
+    "ParametricLIF",
+    "PoissonEncoder",
+    "RepeatEncoder",
+    "SpikeCount",
+    "SpikeRate",
+    "TimeDistributed",
+    "TimeLast",
+    "TimeMax",
+    "TimeMean",
+    "__version__",
+    "available_backends",
+    "detach",
+    "functional",
+    "get_surrogate",
+    "layers",
+    "neurons",
+    "reset",
+    "set_backend",
+    "set_step_mode",
+    "surrogate",
+]

@@ -1,0 +1,116 @@
+"""Current-based (CuBa) leaky integrate-and-fire neuron."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from snn.functional._common import (
+    Decay,
+    SequenceOutput,
+    check_decay,
+    check_input,
+    check_reset,
+    check_state_tensor,
+    check_threshold,
+    run_sequence,
+    spike_and_reset,
+)
+from snn.surrogate import Surrogate, get_surrogate
+
+__all__ = ["CubaLIFState", "cuba_lif_sequence", "cuba_lif_step"]
+
+
+class CubaLIFState(NamedTuple):
+    """State of the current-based LIF neuron.
+
+    Attributes:
+        i: synaptic current ``[B, ...]``.
+        v: membrane potential ``[B, ...]`` after the last step's reset.
+    """
+
+    i: Tensor
+    v: Tensor
+
+
+def cuba_lif_step(
+    x: Tensor,
+    state: CubaLIFState | None = None,
+    *,
+    alpha: Decay,
+    beta: Decay,
+    threshold: float | Tensor = 1.0,
+    reset: str = "subtract",
+    v_reset: float = 0.0,
+    decay_input: bool = False,
+    surrogate: str | Surrogate | None = None,
+    detach_reset: bool = False,
+) -> tuple[Tensor, CubaLIFState]:
+    r"""One step of the current-based LIF neuron: a synaptic current with its own decay
+    feeds the membrane.
+
+    .. math::
+        i_t = \alpha\, i_{t-1} + x_t, \qquad
+        h_t = \beta\, v_{t-1} + \begin{cases} (1-\beta)\, i_t & \text{decay\_input} \\
+                                             i_t & \text{otherwise} \end{cases}, \qquad
+        s_t = \Theta(h_t - \vartheta), \qquad v_t = \operatorname{reset}(h_t, s_t)
+
+    Time constants: :math:`\alpha = e^{-\Delta t/\tau_\text{syn}}`,
+    :math:`\beta = e^{-\Delta t/\tau_\text{mem}}`. The current equation is the exact
+    zero-order-hold solution of :math:`\tau_\text{syn}\dot i = -i + w_\text{in} x` with
+    :math:`w_\text{in} = 1/(1-\alpha)`; the membrane sees the current of the same step
+    (:math:`R = 1` with ``decay_input``, :math:`R = 1/(1-\beta)` without).
+
+    Args:
+        x: input of one step, ``[B, ...]``.
+        state: previous state; ``None`` starts from :math:`i = v = 0`.
+        alpha: synaptic-current decay per step, in ``[0, 1]``.
+        beta: membrane decay per step, in ``[0, 1]``.
+        threshold: firing threshold.
+        reset: ``"subtract"``, ``"hard"`` or ``"none"``.
+        v_reset: membrane value after a hard reset.
+        decay_input: scale the current entering the membrane by :math:`1-\beta`.
+        surrogate: surrogate gradient (name or instance; default ``"atan"``).
+        detach_reset: stop the gradient through the reset term.
+
+    Returns:
+        ``(spikes, new_state)``.
+    """
+    check_decay("alpha", alpha)
+    check_decay("beta", beta)
+    check_threshold(threshold)
+    check_reset(reset)
+    check_input(x)
+    if state is None:
+        i = torch.zeros_like(x)
+        v = torch.zeros_like(x)
+    else:
+        i = check_state_tensor("i", state.i, x)
+        v = check_state_tensor("v", state.v, x)
+    i = alpha * i + x
+    h = beta * v + ((1 - beta) * i if decay_input else i)
+    s, v = spike_and_reset(
+        h,
+        threshold,
+        reset=reset,
+        v_reset=v_reset,
+        surrogate=get_surrogate(surrogate),
+        detach_reset=detach_reset,
+    )
+    return s, CubaLIFState(i, v)
+
+
+def cuba_lif_sequence(
+    x: Tensor, state: CubaLIFState | None = None, *, record: bool = False, **params
+) -> SequenceOutput:
+    """:func:`cuba_lif_step` over a time-first sequence ``[T, B, ...]``.
+
+    Args:
+        x: input sequence ``[T, B, ...]``.
+        state: initial state (``None``: zeros).
+        record: also return the membrane trace ``[T, B, ...]``.
+        **params: keyword parameters of :func:`cuba_lif_step`.
+    """
+    return run_sequence(cuba_lif_step, x, state, record, params)

@@ -1,0 +1,210 @@
+"""Integrate-and-fire, leaky integrate-and-fire and leaky integrator neurons.
+
+All functions are pure: they take the state and return the new one. A step takes one time step
+``[B, ...]``; a ``*_sequence`` function takes a time-first sequence ``[T, B, ...]``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from snn.functional._common import (
+    Decay,
+    SequenceOutput,
+    check_decay,
+    check_input,
+    check_reset,
+    check_state_tensor,
+    check_threshold,
+    run_sequence,
+    spike_and_reset,
+)
+from snn.surrogate import Surrogate, get_surrogate
+
+__all__ = [
+    "LIFState",
+    "if_sequence",
+    "if_step",
+    "li_sequence",
+    "li_step",
+    "lif_sequence",
+    "lif_step",
+]
+
+
+class LIFState(NamedTuple):
+    """State of IF, LIF, parametric LIF and LI neurons.
+
+    Attributes:
+        v: membrane potential ``[B, ...]`` after the last step's reset.
+    """
+
+    v: Tensor
+
+
+def _initial_v(x: Tensor, state: LIFState | None) -> Tensor:
+    check_input(x)
+    if state is None:
+        return torch.zeros_like(x)
+    return check_state_tensor("v", state.v, x)
+
+
+def if_step(
+    x: Tensor,
+    state: LIFState | None = None,
+    *,
+    threshold: float | Tensor = 1.0,
+    reset: str = "subtract",
+    v_reset: float = 0.0,
+    surrogate: str | Surrogate | None = None,
+    detach_reset: bool = False,
+) -> tuple[Tensor, LIFState]:
+    r"""One step of the integrate-and-fire neuron.
+
+    .. math::
+        h_t = v_{t-1} + x_t, \qquad s_t = \Theta(h_t - \vartheta), \qquad
+        v_t = \operatorname{reset}(h_t, s_t)
+
+    with the reset of :func:`snn.functional.spike_and_reset`.
+
+    Args:
+        x: input current of one step, ``[B, ...]``.
+        state: previous state; ``None`` starts from :math:`v = 0`.
+        threshold: firing threshold :math:`\vartheta` (float or broadcastable tensor).
+        reset: ``"subtract"``, ``"hard"`` (to ``v_reset``) or ``"none"``.
+        v_reset: membrane value after a hard reset.
+        surrogate: surrogate gradient (name or instance; default ``"atan"``).
+        detach_reset: stop the gradient through the reset term.
+
+    Returns:
+        ``(spikes, new_state)``, spikes in ``x``'s dtype.
+    """
+    check_threshold(threshold)
+    check_reset(reset)
+    v = _initial_v(x, state)
+    s, v = spike_and_reset(
+        v + x,
+        threshold,
+        reset=reset,
+        v_reset=v_reset,
+        surrogate=get_surrogate(surrogate),
+        detach_reset=detach_reset,
+    )
+    return s, LIFState(v)
+
+
+def lif_step(
+    x: Tensor,
+    state: LIFState | None = None,
+    *,
+    beta: Decay,
+    threshold: float | Tensor = 1.0,
+    reset: str = "subtract",
+    v_reset: float = 0.0,
+    decay_input: bool = False,
+    surrogate: str | Surrogate | None = None,
+    detach_reset: bool = False,
+) -> tuple[Tensor, LIFState]:
+    r"""One step of the leaky integrate-and-fire neuron.
+
+    .. math::
+        h_t = \beta\, v_{t-1} + \begin{cases} (1-\beta)\, x_t & \text{decay\_input} \\
+                                             x_t & \text{otherwise} \end{cases}, \qquad
+        s_t = \Theta(h_t - \vartheta), \qquad v_t = \operatorname{reset}(h_t, s_t)
+
+    The per-step decay :math:`\beta` relates to the membrane time constant by
+    :math:`\beta = e^{-\Delta t/\tau}` (:func:`snn.functional.tau_to_decay`). With
+    ``decay_input=True`` this is the exact zero-order-hold solution of
+    :math:`\tau \dot v = -v + x`; without it, of :math:`\tau \dot v = -v + R x` with
+    :math:`R = 1/(1-\beta)`. A tensor ``beta`` (broadcastable to ``x``) makes the neuron
+    parametric (learnable decay, per neuron or per channel).
+
+    Args:
+        x: input of one step, ``[B, ...]``.
+        state: previous state; ``None`` starts from :math:`v = 0`.
+        beta: membrane decay factor per step, in ``[0, 1]``.
+        threshold: firing threshold.
+        reset: ``"subtract"``, ``"hard"`` or ``"none"``.
+        v_reset: membrane value after a hard reset.
+        decay_input: scale the input by :math:`1-\beta`.
+        surrogate: surrogate gradient (name or instance; default ``"atan"``).
+        detach_reset: stop the gradient through the reset term.
+
+    Returns:
+        ``(spikes, new_state)``.
+    """
+    check_decay("beta", beta)
+    check_threshold(threshold)
+    check_reset(reset)
+    v = _initial_v(x, state)
+    h = beta * v + ((1 - beta) * x if decay_input else x)
+    s, v = spike_and_reset(
+        h,
+        threshold,
+        reset=reset,
+        v_reset=v_reset,
+        surrogate=get_surrogate(surrogate),
+        detach_reset=detach_reset,
+    )
+    return s, LIFState(v)
+
+
+def li_step(
+    x: Tensor,
+    state: LIFState | None = None,
+    *,
+    beta: Decay,
+    decay_input: bool = False,
+) -> tuple[Tensor, LIFState]:
+    r"""One step of the non-spiking leaky integrator (a readout layer).
+
+    .. math::
+        v_t = \beta\, v_{t-1} + \begin{cases} (1-\beta)\, x_t & \text{decay\_input} \\
+                                             x_t & \text{otherwise} \end{cases}
+
+    Returns:
+        ``(v, new_state)``: the output is the membrane potential itself.
+    """
+    check_decay("beta", beta)
+    v = _initial_v(x, state)
+    v = beta * v + ((1 - beta) * x if decay_input else x)
+    return v, LIFState(v)
+
+
+def if_sequence(
+    x: Tensor, state: LIFState | None = None, *, record: bool = False, **params
+) -> SequenceOutput:
+    """:func:`if_step` over a time-first sequence ``x`` of shape ``[T, B, ...]``.
+
+    Args:
+        x: input sequence ``[T, B, ...]``.
+        state: initial state (``None``: zeros).
+        record: also return the membrane trace ``[T, B, ...]``.
+        **params: keyword parameters of :func:`if_step`.
+    """
+    return run_sequence(if_step, x, state, record, params)
+
+
+def lif_sequence(
+    x: Tensor, state: LIFState | None = None, *, record: bool = False, **params
+) -> SequenceOutput:
+    """:func:`lif_step` over a time-first sequence ``x`` of shape ``[T, B, ...]``.
+
+    Args:
+        x: input sequence ``[T, B, ...]``.
+        state: initial state (``None``: zeros).
+        record: also return the membrane trace ``[T, B, ...]``.
+        **params: keyword parameters of :func:`lif_step` (``beta`` is required).
+    """
+    return run_sequence(lif_step, x, state, record, params)
+
+
+def li_sequence(
+    x: Tensor, state: LIFState | None = None, *, record: bool = False, **params
+) -> SequenceOutput:
+    """:func:`li_step` over a time-first sequence ``[T, B, ...]``; ``spikes`` holds the
+    membrane trace (the leaky integrator's output)."""
+    return run_sequence(li_step, x, state, record, params)

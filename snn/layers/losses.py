@@ -1,0 +1,70 @@
+"""Losses on time-first outputs ``[T, B, C]``."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor
+
+from snn.layers.readouts import readout
+
+__all__ = ["membrane_cross_entropy", "rate_cross_entropy", "spike_count_mse"]
+
+
+def _check_logits(x: Tensor, target: Tensor) -> None:
+    if x.dim() != 3:
+        raise ValueError(f"expected outputs [T, B, C], got shape {tuple(x.shape)}")
+    if target.shape != x.shape[1:2]:
+        raise ValueError(
+            f"target must hold one class index per sample, shape ({x.shape[1]},), got "
+            f"{tuple(target.shape)}"
+        )
+
+
+def rate_cross_entropy(spikes: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Cross-entropy on firing rates: the mean spike count per step is used as logits.
+
+    Args:
+        spikes: output spikes ``[T, B, C]``.
+        target: class indices ``[B]``.
+        reduction: as in :func:`torch.nn.functional.cross_entropy`.
+    """
+    _check_logits(spikes, target)
+    return F.cross_entropy(spikes.mean(0), target, reduction=reduction)
+
+
+def membrane_cross_entropy(
+    v: Tensor, target: Tensor, mode: str = "mean", reduction: str = "mean"
+) -> Tensor:
+    """Cross-entropy on membrane potentials of a readout layer ``[T, B, C]``, reduced over time
+    by ``mode`` (``"mean"``, ``"last"`` or ``"max"``) before the softmax."""
+    _check_logits(v, target)
+    if mode not in ("mean", "last", "max"):
+        raise ValueError(f"mode must be 'mean', 'last' or 'max', got {mode!r}")
+    return F.cross_entropy(readout(v, mode), target, reduction=reduction)
+
+
+def spike_count_mse(
+    spikes: Tensor,
+    target: Tensor,
+    correct_rate: float = 0.8,
+    incorrect_rate: float = 0.2,
+    reduction: str = "mean",
+) -> Tensor:
+    """Mean squared error between spike counts and target counts: the correct class should
+    fire at ``correct_rate`` per step, the others at ``incorrect_rate``.
+
+    Args:
+        spikes: output spikes ``[T, B, C]``.
+        target: class indices ``[B]``.
+        correct_rate: target firing rate of the labelled output, in ``[0, 1]``.
+        incorrect_rate: target firing rate of every other output, in ``[0, 1]``.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+    """
+    _check_logits(spikes, target)
+    for name, rate in (("correct_rate", correct_rate), ("incorrect_rate", incorrect_rate)):
+        if not 0 <= rate <= 1:
+            raise ValueError(f"{name} must be in [0, 1], got {rate}")
+    steps, _, classes = spikes.shape
+    one_hot = F.one_hot(target, classes).to(spikes.dtype)
+    wanted = steps * (incorrect_rate + (correct_rate - incorrect_rate) * one_hot)
+    return F.mse_loss(spikes.sum(0), wanted, reduction=reduction)

@@ -20,8 +20,10 @@ def _info(_: argparse.Namespace) -> int:
     for name, backend in sorted(BACKENDS.items()):
         ok = backend.is_available()
         hint = "" if ok else f"  (missing: {backend.install_hint})"
-        print(f"backend {name:6s} devices={','.join(backend.devices):24s} "
-              f"{'available' if ok else 'unavailable'}{hint}")
+        print(
+            f"backend {name:6s} devices={','.join(backend.devices):24s} "
+            f"{'available' if ok else 'unavailable'}{hint}"
+        )
     return 0
 
 

@@ -106,6 +106,17 @@ class BaseNeuron(nn.Module):
         if self.state is not None:
             self.state = type(self.state)(*(s.detach() for s in self.state))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Copies and pickles carry the state detached from the graph and no trace hooks
+        (those belong to the monitor that attached them)."""
+        d = self.__dict__.copy()
+        if self.state is not None:
+            d["state"] = type(self.state)(*(s.detach() for s in self.state))
+        if self.recorded_v is not None:
+            d["recorded_v"] = self.recorded_v.detach()
+        d["_trace_hooks"] = OrderedDict()
+        return d
+
     def register_trace_hook(self, hook: TraceHook) -> RemovableHandle:
         """Call ``hook(module, v)`` with the membrane trace ``[T, B, ...]`` after each call.
 
@@ -156,7 +167,11 @@ class BaseNeuron(nn.Module):
     def _single(self, x: Tensor) -> Tensor:
         check_input(x)
         out = run_sequence_backend(
-            self.kind, "torch", x.unsqueeze(0), self.state, self._want_trace(),
+            self.kind,
+            "torch",
+            x.unsqueeze(0),
+            self.state,
+            self._want_trace(),
             self.neuron_params(),
         )
         self.state = out.state

@@ -1,0 +1,108 @@
+"""Surrogate gradients: registry, derivatives against finite differences, immutability."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+
+import pytest
+import torch
+
+from snn.surrogate import SURROGATES, Surrogate, get_surrogate, heaviside
+
+NAMES = sorted(SURROGATES)
+
+
+def _points(surrogate: Surrogate) -> torch.Tensor:
+    """float64 points spread over the support, away from kinks of piecewise surrogates."""
+    x = torch.linspace(-3, 3, 601, dtype=torch.float64) / surrogate.alpha
+    kinks = torch.tensor(
+        [
+            0.0,
+            1 / surrogate.alpha,
+            -1 / surrogate.alpha,
+            0.5 / surrogate.alpha,
+            -0.5 / surrogate.alpha,
+        ],
+        dtype=torch.float64,
+    )
+    far = (x.unsqueeze(1) - kinks).abs().min(1).values > 1e-3
+    return x[far]
+
+
+def test_registry_has_the_required_surrogates() -> None:
+    required = {
+        "atan",
+        "sigmoid",
+        "fast_sigmoid",
+        "triangle",
+        "rectangle",
+        "erf",
+        "piecewise_quadratic",
+        "soft_sign",
+        "straight_through",
+    }
+    assert required <= set(SURROGATES)
+    ids = [cls.kernel_id for cls in SURROGATES.values()]
+    assert len(set(ids)) == len(ids)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 3.0])
+def test_derivative_matches_finite_differences_of_primitive(name: str, alpha: float) -> None:
+    s = get_surrogate(name, alpha=alpha)
+    x = _points(s)
+    eps = 1e-6
+    numeric = (s.primitive(x + eps) - s.primitive(x - eps)) / (2 * eps)
+    torch.testing.assert_close(s.derivative(x), numeric, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_forward_is_heaviside_and_backward_is_derivative(name: str) -> None:
+    s = get_surrogate(name)
+    x = torch.tensor([-1.0, -1e-4, 0.0, 1e-4, 1.0], dtype=torch.float64, requires_grad=True)
+    y = s(x)
+    assert y.tolist() == [0.0, 0.0, 1.0, 1.0, 1.0]
+    assert torch.equal(y, heaviside(x.detach()))
+    g = torch.randn(5, dtype=torch.float64)
+    (grad,) = torch.autograd.grad(y, x, g)
+    torch.testing.assert_close(grad, g * s.derivative(x.detach()))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_surrogates_are_immutable_and_picklable(name: str) -> None:
+    s = get_surrogate(name, alpha=1.5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.alpha = 2.0  # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(s)) == s
+    assert copy.deepcopy(s) == s
+    assert s.kernel_params == (1.5,)
+    assert hash(s) == hash(get_surrogate(name, alpha=1.5))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "straight_through"])
+def test_step_primitives_integrate_to_a_bounded_step(name: str) -> None:
+    """Every step-like surrogate has a monotone, bounded primitive (a smoothed step)."""
+    s = get_surrogate(name)
+    x = torch.linspace(-50, 50, 2001, dtype=torch.float64)
+    assert (s.derivative(x) >= 0).all()
+    g = s.primitive(x)
+    assert (g[1:] - g[:-1] >= -1e-12).all()
+
+
+def test_unknown_name_and_bad_parameters() -> None:
+    with pytest.raises(ValueError, match="unknown surrogate 'nope'.*atan"):
+        get_surrogate("nope")
+    with pytest.raises(ValueError, match="alpha must be positive"):
+        get_surrogate("atan", alpha=-1.0)
+    with pytest.raises(TypeError, match="alpha must be a number"):
+        get_surrogate("atan", alpha="2")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="given with a surrogate instance"):
+        get_surrogate(get_surrogate("atan"), alpha=1.0)
+    with pytest.raises(TypeError, match="surrogate must be a name"):
+        get_surrogate(3)  # type: ignore[arg-type]
+
+
+def test_default_is_atan() -> None:
+    assert get_surrogate(None) == get_surrogate("atan")

@@ -92,7 +92,7 @@ def test_step_primitives_integrate_to_a_bounded_step(name: str) -> None:
 
 
 def test_unknown_name_and_bad_parameters() -> None:
-    with pytest.raises(ValueError, match="unknown surrogate 'nope'.*atan"):
+    with pytest.raises(ValueError, match=r"unknown surrogate 'nope'.*atan"):
         get_surrogate("nope")
     with pytest.raises(ValueError, match="alpha must be positive"):
         get_surrogate("atan", alpha=-1.0)

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from snn.surrogate import Surrogate, get_surrogate
+from snn.surrogate import Surrogate
 
 __all__ = [
     "RESET_MODES",
@@ -21,7 +21,9 @@ __all__ = [
     "check_state_tensor",
     "check_threshold",
     "decay_to_tau",
+    "initial_state",
     "run_sequence",
+    "sequence_function",
     "spike_and_reset",
     "tau_to_decay",
 ]
@@ -152,6 +154,21 @@ def check_state_tensor(name: str, state: Tensor, x: Tensor) -> Tensor:
     return state if state.dtype == x.dtype else state.to(x.dtype)
 
 
+def initial_state(cls: type[Any], x: Tensor, state: Any) -> Any:
+    """The state a step starts from: zeros shaped like ``x`` when ``state`` is ``None``, else
+    ``state`` with every field checked against ``x`` (shape) and cast to its dtype.
+
+    Args:
+        cls: the neuron's state ``NamedTuple`` class; its fields name the state tensors.
+        x: one step of input ``[B, ...]`` (checked to be a floating-point tensor).
+        state: the previous state or ``None``.
+    """
+    check_input(x)
+    if state is None:
+        return cls(*(torch.zeros_like(x) for _ in cls._fields))
+    return cls(*(check_state_tensor(f, getattr(state, f), x) for f in cls._fields))
+
+
 def spike_and_reset(
     h: Tensor,
     threshold: float | Tensor,
@@ -208,6 +225,31 @@ def run_sequence(
     return SequenceOutput(torch.stack(outputs), state, torch.stack(vs) if record else None)
 
 
-def resolve_surrogate(surrogate: str | Surrogate | None) -> Surrogate:
-    """Shortcut for :func:`snn.surrogate.get_surrogate` with no parameters."""
-    return get_surrogate(surrogate)
+def sequence_function(step: StepFn) -> Callable[..., SequenceOutput]:
+    """Build the whole-sequence function of a neuron from its step function.
+
+    The result has the signature ``fn(x, state=None, *, record=False, **params)``: ``x`` is a
+    time-first sequence ``[T, B, ...]``, ``state`` the initial state (``None``: zeros),
+    ``record`` also returns the membrane trace, and ``params`` are the step's keyword
+    parameters.
+    """
+    name = step.__name__.removesuffix("_step") + "_sequence"
+
+    def sequence(
+        x: Tensor, state: Any = None, *, record: bool = False, **params: Any
+    ) -> SequenceOutput:
+        return run_sequence(step, x, state, record, params)
+
+    sequence.__name__ = sequence.__qualname__ = name
+    sequence.__module__ = step.__module__
+    sequence.__doc__ = (
+        f":func:`{step.__name__}` over a time-first sequence ``x`` of shape ``[T, B, ...]``.\n\n"
+        "Args:\n"
+        "    x: input sequence ``[T, B, ...]``.\n"
+        "    state: initial state (``None``: zeros).\n"
+        "    record: also return the membrane trace ``[T, B, ...]`` as ``.v``.\n"
+        f"    **params: keyword parameters of :func:`{step.__name__}`.\n\n"
+        "Returns:\n"
+        "    :class:`SequenceOutput` ``(spikes, state, v)``.\n"
+    )
+    return sequence

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
 from snn.functional._common import (
     Decay,
-    SequenceOutput,
     check_decay,
-    check_input,
     check_reset,
-    check_state_tensor,
     check_threshold,
-    run_sequence,
+    initial_state,
+    sequence_function,
     spike_and_reset,
 )
 from snn.surrogate import Surrogate, get_surrogate
@@ -86,13 +83,7 @@ def alif_step(
     check_reset(reset)
     if not isinstance(adapt_scale, Tensor) and adapt_scale < 0:
         raise ValueError(f"adapt_scale must be >= 0, got {adapt_scale}")
-    check_input(x)
-    if state is None:
-        v = torch.zeros_like(x)
-        a = torch.zeros_like(x)
-    else:
-        v = check_state_tensor("v", state.v, x)
-        a = check_state_tensor("a", state.a, x)
+    v, a = initial_state(ALIFState, x, state)
     h = beta * v + ((1 - beta) * x if decay_input else x)
     theta = threshold + adapt_scale * a
     s, v = spike_and_reset(
@@ -107,15 +98,4 @@ def alif_step(
     return s, ALIFState(v, a)
 
 
-def alif_sequence(
-    x: Tensor, state: ALIFState | None = None, *, record: bool = False, **params
-) -> SequenceOutput:
-    """:func:`alif_step` over a time-first sequence ``[T, B, ...]``.
-
-    Args:
-        x: input sequence ``[T, B, ...]``.
-        state: initial state (``None``: zeros).
-        record: also return the membrane trace ``[T, B, ...]``.
-        **params: keyword parameters of :func:`alif_step`.
-    """
-    return run_sequence(alif_step, x, state, record, params)
+alif_sequence = sequence_function(alif_step)

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
 from snn.functional._common import (
     Decay,
-    SequenceOutput,
     check_decay,
-    check_input,
     check_reset,
-    check_state_tensor,
     check_threshold,
-    run_sequence,
+    initial_state,
+    sequence_function,
     spike_and_reset,
 )
 from snn.surrogate import Surrogate, get_surrogate
@@ -82,13 +79,7 @@ def cuba_lif_step(
     check_decay("beta", beta)
     check_threshold(threshold)
     check_reset(reset)
-    check_input(x)
-    if state is None:
-        i = torch.zeros_like(x)
-        v = torch.zeros_like(x)
-    else:
-        i = check_state_tensor("i", state.i, x)
-        v = check_state_tensor("v", state.v, x)
+    i, v = initial_state(CubaLIFState, x, state)
     i = alpha * i + x
     h = beta * v + ((1 - beta) * i if decay_input else i)
     s, v = spike_and_reset(
@@ -102,15 +93,4 @@ def cuba_lif_step(
     return s, CubaLIFState(i, v)
 
 
-def cuba_lif_sequence(
-    x: Tensor, state: CubaLIFState | None = None, *, record: bool = False, **params
-) -> SequenceOutput:
-    """:func:`cuba_lif_step` over a time-first sequence ``[T, B, ...]``.
-
-    Args:
-        x: input sequence ``[T, B, ...]``.
-        state: initial state (``None``: zeros).
-        record: also return the membrane trace ``[T, B, ...]``.
-        **params: keyword parameters of :func:`cuba_lif_step`.
-    """
-    return run_sequence(cuba_lif_step, x, state, record, params)
+cuba_lif_sequence = sequence_function(cuba_lif_step)

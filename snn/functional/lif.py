@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import torch
 from torch import Tensor
 
 from snn.functional._common import (
     Decay,
-    SequenceOutput,
     check_decay,
-    check_input,
     check_reset,
-    check_state_tensor,
     check_threshold,
-    run_sequence,
+    initial_state,
+    sequence_function,
     spike_and_reset,
 )
 from snn.surrogate import Surrogate, get_surrogate
@@ -43,13 +40,6 @@ class LIFState(NamedTuple):
     """
 
     v: Tensor
-
-
-def _initial_v(x: Tensor, state: LIFState | None) -> Tensor:
-    check_input(x)
-    if state is None:
-        return torch.zeros_like(x)
-    return check_state_tensor("v", state.v, x)
 
 
 def if_step(
@@ -84,7 +74,7 @@ def if_step(
     """
     check_threshold(threshold)
     check_reset(reset)
-    v = _initial_v(x, state)
+    (v,) = initial_state(LIFState, x, state)
     s, v = spike_and_reset(
         v + x,
         threshold,
@@ -139,7 +129,7 @@ def lif_step(
     check_decay("beta", beta)
     check_threshold(threshold)
     check_reset(reset)
-    v = _initial_v(x, state)
+    (v,) = initial_state(LIFState, x, state)
     h = beta * v + ((1 - beta) * x if decay_input else x)
     s, v = spike_and_reset(
         h,
@@ -169,42 +159,11 @@ def li_step(
         ``(v, new_state)``: the output is the membrane potential itself.
     """
     check_decay("beta", beta)
-    v = _initial_v(x, state)
+    (v,) = initial_state(LIFState, x, state)
     v = beta * v + ((1 - beta) * x if decay_input else x)
     return v, LIFState(v)
 
 
-def if_sequence(
-    x: Tensor, state: LIFState | None = None, *, record: bool = False, **params
-) -> SequenceOutput:
-    """:func:`if_step` over a time-first sequence ``x`` of shape ``[T, B, ...]``.
-
-    Args:
-        x: input sequence ``[T, B, ...]``.
-        state: initial state (``None``: zeros).
-        record: also return the membrane trace ``[T, B, ...]``.
-        **params: keyword parameters of :func:`if_step`.
-    """
-    return run_sequence(if_step, x, state, record, params)
-
-
-def lif_sequence(
-    x: Tensor, state: LIFState | None = None, *, record: bool = False, **params
-) -> SequenceOutput:
-    """:func:`lif_step` over a time-first sequence ``x`` of shape ``[T, B, ...]``.
-
-    Args:
-        x: input sequence ``[T, B, ...]``.
-        state: initial state (``None``: zeros).
-        record: also return the membrane trace ``[T, B, ...]``.
-        **params: keyword parameters of :func:`lif_step` (``beta`` is required).
-    """
-    return run_sequence(lif_step, x, state, record, params)
-
-
-def li_sequence(
-    x: Tensor, state: LIFState | None = None, *, record: bool = False, **params
-) -> SequenceOutput:
-    """:func:`li_step` over a time-first sequence ``[T, B, ...]``; ``spikes`` holds the
-    membrane trace (the leaky integrator's output)."""
-    return run_sequence(li_step, x, state, record, params)
+if_sequence = sequence_function(if_step)
+lif_sequence = sequence_function(lif_step)
+li_sequence = sequence_function(li_step)

@@ -11,6 +11,22 @@ A module without a rule, and arithmetic done by torch functions directly in a co
 ``forward`` (such as a residual addition), is reported as *uncounted*: the report says what
 it does not know instead of counting it as zero.
 
+Agreement with other counters (tested in ``tests/energy/test_crosscheck.py``):
+
+- NeuroBench (``SynapticOperations``, ``ActivationSparsity``, ``Footprint``): equal effective
+  ACs, effective MACs, dense synaptic operations, activation sparsity and footprint, with the
+  default ``nonzero_weights_only=True`` (NeuroBench binarises the weights too).
+- sinabs (``conv_layer_synops_hook``, ``linear_layer_synops_hook``): equal synaptic operations
+  for binary inputs with ``nonzero_weights_only=False`` (sinabs counts every connection).
+  sinabs multiplies the fan-out by the input *value* (it reads inputs as spike counts) and
+  rescales a layer after ``AvgPool2d`` by the kernel area (sum pooling); here a non-binary
+  input is a graded value whose nonzero elements each cost one MAC per connection, so counts
+  differ for multi-spike or average-pooled inputs.
+- Layer-wise MAC counters (ptflops, syops-counter, torchvision's GFLOPS): ``dense_macs`` equals
+  their convolution and linear MACs (padding taps included, bias excluded); they add batch
+  norm, ReLU and pooling element operations, which are here ``other_macs`` and
+  ``dense_other_adds``.
+
 Example:
     >>> with OpCounter(model) as counter:
     ...     model(x)                       # x: [T, B, ...]

@@ -149,6 +149,7 @@ def main() -> None:
             "processor": platform.processor(),
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
+            "load_average_1_5_15min": list(os.getloadavg()),
             "repeats": args.repeats,
             "rows": rows,
         }

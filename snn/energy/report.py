@@ -357,7 +357,8 @@ class EnergyReport:
         ax.set_xticks(range(len(shown)))
         ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
         ax.set_ylabel("energy (J)")
-        ax.set_title(f"SNN energy per layer on {self.target.name}")
+        title = f"SNN energy per layer on {self.target.name}"
+        ax.set_title(title if self.complete else f"{title} (incomplete: see the report text)")
         ax.legend(fontsize=7)
         if ax_tot is not None:
             bottom2 = [0.0, 0.0]

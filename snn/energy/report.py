@@ -241,6 +241,8 @@ class EnergyReport:
             "ann_totals": self.ann_totals,
             "per_sample": self.per_sample,
             "ratio_ann_over_snn": self.ratio,
+            "dense_macs_per_step_per_sample": self.counts.total("dense_macs")
+            / (self.counts.steps * self.counts.samples),
             "complete": self.complete,
             "metrics": neurobench_metrics(self.counts),
             "layers": [
@@ -303,6 +305,9 @@ class EnergyReport:
         lines.append(
             "per sample: effective ACs {effective_acs:,.0f}, effective MACs {effective_macs:,.0f}, "
             "dense {dense:,.0f}".format(**m)
+        )
+        lines.append(
+            f"dense MACs per time step and sample: {m['dense_macs'] / c.steps:,.0f}"
         )
         if m["activation_sparsity"] is not None:
             lines.append(f"activation sparsity {m['activation_sparsity']:.4f}")

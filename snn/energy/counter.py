@@ -97,6 +97,9 @@ class OpCounter:
         watch_functions: also list arithmetic done by torch functions outside modules (e.g.
             residual additions) as uncounted, through a ``TorchFunctionMode``.
 
+    Counts assume inference: batch norm is one multiply-add per element and dropout the
+    identity, whatever the module's training flag.
+
     Raises:
         TypeError: if ``model`` is not an ``nn.Module``.
     """
@@ -149,7 +152,9 @@ class OpCounter:
         for name, module in self.model.named_modules():
             counted = name in self._layers
             self._handles.append(module.register_forward_pre_hook(self._make_pre(name, counted)))
-            self._handles.append(module.register_forward_hook(self._make_post(name, counted)))
+            self._handles.append(
+                module.register_forward_hook(self._make_post(name, counted), with_kwargs=True)
+            )
         self._handles.append(self.model.register_forward_hook(self._root_post))
         if self.watch_functions:
             self._mode = _FunctionWatch(self)
@@ -187,7 +192,7 @@ class OpCounter:
         return pre
 
     def _make_post(self, name: str, counted: bool):
-        def post(module: nn.Module, args: tuple, out: Any) -> None:
+        def post(module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
             if self._stack and self._stack[-1] == name:
                 self._stack.pop()
             if not counted:
@@ -198,7 +203,12 @@ class OpCounter:
                 with torch.no_grad():
                     layer = self._layers[name]
                     layer.calls += 1
-                    self._rules[name](layer, module, args, out, self._ctx)
+                    inputs = args + tuple(kwargs.values())
+                    if not any(isinstance(t, Tensor) for t in inputs):
+                        layer.kind = "uncounted"
+                        layer.reason = "called without a tensor input"
+                        return
+                    self._rules[name](layer, module, inputs, out, self._ctx)
             finally:
                 self._busy = False
 

@@ -211,9 +211,7 @@ def select_range(
     return events
 
 
-def time_index_bounds(
-    t: np.ndarray, t_start: float | None, t_end: float | None
-) -> tuple[int, int]:
+def time_index_bounds(t: np.ndarray, t_start: float | None, t_end: float | None) -> tuple[int, int]:
     """Index bounds of ``[t_start, t_end)`` in non-decreasing timestamps ``t``."""
     lo = 0 if t_start is None else int(np.searchsorted(t, t_start, side="left"))
     hi = t.shape[0] if t_end is None else int(np.searchsorted(t, t_end, side="left"))

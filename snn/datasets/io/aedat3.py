@@ -121,7 +121,9 @@ def read_aedat3(
         body = pos + PACKET_HEADER.itemsize
         end = body + capacity * ev_size
         if end > total:
-            raise EventFormatError(path, pos, f"packet of {end - body} bytes runs past the file end")
+            raise EventFormatError(
+                path, pos, f"packet of {end - body} bytes runs past the file end"
+            )
         wanted = source is None or int(h["source"]) == source
         if ev_type == POLARITY_EVENT and wanted:
             if ev_size != POLARITY_RECORD.itemsize or int(h["ts_offset"]) != 4:

@@ -137,6 +137,8 @@ def read_aedat3(
             chunks.append(make_events(d >> 17, (d >> 2) & 0x7FFF, t, (d >> 1) & 1))
             offsets.append(body + np.flatnonzero(ok) * POLARITY_RECORD.itemsize)
             n_events += chunks[-1].size
+            if t_end is not None and t.size and t[-1] >= t_end:
+                break  # packets are written in time order: later ones start after t_end
         else:
             skipped = header["skipped_packets"]
             skipped[ev_type] = skipped.get(ev_type, 0) + 1

@@ -63,7 +63,7 @@ def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
 
 
 def read_file_bytes(path: PathLike) -> np.ndarray:
-    """Return the whole file as a read-only ``uint8`` array.
+    """Return the file's bytes as a read-only ``uint8`` array (memory-mapped when non-empty).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -71,9 +71,11 @@ def read_file_bytes(path: PathLike) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"event file not found: {path}")
-    data = np.fromfile(path, dtype=np.uint8)
-    data.flags.writeable = False
-    return data
+    if path.stat().st_size == 0:
+        data = np.zeros(0, dtype=np.uint8)
+        data.flags.writeable = False
+        return data
+    return np.asarray(np.memmap(path, dtype=np.uint8, mode="r"))
 
 
 def split_text_header(buf: np.ndarray, prefix: bytes, path: PathLike) -> tuple[list[str], int]:
@@ -91,16 +93,23 @@ def split_text_header(buf: np.ndarray, prefix: bytes, path: PathLike) -> tuple[l
     Raises:
         EventFormatError: A header line has no line ending.
     """
-    raw = buf.tobytes() if not isinstance(buf, bytes | bytearray) else bytes(buf)
     pos = 0
     lines: list[str] = []
     code = prefix[0]
-    while pos < len(raw) and raw[pos] == code:
-        end = raw.find(b"\n", pos)
+    size = len(buf)
+    while pos < size and buf[pos] == code:
+        end = -1
+        window = 4096
+        while end < 0:
+            chunk = bytes(buf[pos : pos + window])
+            end = chunk.find(b"\n")
+            if end >= 0 or pos + window >= size:
+                break
+            window *= 4
         if end < 0:
             raise EventFormatError(path, pos, "header line has no line ending")
-        lines.append(raw[pos + 1 : end].rstrip(b"\r").decode("latin-1").strip())
-        pos = end + 1
+        lines.append(chunk[1:end].rstrip(b"\r").decode("latin-1").strip())
+        pos += end + 1
         if lines[-1].lower() in ("end", "!end-header"):
             break
     return lines, pos

@@ -181,3 +181,28 @@ def decode_evt3(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: 
         elif typ != 7 and typ != 0xA and typ != 0xE and typ != 0xF:
             return n, BAD_TYPE, i, skipped, k
     return n, OK, -1, skipped, k
+
+
+@njit(cache=True, nogil=True)
+def decode_dat(ts, data, out, width, height):  # pragma: no cover - jit
+    """Decode DAT CD records (``x`` bits 13..0, ``y`` 27..14, ``p`` 31..28).
+
+    Returns:
+        ``(status, record_index)``: status 0 ok, 1 coordinate outside the sensor,
+        2 polarity above 1.
+    """
+    for i in range(ts.shape[0]):
+        d = data[i]
+        p = d >> 28
+        if p > 1:
+            return 2, i
+        x = d & 0x3FFF
+        y = (d >> 14) & 0x3FFF
+        if x >= width or y >= height:
+            return OUT_OF_RANGE, i
+        r = out[i]
+        r.x = x
+        r.y = y
+        r.t = ts[i]
+        r.p = p == 1
+    return OK, -1

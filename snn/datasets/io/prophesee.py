@@ -24,10 +24,8 @@ from snn.datasets.io._common import (
     EventFormatError,
     PathLike,
     Recording,
-    check_coordinates,
     check_range_args,
     check_sensor_size,
-    make_events,
     read_file_bytes,
     resolve_sensor_size,
     split_text_header,
@@ -252,19 +250,21 @@ def read_dat(
         a, b = time_index_bounds(records["t"][lo:hi], t_start, t_end)
         lo, hi = lo + a, lo + b
     sel = records[lo:hi]
-    d = sel["d"]
-    p = d >> 28
-    if sel.size and p.max() > 1:
-        i = int(np.argmax(p > 1))
-        raise EventFormatError(
-            path, data + (lo + i) * ev_size, f"polarity {int(p[i])} is not 0 or 1"
-        )
-    x = d & 0x3FFF
-    y = (d >> 14) & 0x3FFF
-    events = make_events(x, y, sel["t"], p)
     header["data_offset"] = data
     size = check_sensor_size(sensor_size) if sensor_size is not None else header["sensor_size"]
-    if size is not None:
-        check_coordinates(events, size, path, record_offset=(data + lo * ev_size, ev_size))
+    width, height = (size[0], size[1]) if size is not None else (1 << 14, 1 << 14)
+    events = np.empty(sel.size, dtype=EVENT_DTYPE)
+    status, i = _kernels.decode_dat(sel["t"], sel["d"], events, width, height)
+    if status == 2:
+        p = int(sel["d"][i]) >> 28
+        raise EventFormatError(path, data + (lo + i) * ev_size, f"polarity {p} is not 0 or 1")
+    if status == _kernels.OUT_OF_RANGE:
+        d = int(sel["d"][i])
+        raise EventFormatError(
+            path,
+            data + (lo + i) * ev_size,
+            f"event {lo + i} has x={d & 0x3FFF}, y={(d >> 14) & 0x3FFF} outside the sensor "
+            f"of size {size}",
+        )
     sensor = resolve_sensor_size(sensor_size, header["sensor_size"], events, header)
     return Recording(events, sensor, header)

@@ -70,6 +70,51 @@ def decode_evt2(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: 
 
 
 @njit(cache=True, nogil=True)
+def decode_evt2_all(words, out, width, height):  # pragma: no cover - jit
+    """:func:`decode_evt2` without range arguments: fewer branches per word (same results)."""
+    n = 0
+    skipped = 0
+    i = 0
+    nw = words.shape[0]
+    while i < nw:  # CD words before the first TIME_HIGH have no time base
+        typ = words[i] >> 28
+        if typ == 8:
+            break
+        if typ <= 1:
+            skipped += 1
+        elif typ != 0xA and typ != 0xE and typ != 0xF:
+            return n, BAD_TYPE, i, skipped, n
+        i += 1
+    th = np.int64(0)
+    last_raw = np.int64(-1)
+    wrap = np.int64(0)
+    while i < nw:
+        w = words[i]
+        typ = w >> 28
+        if typ <= 1:
+            x = (w >> 11) & 0x7FF
+            y = w & 0x7FF
+            if x >= width or y >= height:
+                return n, OUT_OF_RANGE, i, skipped, n
+            r = out[n]
+            r.x = x
+            r.y = y
+            r.t = th | ((w >> 22) & 0x3F)
+            r.p = typ == 1
+            n += 1
+        elif typ == 8:
+            raw = np.int64(w & 0x0FFFFFFF)
+            if raw < last_raw:
+                wrap += _EVT2_WRAP
+            last_raw = raw
+            th = wrap + (raw << 6)
+        elif typ != 0xA and typ != 0xE and typ != 0xF:
+            return n, BAD_TYPE, i, skipped, n
+        i += 1
+    return n, OK, -1, skipped, n
+
+
+@njit(cache=True, nogil=True)
 def count_evt3(words):  # pragma: no cover - jit
     """Upper bound on the number of events in EVT 3.0 words (singles plus vector bits)."""
     n = 0

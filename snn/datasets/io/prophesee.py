@@ -127,9 +127,13 @@ def _read_raw(
     words = np.frombuffer(buf, dtype="<u4" if word == 4 else "<u2", count=n_words, offset=offset)
     width, height = (size[0], size[1]) if size is not None else (2048, 2048)
     limits = _limits(start, stop, t_start, t_end)
+    whole = start is None and stop is None and t_start is None and t_end is None
     if encoding == "evt2":
         out = np.empty(n_words, dtype=EVENT_DTYPE)
-        res = _kernels.decode_evt2(words, out, *limits, width, height)
+        if whole:
+            res = _kernels.decode_evt2_all(words, out, width, height)
+        else:
+            res = _kernels.decode_evt2(words, out, *limits, width, height)
     else:
         out = np.empty(_kernels.count_evt3(words), dtype=EVENT_DTYPE)
         res = _kernels.decode_evt3(words, out, *limits, width, height)

@@ -187,6 +187,7 @@ def main() -> None:
         "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "numpy": np.__version__,
         "numba": numba.__version__,
+        "load_average_1min_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "repeat": args.repeat,
         "timing": "best of repeat, after one warm-up call; both libraries in this process",
     }

@@ -190,3 +190,15 @@ def test_truncated_archive_leaves_nothing(tmp_path):
     with pytest.raises((EOFError, tarfile.TarError, OSError)):
         safe_extract(tar, dest)
     assert list(dest.iterdir()) == []
+
+
+def test_tonic_transform_passed_unchanged(tmp_path):
+    import tonic.transforms as TT
+
+    FAKES["nmnist"](tmp_path, "test", archive=False)
+    cls = get_dataset("nmnist")
+    plain = cls(tmp_path, split="test")
+    ds = cls(tmp_path, split="test", transform=TT.ToFrame(sensor_size=(34, 34, 2), n_time_bins=2))
+    frames, target = ds[3]
+    assert frames.shape == (2, 2, 34, 34) and target == plain.targets[3]
+    assert frames.sum() == plain[3][0].size - 1  # tonic's time bins leave out the last event

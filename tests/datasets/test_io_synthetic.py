@@ -261,3 +261,23 @@ def test_spike_audio(tmp_path):
     assert f.read(1)[0].events.size == 0 and f.read(1)[1] == 7
     with pytest.raises(IndexError):
         f.read(2)
+
+
+def test_detect_format_and_dispatch(tmp_path):
+    from snn.datasets.io import detect_format
+
+    write_evt2(tmp_path / "a.raw", [1], [2], [3], [1])
+    write_dat(tmp_path / "b.dat", [1], [2], [3], [1])
+    (tmp_path / "c.bin").write_bytes(atis_record(1, 2, 3, 1))
+    assert [detect_format(tmp_path / n) for n in ("a.raw", "b.dat", "c.bin")] == [
+        "evt2",
+        "dat",
+        "atis_bin",
+    ]
+    for n in ("a.raw", "b.dat", "c.bin"):
+        assert rows(read_events(tmp_path / n).events) == [(1, 2, 3, 1)]
+    (tmp_path / "d.raw").write_bytes(b"% no encoding here\n")
+    with pytest.raises(EventFormatError, match="encoding"):
+        detect_format(tmp_path / "d.raw")
+    with pytest.raises(ValueError, match="unknown format"):
+        read_events(tmp_path / "a.raw", format="evt4")

@@ -249,3 +249,13 @@ def test_range_argument_validation(tmp_path, name):
         READERS[name](tmp_path / "x", start=5, stop=2)
     with pytest.raises(ValueError, match="start"):
         READERS[name](tmp_path / "x", start=-1)
+
+
+def test_error_pickles_and_rebuilds_from_text():
+    import pickle
+
+    err = EventFormatError("f.raw", 12, "bad word")
+    back = pickle.loads(pickle.dumps(err))
+    assert str(back) == str(err) == "f.raw at byte 12: bad word"
+    assert (back.path, back.offset) == ("f.raw", 12)
+    assert str(EventFormatError(str(err))) == str(err)

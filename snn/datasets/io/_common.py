@@ -30,11 +30,23 @@ class EventFormatError(ValueError):
         offset: Byte offset of the offending data in that file (``None`` when not local).
     """
 
-    def __init__(self, path: PathLike, offset: int | None, message: str) -> None:
+    def __init__(
+        self, path: PathLike, offset: int | None = None, message: str | None = None
+    ) -> None:
+        if message is None:  # rebuilt from its text alone (e.g. re-raised by a DataLoader)
+            self.path, self.offset, self.detail = None, offset, str(path)
+            super().__init__(str(path))
+            return
         self.path = str(path)
         self.offset = offset
+        self.detail = message
         where = f" at byte {offset}" if offset is not None else ""
         super().__init__(f"{self.path}{where}: {message}")
+
+    def __reduce__(self):
+        if self.path is None:
+            return (type(self), (self.detail, self.offset))
+        return (type(self), (self.path, self.offset, self.detail))
 
 
 class Recording(NamedTuple):

@@ -281,3 +281,17 @@ def test_detect_format_and_dispatch(tmp_path):
         detect_format(tmp_path / "d.raw")
     with pytest.raises(ValueError, match="unknown format"):
         read_events(tmp_path / "a.raw", format="evt4")
+
+
+def test_aedat3_time_range_skips_packets(tmp_path):
+    early = polarity_events([1, 2], [1, 2], [10, 20], [1, 1])
+    late = polarity_events([3, 4], [3, 4], [30, 40], [0, 1])
+    corrupt = polarity_events([200], [1], [25], [1])  # x outside a DVS128 sensor
+    packets = [aedat3_packet(1, 1, early, 8), aedat3_packet(1, 1, corrupt, 8)]
+    packets.append(aedat3_packet(1, 1, late, 8))
+    write_aedat3(tmp_path / "a.aedat", packets)
+    with pytest.raises(EventFormatError, match="outside the sensor"):
+        read_events(tmp_path / "a.aedat")
+    got = read_events(tmp_path / "a.aedat", t_start=26)  # the corrupt packet ends at 25: skipped
+    assert rows(got.events) == [(3, 3, 30, 0), (4, 4, 40, 1)]
+    assert rows(read_events(tmp_path / "a.aedat", t_end=20).events) == [(1, 1, 10, 1)]

@@ -84,7 +84,9 @@ def read_aedat3(
         sensor_size: ``(W, H, P)`` overriding the ``#Source`` header line.
         source: Keep only packets from this event source id (default: all).
         start: First event index; ``stop``: one past the last (packets past it are not read).
-        t_start: Keep ``t >= t_start``; ``t_end``: keep ``t < t_end`` (microseconds).
+        t_start: Keep ``t >= t_start``; ``t_end``: keep ``t < t_end`` (microseconds). Packets
+            wholly before ``t_start`` (when no index bound is given) or after ``t_end`` are not
+            decoded.
 
     Raises:
         EventFormatError: wrong version line, missing end of header, a packet header with
@@ -104,6 +106,8 @@ def read_aedat3(
     offsets: list[np.ndarray] = []
     n_events = 0
     pos = offset
+    # Without index bounds, packets that end before t_start are skipped undecoded.
+    seek_time = t_start is not None and start is None and stop is None
     total = buf.size
     while pos < total:
         if pos + PACKET_HEADER.itemsize > total:
@@ -130,6 +134,11 @@ def read_aedat3(
                 raise EventFormatError(
                     path, pos, f"polarity packet with event size {ev_size} (expected 8)"
                 )
+            if seek_time and number:
+                last = np.frombuffer(buf, dtype="<i4", count=1, offset=body + (number - 1) * 8 + 4)
+                if (int(h["ts_overflow"]) << 31) | int(last[0]) < t_start:
+                    pos = end  # every event of this packet precedes t_start: not decoded
+                    continue
             rec = np.frombuffer(buf, dtype=POLARITY_RECORD, count=number, offset=body)
             ok = (rec["data"] & 1) == 1
             d = rec["data"][ok]

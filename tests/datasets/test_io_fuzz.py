@@ -142,3 +142,27 @@ def test_fuzz_random_bytes_after_valid_header(name):
         _check(name, data)
 
     run()
+
+
+def test_fuzz_spike_audio_random_and_truncated(tmp_path):
+    from event_writers import write_shd
+
+    from snn.datasets.io import SpikeAudioFile
+
+    write_shd(tmp_path / "s.h5", [[0.1, 0.2], [0.3]], [[1, 2], [3]], [0, 1])
+    valid = (tmp_path / "s.h5").read_bytes()
+
+    @FUZZ
+    @given(st.one_of(st.binary(max_size=256), st.integers(0, len(valid)).map(lambda n: valid[:n])))
+    def run(data):
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "f.h5"
+            path.write_bytes(data)
+            try:
+                f = SpikeAudioFile(path)
+                for i in range(len(f)):
+                    f.read(i)
+            except EventFormatError as exc:
+                assert str(path) in str(exc)
+
+    run()

@@ -48,8 +48,8 @@ class SpikeAudioFile:
         self._pid: int | None = None
         f = self._file()
         for key in ("spikes/times", "spikes/units", "labels"):
-            if key not in f:
-                raise EventFormatError(self.path, None, f"missing dataset {key!r}")
+            if key not in f or not hasattr(f[key], "shape") or len(f[key].shape) != 1:
+                raise EventFormatError(self.path, None, f"missing 1-D dataset {key!r}")
         n = {k: len(f[k]) for k in ("spikes/times", "spikes/units", "labels")}
         if len(set(n.values())) != 1:
             raise EventFormatError(self.path, None, f"datasets have different lengths {n}")
@@ -93,8 +93,14 @@ class SpikeAudioFile:
         if not -self._len <= index < self._len:
             raise IndexError(f"sample {index} out of range for {self._len} samples in {self.path}")
         f = self._file()
-        times = np.asarray(f["spikes/times"][index], dtype=np.float64)
-        units = np.asarray(f["spikes/units"][index])
+        try:
+            times = np.asarray(f["spikes/times"][index], dtype=np.float64)
+            units = np.asarray(f["spikes/units"][index])
+            label = int(f["labels"][index])
+        except (OSError, ValueError, TypeError) as exc:
+            if isinstance(exc, EventFormatError):
+                raise
+            raise EventFormatError(self.path, None, f"sample {index} unreadable: {exc}") from exc
         if times.shape != units.shape:
             raise EventFormatError(
                 self.path, None, f"sample {index}: {times.size} times but {units.size} units"
@@ -107,7 +113,6 @@ class SpikeAudioFile:
         events["p"] = 1
         size = (self.n_channels, 1, 1)
         check_coordinates(events, size, f"{self.path}[{index}]")
-        label = int(f["labels"][index])
         return Recording(events, size, {"index": index}), label
 
 

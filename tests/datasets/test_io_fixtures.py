@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from snn.datasets.io import EVENT_DTYPE, READERS, detect_format, read_events
+from snn.datasets.io import EVENT_DTYPE, READERS, EventFormatError, detect_format, read_events
 
 # file, format, reader kwargs, events, x range, y range, t range, ON count (None: +1/-1 file)
 EXPECTED = [
@@ -112,3 +112,34 @@ def test_index_and_time_ranges_match_full_decode(fixtures_dir, name):
     both = read_events(path, start=a, stop=b, t_start=t0, t_end=t1, **kw).events
     part = full[a:b]
     np.testing.assert_array_equal(both, part[(part["t"] >= t0) & (part["t"] < t1)])
+
+
+def test_aedat4_data_table_seek(fixtures_dir, tmp_path):
+    import lz4.frame
+
+    from snn.datasets.io import _flatbuffers as fb
+    from snn.datasets.io import read_aedat4
+
+    path = fixtures_dir / "dvxplorer_sample.aedat4"
+    full = read_aedat4(path)
+    pos = full.header["data_table_position"]
+    got = read_aedat4(path, t_start=1605537494000000, t_end=1605537494100000)
+    assert got.header["seek"] is True
+    t = full.events["t"]
+    np.testing.assert_array_equal(
+        got.events, full.events[(t >= 1605537494000000) & (t < 1605537494100000)]
+    )
+    data = path.read_bytes()
+    table = bytearray(lz4.frame.decompress(data[pos:]))
+    entry = fb.root(bytes(table), b"FTAB", size_prefixed=True).table_vector(0)[0]
+    count_at = entry._field(2) + 4  # field offsets are relative to the unprefixed buffer
+    table[count_at : count_at + 8] = (123456).to_bytes(8, "little")
+    bad = tmp_path / "bad_table.aedat4"
+    bad.write_bytes(data[:pos] + lz4.frame.compress(bytes(table)))
+    with pytest.raises(EventFormatError, match="data table"):
+        read_aedat4(bad, stop=10)
+    damaged = tmp_path / "damaged_table.aedat4"
+    damaged.write_bytes(data[:pos] + b"\x00" * 64)
+    rec = read_aedat4(damaged, stop=10)
+    assert rec.header["seek"] is False
+    np.testing.assert_array_equal(rec.events, full.events[:10])

@@ -64,6 +64,28 @@ class Table:
         _need(self.buf, at + 4, n)
         return self.buf[at + 4 : at + 4 + n].decode("utf-8", errors="replace")
 
+    def inline_struct(self, index: int, fmt: str) -> tuple | None:
+        """Struct stored inline in the table (struct format ``fmt``), or ``None`` when absent."""
+        at = self._field(index)
+        if at is None:
+            return None
+        _need(self.buf, at, struct.calcsize("<" + fmt))
+        return struct.unpack_from("<" + fmt, self.buf, at)
+
+    def table_vector(self, index: int) -> list[Table]:
+        """Vector-of-tables field ``index`` (empty when absent)."""
+        at = self._indirect(index)
+        if at is None:
+            return []
+        _need(self.buf, at, 4)
+        n = struct.unpack_from("<I", self.buf, at)[0]
+        _need(self.buf, at + 4, 4 * n)
+        out = []
+        for k in range(n):
+            p = at + 4 + 4 * k
+            out.append(Table(self.buf, p + struct.unpack_from("<I", self.buf, p)[0]))
+        return out
+
     def struct_vector(self, index: int, dtype: np.dtype) -> np.ndarray:
         """Vector-of-structs field ``index`` as a numpy view (empty when absent)."""
         at = self._indirect(index)

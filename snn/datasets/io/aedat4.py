@@ -116,6 +116,66 @@ def _read_header(buf: bytes, path: PathLike) -> tuple[dict[str, Any], int]:
     return header, body + size
 
 
+#: One row of the file's packet index (``FTAB`` data table).
+TABLE_DTYPE = np.dtype(
+    [
+        ("offset", "<i8"),
+        ("stream", "<i4"),
+        ("size", "<i4"),
+        ("count", "<i8"),
+        ("t_first", "<i8"),
+        ("t_last", "<i8"),
+    ]
+)
+
+
+def read_data_table(buf: bytes, header: dict[str, Any]) -> np.ndarray | None:
+    """The packet index at ``dataTablePosition`` (``None`` when absent or unreadable).
+
+    Each row: data byte offset, stream id, packet size, element count, first and last
+    timestamp.
+    """
+    pos = header["data_table_position"]
+    if pos < 0 or pos >= len(buf):
+        return None
+    try:
+        data = _decompress(buf[pos:], header["compression"])
+        rows = []
+        for e in fb.root(data, b"FTAB", size_prefixed=True).table_vector(0):
+            info = e.inline_struct(1, "ii") or (-1, -1)
+            rows.append(
+                (
+                    e.scalar(0, "q", -1),
+                    info[0],
+                    info[1],
+                    e.scalar(2, "q", 0),
+                    e.scalar(3, "q", 0),
+                    e.scalar(4, "q", 0),
+                )
+            )
+    except Exception:  # a damaged index is not fatal: packets are read sequentially
+        return None
+    return np.array(rows, dtype=TABLE_DTYPE)
+
+
+def _seek_packets(
+    table: np.ndarray, sid: int, start, stop, t_start, t_end
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of stream ``sid`` that may hold events of the range, and their first indices."""
+    rows = table[table["stream"] == sid]
+    first = np.concatenate([[0], np.cumsum(rows["count"])[:-1]]).astype(np.int64)
+    keep = np.ones(rows.size, dtype=bool)
+    if start is not None:
+        keep &= first + rows["count"] > start
+    if stop is not None:
+        keep &= first < stop
+    if t_start is not None:
+        keep &= rows["t_last"] >= t_start
+    if t_end is not None:
+        keep &= rows["t_first"] < t_end
+    return rows[keep], first[keep]
+
+
 def _pick_stream(streams: dict[int, dict[str, Any]], stream: int | str | None, path) -> int:
     events = [i for i, s in sorted(streams.items()) if s["type"] == "EVTS"]
     if stream is None:
@@ -149,8 +209,10 @@ def read_aedat4(
         stream: Stream id or output name (``"events"``); default the first ``EVTS`` stream.
         sensor_size: ``(W, H, P)`` overriding the stream's ``sizeX``/``sizeY``.
         start: First event index; ``stop``: one past the last (later packets are not read).
-        t_start: Keep ``t >= t_start``; ``t_end``: keep ``t < t_end`` (microseconds); packets
-            are not decompressed past the first one whose events all reach ``t_end``.
+        t_start: Keep ``t >= t_start``; ``t_end``: keep ``t < t_end`` (microseconds).
+
+    With a range and a readable data table (the file's packet index), only the packets of the
+    range are decompressed; without one, packets are read in order up to the range's end.
 
     Raises:
         EventFormatError: wrong magic, bad header FlatBuffer, truncated or corrupt packet,
@@ -167,38 +229,86 @@ def read_aedat4(
     end = len(buf)
     if header["data_table_position"] >= 0:
         end = min(end, header["data_table_position"])
-    chunks: list[np.ndarray] = []
+    ranged = any(v is not None for v in (start, stop, t_start, t_end))
+    table = read_data_table(buf, header) if ranged else None
+    header["seek"] = table is not None
+    if table is not None:
+        rows, first = _seek_packets(table, sid, start, stop, t_start, t_end)
+        chunks, index = [], []
+        for row, k0 in zip(rows, first):
+            pos = int(row["offset"]) - 8
+            vec = _packet_events(buf, pos, end, sid, header["compression"], size, path)
+            if vec is None or vec.size != row["count"]:
+                raise EventFormatError(
+                    path, pos, "packet does not match the file's data table (stream/count)"
+                )
+            chunks.append(vec)
+            index.append(k0 + np.arange(vec.size))
+        raw = np.concatenate(chunks) if chunks else np.empty(0, dtype=EVENT_STRUCT)
+        idx = np.concatenate(index) if index else np.zeros(0, np.int64)
+        keep = np.ones(raw.size, dtype=bool)
+        if start is not None:
+            keep &= idx >= start
+        if stop is not None:
+            keep &= idx < stop
+        raw = raw[keep]
+        events = make_events(raw["x"], raw["y"], raw["t"], raw["on"])
+        sensor = resolve_sensor_size(sensor_size, from_header, events, header)
+        return Recording(select_range(events, None, None, t_start, t_end), sensor, header)
+    chunks = []
     n_events = 0
     while pos < end:
-        if pos + 8 > end:
-            raise EventFormatError(path, pos, "file ends inside a packet header")
-        packet_stream, packet_size = struct.unpack_from("<ii", buf, pos)
-        body = pos + 8
-        if packet_size < 0 or body + packet_size > end:
-            raise EventFormatError(path, pos, f"packet size {packet_size} runs past the data")
-        if packet_stream == sid:
-            try:
-                data = _decompress(buf[body : body + packet_size], header["compression"])
-                vec = fb.root(data, b"EVTS", size_prefixed=True).struct_vector(0, EVENT_STRUCT)
-            except fb.FlatBufferError as exc:
-                raise EventFormatError(path, pos, f"bad event packet: {exc}") from exc
-            except Exception as exc:  # decompressor errors have library-specific types
-                raise EventFormatError(path, pos, f"cannot decompress packet: {exc}") from exc
-            if vec.size and int(vec["on"].max()) > 1:
-                raise EventFormatError(path, pos, "event polarity byte is not 0 or 1")
-            if size is not None and vec.size:
-                _check_packet(vec, size, path, pos)
+        packet_size = _packet_size(buf, pos, end, path)
+        vec = _packet_events(buf, pos, end, sid, header["compression"], size, path)
+        if vec is not None:
             chunks.append(vec)
             n_events += vec.size
             if stop is not None and n_events >= stop:
                 break
             if t_end is not None and vec.size and vec["t"][-1] >= t_end:
                 break
-        pos = body + packet_size
+        pos += 8 + packet_size
     raw = np.concatenate(chunks) if chunks else np.empty(0, dtype=EVENT_STRUCT)
     events = make_events(raw["x"], raw["y"], raw["t"], raw["on"])
     sensor = resolve_sensor_size(sensor_size, from_header, events, header)
     return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)
+
+
+def _packet_size(buf: bytes, pos: int, end: int, path: PathLike) -> int:
+    if pos < 0 or pos + 8 > end:
+        raise EventFormatError(path, max(pos, 0), "file ends inside a packet header")
+    size = struct.unpack_from("<i", buf, pos + 4)[0]
+    if size < 0 or pos + 8 + size > end:
+        raise EventFormatError(path, pos, f"packet size {size} runs past the data")
+    return size
+
+
+def _packet_events(
+    buf: bytes,
+    pos: int,
+    end: int,
+    sid: int,
+    compression: str,
+    size: tuple[int, int, int] | None,
+    path: PathLike,
+) -> np.ndarray | None:
+    """Events of the packet at ``pos`` (``None`` when it belongs to another stream)."""
+    packet_size = _packet_size(buf, pos, end, path)
+    if struct.unpack_from("<i", buf, pos)[0] != sid:
+        return None
+    body = pos + 8
+    try:
+        data = _decompress(buf[body : body + packet_size], compression)
+        vec = fb.root(data, b"EVTS", size_prefixed=True).struct_vector(0, EVENT_STRUCT)
+    except fb.FlatBufferError as exc:
+        raise EventFormatError(path, pos, f"bad event packet: {exc}") from exc
+    except Exception as exc:  # decompressor errors have library-specific types
+        raise EventFormatError(path, pos, f"cannot decompress packet: {exc}") from exc
+    if vec.size and int(vec["on"].max()) > 1:
+        raise EventFormatError(path, pos, "event polarity byte is not 0 or 1")
+    if size is not None and vec.size:
+        _check_packet(vec, size, path, pos)
+    return vec
 
 
 def _check_packet(vec: np.ndarray, size: tuple[int, int, int], path: PathLike, pos: int) -> None:

@@ -18,6 +18,7 @@ _EXPORTS = {
     "ASLDVS": "snn.datasets.asl_dvs",
     "CIFAR10DVS": "snn.datasets.cifar10dvs",
     "DVSGesture": "snn.datasets.dvs_gesture",
+    "DVSLip": "snn.datasets.dvs_lip",
     "NCARS": "snn.datasets.ncars",
     "NCaltech101": "snn.datasets.ncaltech101",
     "NMNIST": "snn.datasets.nmnist",
@@ -40,6 +41,7 @@ _EXPORTS = {
 #: Registry key -> dataset class name (resolved lazily by :func:`get_dataset`).
 DATASETS = {
     "dvs_gesture": "DVSGesture",
+    "dvs_lip": "DVSLip",
     "nmnist": "NMNIST",
     "ncaltech101": "NCaltech101",
     "cifar10_dvs": "CIFAR10DVS",

@@ -209,3 +209,30 @@ FAKES = {
     "shd": fake_shd,
     "ssc": fake_ssc,
 }
+
+
+LIP_DTYPE = np.dtype([("t", "<i4"), ("x", "i1"), ("y", "i1"), ("p", "i1")])
+
+
+def fake_dvs_lip(root: Path, split: str, archive: bool):
+    targets, counts = [], []
+    for other in ("train", "test"):
+        for i, word in enumerate(["accused", "action", "allow"]):
+            d = root / "DVS-Lip" / other / word
+            d.mkdir(parents=True, exist_ok=True)
+            for j in range(2):
+                n = 3 + i + j
+                ev = np.zeros(n, LIP_DTYPE)
+                ev["t"] = np.arange(n) * 1000
+                ev["x"] = np.arange(n) * 9 % 128
+                ev["y"] = 127 - np.arange(n)
+                ev["p"] = np.arange(n) % 2
+                np.save(d / f"{j}.npy", ev)
+                if other == split:
+                    targets.append(i)
+                    counts.append(n)
+    _pack(root, ["DVS-Lip"], "DVS-Lip.zip", archive)
+    return targets, counts
+
+
+FAKES["dvs_lip"] = fake_dvs_lip

@@ -58,7 +58,11 @@ def _seeds(folder: Path) -> dict[str, bytes]:
     info = aedat4_info([(0, "EVTS", "events", 320, 240)])
     write_aedat4(folder / "a.aedat4", [(0, evts_packet(t, x, y, p))] * 2, 1, info)
     scipy.io.savemat(folder / "a.mat", {"events": np.stack([x, y, 2 * p - 1, t], 1)})
+    lip = np.zeros(n, dtype=[("t", "<i4"), ("x", "i1"), ("y", "i1"), ("p", "i1")])
+    lip["t"], lip["x"], lip["y"], lip["p"] = t, x % 128, y % 128, p
+    np.save(folder / "a.npy", lip)
     return {
+        "numpy": (folder / "a.npy").read_bytes(),
         "evt2": (folder / "a.raw").read_bytes(),
         "evt3": evt3,
         "dat": (folder / "a.dat").read_bytes(),
@@ -115,6 +119,10 @@ def _text_header_end(data: bytes) -> int:
     return pos
 
 
+def test_every_reader_is_fuzzed():
+    assert sorted(SEEDS) == sorted(READERS)
+
+
 FUZZ = settings(
     max_examples=40, deadline=2000, suppress_health_check=[HealthCheck.too_slow], derandomize=True
 )
@@ -133,7 +141,7 @@ def test_fuzz_mutated(name):
 @pytest.mark.parametrize("name", sorted(SEEDS))
 def test_fuzz_random_bytes_after_valid_header(name):
     seed = SEEDS[name]
-    cut = {"aedat4": 18, "mat": 128}.get(name, _text_header_end(seed))
+    cut = {"aedat4": 18, "mat": 128, "numpy": 128}.get(name, _text_header_end(seed))
 
     @FUZZ
     @given(st.binary(max_size=512))

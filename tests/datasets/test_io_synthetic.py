@@ -295,3 +295,34 @@ def test_aedat3_time_range_skips_packets(tmp_path):
     got = read_events(tmp_path / "a.aedat", t_start=26)  # the corrupt packet ends at 25: skipped
     assert rows(got.events) == [(3, 3, 30, 0), (4, 4, 40, 1)]
     assert rows(read_events(tmp_path / "a.aedat", t_end=20).events) == [(1, 1, 10, 1)]
+
+
+def test_numpy_events(tmp_path):
+    from snn.datasets.io import read_numpy_events
+
+    lip = np.zeros(3, dtype=[("t", "<i4"), ("x", "i1"), ("y", "i1"), ("p", "i1")])
+    lip["t"], lip["x"], lip["y"], lip["p"] = [5, 6, 7], [1, 127, 3], [4, 5, 6], [1, 0, -1]
+    np.save(tmp_path / "a.npy", lip)
+    assert rows(read_events(tmp_path / "a.npy").events) == [
+        (1, 4, 5, 1),
+        (127, 5, 6, 0),
+        (3, 6, 7, 0),
+    ]
+    np.savez(tmp_path / "b.npz", t=[1, 2], x=[3, 4], y=[5, 6], p=[True, False])
+    assert rows(read_events(tmp_path / "b.npz").events) == [(3, 5, 1, 1), (4, 6, 2, 0)]
+    np.savez(tmp_path / "c.npz", t=[1], x=[3], y=[5])
+    with pytest.raises(EventFormatError, match="missing arrays"):
+        read_numpy_events(tmp_path / "c.npz")
+    np.save(tmp_path / "d.npy", np.array([1, 2, 3]))
+    with pytest.raises(EventFormatError, match="lacks fields"):
+        read_numpy_events(tmp_path / "d.npy")
+    np.save(tmp_path / "e.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(EventFormatError, match="pickled"):
+        read_numpy_events(tmp_path / "e.npy")
+    (tmp_path / "g.npy").write_bytes((tmp_path / "a.npy").read_bytes()[:-5])
+    with pytest.raises(EventFormatError, match="declares 39 data bytes"):
+        read_numpy_events(tmp_path / "g.npy")
+    lip["p"][0] = 3
+    np.save(tmp_path / "f.npy", lip)
+    with pytest.raises(EventFormatError, match="polarity"):
+        read_numpy_events(tmp_path / "f.npy")

@@ -28,6 +28,7 @@ from snn.datasets.io.aedat4 import read_aedat4
 from snn.datasets.io.atis import read_atis_bin
 from snn.datasets.io.hdf5_audio import SpikeAudioFile, read_spike_audio
 from snn.datasets.io.matlab import read_mat
+from snn.datasets.io.numpy_events import read_numpy_events
 from snn.datasets.io.prophesee import read_dat, read_evt2, read_evt3
 
 #: Format name -> reader of whole event files.
@@ -40,6 +41,7 @@ READERS: dict[str, Callable[..., Recording]] = {
     "aedat3": read_aedat3,
     "aedat4": read_aedat4,
     "mat": read_mat,
+    "numpy": read_numpy_events,
 }
 
 
@@ -72,6 +74,8 @@ def detect_format(path: str | Path) -> str:
         return "dat"
     if suffix == ".bin":
         return "atis_bin"
+    if suffix in (".npy", ".npz"):
+        return "numpy"
     raise EventFormatError(path, 0, "unknown event file format")
 
 
@@ -101,5 +105,6 @@ __all__ = [
     "read_evt2",
     "read_evt3",
     "read_mat",
+    "read_numpy_events",
     "read_spike_audio",
 ]

@@ -32,7 +32,7 @@ class _Heidelberg(EventDataset):
 
     def _index(self) -> tuple[list[Any], list[int]]:
         self.file = SpikeAudioFile(self.root / f"{self.prefix}_{self.split}.h5")
-        h5 = self.file._file()
+        h5 = self.file.handle()
         if "extra/keys" in h5:
             keys = [k.decode() if isinstance(k, bytes) else str(k) for k in h5["extra/keys"][:]]
             self.classes = tuple(keys)

@@ -46,7 +46,7 @@ class SpikeAudioFile:
         self.n_channels = n_channels
         self._h5: Any = None
         self._pid: int | None = None
-        f = self._file()
+        f = self.handle()
         for key in ("spikes/times", "spikes/units", "labels"):
             if key not in f or not hasattr(f[key], "shape") or len(f[key].shape) != 1:
                 raise EventFormatError(self.path, None, f"missing 1-D dataset {key!r}")
@@ -55,7 +55,8 @@ class SpikeAudioFile:
             raise EventFormatError(self.path, None, f"datasets have different lengths {n}")
         self._len = n["labels"]
 
-    def _file(self) -> Any:
+    def handle(self) -> Any:
+        """The open ``h5py.File`` of this process (reopened after a fork)."""
         import os
 
         import h5py
@@ -80,7 +81,7 @@ class SpikeAudioFile:
     @property
     def labels(self) -> np.ndarray:
         """All labels as an int64 array."""
-        return np.asarray(self._file()["labels"][:], dtype=np.int64)
+        return np.asarray(self.handle()["labels"][:], dtype=np.int64)
 
     def read(self, index: int) -> tuple[Recording, int]:
         """Events and label of sample ``index``.
@@ -92,7 +93,7 @@ class SpikeAudioFile:
         """
         if not -self._len <= index < self._len:
             raise IndexError(f"sample {index} out of range for {self._len} samples in {self.path}")
-        f = self._file()
+        f = self.handle()
         try:
             times = np.asarray(f["spikes/times"][index], dtype=np.float64)
             units = np.asarray(f["spikes/units"][index])

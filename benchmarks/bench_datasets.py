@@ -11,6 +11,7 @@ Usage: ``python benchmarks/bench_datasets.py [--fixtures DIR] [--repeat N] [--ou
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -93,7 +94,6 @@ def best_time(fn, repeat: int) -> float:
 
 def bench_readers(fixtures: Path, repeat: int, tmp: Path) -> list[dict]:
     try:
-        import expelliarmus
         from expelliarmus import Wizard
     except ImportError:
         print("expelliarmus not installed: reader comparison skipped")
@@ -121,7 +121,7 @@ def bench_readers(fixtures: Path, repeat: int, tmp: Path) -> list[dict]:
             "ours_Mev_per_s": n_ours / t_ours / 1e6,
             "expelliarmus_Mev_per_s": n_theirs / t_theirs / 1e6,
             "speedup": (n_ours / t_ours) / (n_theirs / t_theirs),
-            "expelliarmus_version": getattr(expelliarmus, "__version__", "unknown"),
+            "expelliarmus_version": importlib.metadata.version("expelliarmus"),
         }
         rows.append(row)
         print(

@@ -6,12 +6,15 @@ The top level re-exports the everyday API; subpackages hold the rest:
 - :mod:`snn.functional`: pure step/sequence functions of every neuron;
 - :mod:`snn.neurons`: neuron modules (single-step and sequence modes, backends);
 - :mod:`snn.layers`: time wrappers, encoders, readouts, losses, monitors;
-- :mod:`snn.backends`: the backend dispatch table.
+- :mod:`snn.backends`: the backend dispatch table;
+- :mod:`snn.datasets`: event-file readers, dataset classes, transforms, caching;
+- :mod:`snn.energy`: operation counting and energy on neuromorphic targets;
+- :mod:`snn.models`: reference architectures.
 
 Sequences are time-first, ``[T, B, ...]``; a single step is ``[B, ...]``.
 """
 
-from snn import functional, layers, neurons, surrogate
+from snn import datasets, energy, functional, layers, models, neurons, surrogate
 from snn.backends import BackendUnavailableError, available_backends
 from snn.layers import (
     DeltaEncoder,
@@ -65,10 +68,13 @@ __all__ = [
     "TimeMean",
     "__version__",
     "available_backends",
+    "datasets",
     "detach",
+    "energy",
     "functional",
     "get_surrogate",
     "layers",
+    "models",
     "neurons",
     "reset",
     "set_backend",

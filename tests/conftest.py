@@ -7,15 +7,25 @@ from pathlib import Path
 import pytest
 import torch
 
-FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "events"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_recordings() -> Path | None:
+    """``shared/fixtures/events`` beside the checkout, or beside one of its parent folders."""
+    for parent in [ROOT, *ROOT.parents]:
+        candidate = parent.parent / "shared" / "fixtures" / "events"
+        if candidate.is_dir():
+            return candidate
+    return None
 
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    """The folder of real event recordings beside the checkout (skips when absent)."""
-    if not FIXTURES.is_dir():
-        pytest.skip(f"real event recordings not found at {FIXTURES}")
-    return FIXTURES
+    """The folder of real event recordings (skips with the reason when absent)."""
+    found = find_recordings()
+    if found is None:
+        pytest.skip("real event recordings (shared/fixtures/events) not found near the checkout")
+    return found
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,218 @@
+"""Shared pieces of the event-file readers: dtypes, the error class, results, header helpers.
+
+Every reader returns a :class:`Recording`: a numpy structured array of events with tonic's
+field layout (``x, y`` int16, ``t`` int64 microseconds, ``p`` bool; audio files use
+``t, x, p`` int64) and the sensor size ``(W, H, P)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+#: Event layout shared with tonic (``tonic.io.events_struct``): packed, 13 bytes per event.
+EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", bool)])
+
+#: Spiking-audio layout shared with tonic's SHD/SSC datasets: channel in ``x``, ``p`` = 1.
+AUDIO_DTYPE = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])
+
+PathLike = str | os.PathLike
+
+
+class EventFormatError(ValueError):
+    """A file is not valid in the format its reader decodes.
+
+    Attributes:
+        path: The file that failed to decode.
+        offset: Byte offset of the offending data in that file (``None`` when not local).
+    """
+
+    def __init__(self, path: PathLike, offset: int | None, message: str) -> None:
+        self.path = str(path)
+        self.offset = offset
+        where = f" at byte {offset}" if offset is not None else ""
+        super().__init__(f"{self.path}{where}: {message}")
+
+
+class Recording(NamedTuple):
+    """Decoded events of one file.
+
+    Attributes:
+        events: Structured array (:data:`EVENT_DTYPE` or :data:`AUDIO_DTYPE`), file order.
+        sensor_size: ``(W, H, P)``; ``(channels, 1, 1)`` for audio.
+        header: Format metadata (header lines, where the sensor size came from, ...).
+    """
+
+    events: np.ndarray
+    sensor_size: tuple[int, int, int]
+    header: dict[str, Any]
+
+
+def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
+    """Pack field arrays into an :data:`EVENT_DTYPE` structured array."""
+    t = np.asarray(t)
+    out = np.empty(t.shape[0], dtype=EVENT_DTYPE)
+    out["x"] = x
+    out["y"] = y
+    out["t"] = t
+    out["p"] = p
+    return out
+
+
+def read_file_bytes(path: PathLike) -> np.ndarray:
+    """Return the whole file as a read-only ``uint8`` array.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"event file not found: {path}")
+    data = np.fromfile(path, dtype=np.uint8)
+    data.flags.writeable = False
+    return data
+
+
+def split_text_header(buf: np.ndarray, prefix: bytes, path: PathLike) -> tuple[list[str], int]:
+    """Split leading text lines that start with ``prefix`` from binary data.
+
+    Args:
+        buf: File bytes.
+        prefix: Single byte that starts each header line (``b"%"`` or ``b"#"``).
+        path: File name, for error messages.
+
+    Returns:
+        ``(lines, data_offset)``: decoded header lines (prefix and line ending stripped) and the
+        byte offset of the first byte after the header.
+
+    Raises:
+        EventFormatError: A header line has no line ending.
+    """
+    raw = buf.tobytes() if not isinstance(buf, bytes | bytearray) else bytes(buf)
+    pos = 0
+    lines: list[str] = []
+    code = prefix[0]
+    while pos < len(raw) and raw[pos] == code:
+        end = raw.find(b"\n", pos)
+        if end < 0:
+            raise EventFormatError(path, pos, "header line has no line ending")
+        lines.append(raw[pos + 1 : end].rstrip(b"\r").decode("latin-1").strip())
+        pos = end + 1
+        if lines[-1].lower() in ("end", "!end-header"):
+            break
+    return lines, pos
+
+
+def check_sensor_size(sensor_size: Any, name: str = "sensor_size") -> tuple[int, int, int]:
+    """Validate a ``(W, H, P)`` tuple of positive integers."""
+    try:
+        size = tuple(int(v) for v in sensor_size)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a (W, H, P) tuple of ints, got {sensor_size!r}") from exc
+    if len(size) != 3 or min(size) <= 0:
+        raise ValueError(f"{name} must be three positive ints (W, H, P), got {sensor_size!r}")
+    return size  # type: ignore[return-value]
+
+
+def check_coordinates(
+    events: np.ndarray,
+    sensor_size: tuple[int, int, int],
+    path: PathLike,
+    offsets: np.ndarray | None = None,
+    record_offset: tuple[int, int] | None = None,
+) -> None:
+    """Raise if an event lies outside the sensor.
+
+    Args:
+        events: Decoded events.
+        sensor_size: ``(W, H, P)``.
+        path: File name for the message.
+        offsets: Byte offset of each event in the file, if known.
+        record_offset: ``(data_start, record_size)`` for fixed-size records.
+
+    Raises:
+        EventFormatError: naming the first offending event's byte offset.
+    """
+    if events.size == 0:
+        return
+    bad = (events["x"] < 0) | (events["x"] >= sensor_size[0])
+    if "y" in events.dtype.names:
+        bad |= (events["y"] < 0) | (events["y"] >= sensor_size[1])
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    offset = None
+    if offsets is not None:
+        offset = int(offsets[i])
+    elif record_offset is not None:
+        offset = record_offset[0] + i * record_offset[1]
+    ev = events[i]
+    coords = f"x={int(ev['x'])}" + (f", y={int(ev['y'])}" if "y" in events.dtype.names else "")
+    raise EventFormatError(
+        path, offset, f"event {i} has {coords} outside the sensor of size {sensor_size}"
+    )
+
+
+def infer_sensor_size(events: np.ndarray) -> tuple[int, int, int]:
+    """Smallest ``(W, H, 2)`` that holds every event (``(1, 1, 2)`` when empty)."""
+    if events.size == 0:
+        return (1, 1, 2)
+    return (int(events["x"].max()) + 1, int(events["y"].max()) + 1, 2)
+
+
+def resolve_sensor_size(
+    given: Any, from_header: tuple[int, int, int] | None, events: np.ndarray, header: dict
+) -> tuple[int, int, int]:
+    """Pick the sensor size: argument, then header, then events; record the source."""
+    if given is not None:
+        header["sensor_size_from"] = "argument"
+        return check_sensor_size(given)
+    if from_header is not None:
+        header["sensor_size_from"] = "header"
+        return from_header
+    header["sensor_size_from"] = "events"
+    return infer_sensor_size(events)
+
+
+def check_range_args(
+    start: int | None, stop: int | None, t_start: float | None, t_end: float | None
+) -> None:
+    """Validate the range arguments shared by every reader."""
+    for name, value in (("start", start), ("stop", stop)):
+        if value is not None and (not isinstance(value, int | np.integer) or value < 0):
+            raise ValueError(f"{name} must be a non-negative int or None, got {value!r}")
+    if start is not None and stop is not None and stop < start:
+        raise ValueError(f"stop ({stop}) must be >= start ({start})")
+    if t_start is not None and t_end is not None and t_end < t_start:
+        raise ValueError(f"t_end ({t_end}) must be >= t_start ({t_start})")
+
+
+def select_range(
+    events: np.ndarray,
+    start: int | None = None,
+    stop: int | None = None,
+    t_start: float | None = None,
+    t_end: float | None = None,
+) -> np.ndarray:
+    """Events with file index in ``[start, stop)`` and time in ``[t_start, t_end)``."""
+    if start is not None or stop is not None:
+        events = events[start:stop]
+    if t_start is not None or t_end is not None:
+        t = events["t"]
+        keep = np.ones(t.shape[0], dtype=bool)
+        if t_start is not None:
+            keep &= t >= t_start
+        if t_end is not None:
+            keep &= t < t_end
+        events = events[keep]
+    return events
+
+
+def time_index_bounds(t: np.ndarray, t_start: float | None, t_end: float | None) -> tuple[int, int]:
+    """Index bounds of ``[t_start, t_end)`` in non-decreasing timestamps ``t``."""
+    lo = 0 if t_start is None else int(np.searchsorted(t, t_start, side="left"))
+    hi = t.shape[0] if t_end is None else int(np.searchsorted(t, t_end, side="left"))
+    return lo, max(lo, hi)

@@ -116,8 +116,12 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
-def load_config(path: str | os.PathLike, **overrides: Any) -> TrainConfig:
-    """Read a :class:`TrainConfig` from a ``.json`` or ``.toml`` file; ``overrides`` win.
+def load_config(
+    path: str | os.PathLike, base: dict[str, Any] | None = None, **overrides: Any
+) -> TrainConfig:
+    """Read a :class:`TrainConfig` from a ``.json`` or ``.toml`` file.
+
+    Precedence: the dataclass defaults < ``base`` < the file < ``overrides``.
 
     Raises:
         FileNotFoundError: if the file does not exist.
@@ -146,7 +150,7 @@ def load_config(path: str | os.PathLike, **overrides: Any) -> TrainConfig:
     if unknown:
         raise ValueError(f"{path}: unknown option(s) {unknown}; expected some of {sorted(known)}")
     try:
-        return TrainConfig(**{**data, **overrides})
+        return TrainConfig(**{**(base or {}), **data, **overrides})
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: {err}") from None
 

@@ -170,6 +170,15 @@ def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
     return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
 
 
+def _summary(row: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {row['epoch']}/{epochs}"]
+    for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+        if key in row:
+            parts.append(f"{key} {row[key]:.4f}")
+    parts.append(f"{row['seconds']:.1f} s")
+    return "  ".join(parts)
+
+
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "sgd":
@@ -337,6 +346,8 @@ def _fit(
                 row["test_loss"], row["test_accuracy"] = metrics["loss"], metrics["accuracy"]
             row["seconds"] = time.perf_counter() - t0
             logger.log(row)
+            if show:
+                print(_summary(row, config.epochs), flush=True)
             accuracy = row.get("test_accuracy", row["train_accuracy"])
             improved = accuracy > best
             best = max(best, accuracy)

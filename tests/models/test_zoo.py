@@ -116,13 +116,34 @@ def test_recurrent_layer_matches_hand_written_loop() -> None:
         expected.append(s)
     torch.testing.assert_close(out, torch.stack(expected))
     assert isinstance(layer.neuron.state, LIFState)
-    # single-step mode gives the same sequence, and reset clears the kept spikes too
+    # a second call continues the recurrence; reset restarts it from zero spikes
+    more = torch.rand(3, 2, 3) * 2
+    cont = layer(more)
+    for t in range(3):
+        s, state = lif_step(more[t] @ w.T + b + s @ v_rec.T, state, beta=0.8)
+        torch.testing.assert_close(cont[t], s)
     snn.reset(layer)
-    assert layer.state is None and layer.neuron.state is None
+    torch.testing.assert_close(layer(x), out)
+    # single-step mode (switched through the inner neuron) gives the same sequence
     snn.set_step_mode(layer, "single")
     torch.testing.assert_close(torch.stack([layer(x[t]) for t in range(6)]), out)
     with pytest.raises(ValueError, match=r"\[B, in\]"):
         layer(x)
+
+
+def test_recurrent_layer_detach_cuts_the_graph() -> None:
+    layer = Recurrent(3, 4, snn.LIF(beta=0.8, threshold=0.5))
+    x = torch.rand(4, 2, 3) * 3
+    first = layer(x)
+    first.sum().backward()  # frees the first call's graph
+    snn.detach(layer)
+    layer(x).sum().backward()  # would fail if the kept spikes still pointed into that graph
+    layer.zero_grad()
+    snn.reset(layer)
+    a = layer(x)
+    b = layer(x)  # without detach the gradient flows back into the first call
+    b.sum().backward()
+    assert a.requires_grad and layer.input.weight.grad is not None
 
 
 def test_sew_connect_functions() -> None:

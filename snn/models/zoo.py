@@ -89,7 +89,7 @@ ZOO: dict[str, ZooEntry] = {
     "sew_resnet34": ZooEntry(
         sew_resnet34, "ImageNet (static images, direct encoding)", (3, 224, 224), 4, 1000,
         reference=_FANG_SEW, small={"width": 0.0625, "num_classes": 10, "connect": "iand"},
-        small_input_shape=(3, 32, 32),
+        small_input_shape=(3, 16, 16),
     ),
     "spiking_resnet18": ZooEntry(
         spiking_resnet18, "ImageNet (static images, direct encoding)", (3, 224, 224), 4, 1000,
@@ -99,7 +99,7 @@ ZOO: dict[str, ZooEntry] = {
     "spiking_resnet34": ZooEntry(
         spiking_resnet34, "ImageNet (static images, direct encoding)", (3, 224, 224), 4, 1000,
         reference=_FANG_SEW, small={"width": 0.0625, "num_classes": 10},
-        small_input_shape=(3, 32, 32),
+        small_input_shape=(3, 16, 16),
     ),
     "rsnn_shd": ZooEntry(
         rsnn_shd, "SHD", (700,), 100, 20, readout="max", reference=_SHD,

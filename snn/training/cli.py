@@ -61,6 +61,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         ("resume", "continue from OUT_DIR/last.pt"),
         ("tensorboard", "TensorBoard logging"),
         ("progress", "progress bars"),
+        ("sync-batchnorm", "synchronise batch-norm statistics over GPUs"),
     ):
         parser.add_argument(
             f"--{name}", action=argparse.BooleanOptionalAction, default=None, help=text
@@ -81,6 +82,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     flags = {name: getattr(args, name, None) for _f, name, _k, _h in _OPTIONS}
     for name in ("optimizer", "scheduler", "loss", "readout", "amp", "resume", "tensorboard"):
         flags[name] = getattr(args, name, None)
+    flags["sync_batchnorm"] = getattr(args, "sync_batchnorm", None)
     flags["progress"] = getattr(args, "progress", None)
     flags["root"] = args.root
     if args.model_kwargs is not None:

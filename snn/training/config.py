@@ -41,6 +41,8 @@ class TrainConfig:
         amp: mixed precision (autocast) on the model's forward pass.
         amp_dtype: ``"float16"`` or ``"bfloat16"`` (empty: float16 on CUDA, bfloat16 on CPU).
         grad_clip: clip the gradient norm to this value (0: off).
+        sync_batchnorm: in distributed runs on GPUs, convert batch norms to
+            :class:`torch.nn.SyncBatchNorm` so that their statistics cover the global batch.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         seed: seed of the initial weights, the shuffling and every random layer.
         num_workers: data-loading processes.
@@ -68,6 +70,7 @@ class TrainConfig:
     amp: bool = False
     amp_dtype: str = ""
     grad_clip: float = 0.0
+    sync_batchnorm: bool = False
     device: str = "auto"
     seed: int = 0
     num_workers: int = 0

@@ -241,6 +241,10 @@ def _fit(
     out_dir = Path(config.out_dir)
     last_path = out_dir / "last.pt"
 
+    if info.distributed and config.sync_batchnorm:
+        if device.type != "cuda":
+            raise ValueError("sync_batchnorm needs CUDA devices (torch.nn.SyncBatchNorm)")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
     net: nn.Module = model
     if info.distributed:

@@ -39,6 +39,18 @@ def test_small_model_forward_backward(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))
+def test_small_model_under_bfloat16_autocast(name: str) -> None:
+    entry = ZOO[name]
+    model = create_model(name, **entry.small)
+    x = _input(entry.small_input_shape or entry.input_shape, 2, 2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+    out.float().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
 def test_reset_makes_runs_repeatable(name: str) -> None:
     entry = ZOO[name]
     model = create_model(name, **entry.small).eval()

@@ -151,3 +151,11 @@ def test_mse_loss_and_max_readout_train(tmp_path: Path) -> None:
         _config(tmp_path, loss="mse", readout="max", optimizer="adamw"),
     )
     assert result.final_accuracy >= 0.8
+
+
+def test_sync_batchnorm_needs_cuda(tmp_path: Path, monkeypatch) -> None:
+    from snn.training import distributed
+
+    monkeypatch.setattr(distributed, "setup", lambda: distributed.DistInfo(0, 2, 0, False))
+    with pytest.raises(ValueError, match="sync_batchnorm needs CUDA"):
+        fit(toy_model(), toy_data(32), None, _config(tmp_path, sync_batchnorm=True))

@@ -10,7 +10,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from snn.layers import TimeDistributed
 from snn.neurons import BaseNeuron, create_neuron
 
 __all__ = [
@@ -160,8 +159,3 @@ class Recurrent(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in_features={self.input.in_features}, out_features={self.input.out_features}"
-
-
-def spiking_stage(layers: list[nn.Module], neuron: BaseNeuron) -> list[nn.Module]:
-    """``[TimeDistributed(*layers), neuron]``: stateless layers over time, then a neuron."""
-    return [TimeDistributed(*layers), neuron]

@@ -4,9 +4,9 @@ References:
     B. Cramer, Y. Stradmann, J. Schemmel, F. Zenke, "The Heidelberg Spiking Data Sets for the
     Systematic Evaluation of Spiking Neural Networks", IEEE TNNLS 2020 (recurrent LIF network
     with a leaky-integrator readout, max-over-time loss).
-    B. Yin, F. Corradi, S. M. Bohte, "Accurate and efficient time-domain classification with
-    adaptive spiking recurrent neural networks", Nature Machine Intelligence 2021 (adaptive
-    recurrent layers, SHD above 90%).
+    A. Bittar, P. N. Garner, "A surrogate gradient spiking baseline for speech command
+    recognition", Frontiers in Neuroscience 2022 (recurrent layers of adaptive neurons, SHD
+    above 90%).
     J. E. Pedersen et al., "Neuromorphic intermediate representation: A unified instruction set
     for interoperable brain-inspired computing", Nature Communications 2024 (a recurrent
     CuBa-LIF network, 12 -> 38 recurrent -> 7, reading Braille from tactile events).
@@ -36,7 +36,7 @@ class RecurrentSNN(nn.Module):
         in_features: input channels (700 for SHD/SSC).
         num_classes: 20 for SHD, 35 for SSC.
         hidden: sizes of the recurrent layers.
-        neuron: neuron name (``"lif"`` or ``"alif"`` for adaptive layers as in Yin et al.).
+        neuron: neuron name (``"lif"``, or ``"alif"`` for adaptive layers).
         neuron_kwargs: options of the hidden neurons (default ``beta=0.95``).
         readout_beta: decay of the leaky-integrator readout.
         dropout: dropout between layers (applied per time step).

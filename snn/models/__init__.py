@@ -2,6 +2,10 @@
 
 Models are built by name through :data:`MODELS` (``create_model("resnet18")``); nothing is
 downloaded: every builder returns an untrained network.
+
+The spiking reference models (the zoo) are also described in :data:`ZOO`, with the dataset,
+input shape, number of time steps and paper each one follows; every zoo model takes a
+time-first sequence ``[T, B, ...]`` and returns ``[T, B, num_classes]``.
 """
 
 from __future__ import annotations
@@ -11,12 +15,45 @@ from typing import Any
 
 from torch import nn
 
+from snn.models.blocks import Recurrent, TimeConsistentDropout, VotingLayer
+from snn.models.plif_net import PLIFNet, plif_cifar10dvs, plif_dvs_gesture, plif_nmnist
+from snn.models.recurrent import CubaRSNN, RecurrentSNN, nir_cuba_rsnn, rsnn_shd, rsnn_ssc
 from snn.models.resnet import BasicBlock, ResNet, resnet18
+from snn.models.sew_resnet import SEWResNet, sew_resnet18, sew_resnet34, spiking_resnet18
+from snn.models.vgg import SpikingVGG, spiking_vgg11
+from snn.models.zoo import ZOO, ZooEntry
 
-__all__ = ["MODELS", "BasicBlock", "ResNet", "create_model", "resnet18"]
+__all__ = [
+    "MODELS",
+    "ZOO",
+    "BasicBlock",
+    "CubaRSNN",
+    "PLIFNet",
+    "Recurrent",
+    "RecurrentSNN",
+    "ResNet",
+    "SEWResNet",
+    "SpikingVGG",
+    "TimeConsistentDropout",
+    "VotingLayer",
+    "ZooEntry",
+    "create_model",
+    "nir_cuba_rsnn",
+    "plif_cifar10dvs",
+    "plif_dvs_gesture",
+    "plif_nmnist",
+    "resnet18",
+    "rsnn_shd",
+    "rsnn_ssc",
+    "sew_resnet18",
+    "sew_resnet34",
+    "spiking_resnet18",
+    "spiking_vgg11",
+]
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
+    **{name: entry.builder for name, entry in ZOO.items()},
 }
 """Model builders by name; each returns an untrained ``nn.Module``."""
 

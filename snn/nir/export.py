@@ -123,13 +123,13 @@ def _avgpool(m: nn.AvgPool2d, ctx: _Ctx) -> nir.NIRNode:
         raise NIRExportError(
             f"layer {ctx.name!r}: NIR pooling counts padding as zeros; use count_include_pad=True"
         )
-    if m.divisor_override is not None:
-        if m.divisor_override != int(np.prod(k)):
-            raise NIRExportError(
-                f"layer {ctx.name!r}: divisor_override={m.divisor_override} is neither an average "
-                f"nor a sum over the {tuple(k)} window"
-            )
+    if m.divisor_override == 1:
         return nir.SumPool2d(kernel_size=k, stride=stride, padding=pad)
+    if m.divisor_override not in (None, int(np.prod(k))):
+        raise NIRExportError(
+            f"layer {ctx.name!r}: divisor_override={m.divisor_override} is neither an average "
+            f"nor a sum (divisor 1) over the {tuple(k)} window"
+        )
     return nir.AvgPool2d(kernel_size=k, stride=stride, padding=pad)
 
 
@@ -182,7 +182,11 @@ def _spike_meta(m: SpikingNeuron, ctx: _Ctx) -> tuple[np.ndarray, np.ndarray, di
 
 
 def _decay_meta(name: str, value: Tensor | float, ctx: _Ctx) -> dict[str, Any]:
-    return {f"snn_{name}": np.atleast_1d(_np(value)), "snn_dt": ctx.dt, "snn_discretisation": ctx.disc.name}
+    return {
+        f"snn_{name}": np.atleast_1d(_np(value)),
+        "snn_dt": ctx.dt,
+        "snn_discretisation": ctx.disc.name,
+    }
 
 
 def _taus(value: Tensor | float, what: str, ctx: _Ctx) -> np.ndarray:
@@ -324,7 +328,9 @@ class _Builder:
     def connect(self, sources: list[str], target: str) -> None:
         self.edges.extend((s, target) for s in sources)
 
-    def leaf(self, name: str, m: nn.Module, sources: list[str], qual: str | None = None) -> list[str]:
+    def leaf(
+        self, name: str, m: nn.Module, sources: list[str], qual: str | None = None
+    ) -> list[str]:
         """Add the nodes of module ``m`` (qualified name ``qual``, default ``name``) fed by
         ``sources``; return the names that feed on."""
         qual = name if qual is None else qual
@@ -340,12 +346,30 @@ class _Builder:
                     f"layer {name!r}: only a Recurrent around a bare neuron is exportable (its "
                     "neuron is a two-node cycle with the recurrent weight in NIR)"
                 )
-            neuron, weight = f"{name}.neuron", f"{name}.recurrent"
-            self.node(neuron, f"{qual}.neuron", m.neuron)
-            self.node(weight, f"{qual}.recurrent", m.recurrent)
-            self.connect(sources, neuron)
-            self.edges += [(neuron, weight), (weight, neuron)]
-            return [neuron]
+            # a sub-graph, as snnTorch writes its recurrent layers: input -> neuron <-> weight
+            inner = _Builder(self.dt, self.disc, self.allow_any_reset)
+            inner.shapes = {
+                k[len(qual) + 1 :]: v for k, v in self.shapes.items() if k.startswith(qual + ".")
+            }
+            if "neuron" not in inner.shapes:
+                raise NIRExportError(f"layer {name!r} was not called on sample_input")
+            shape = np.array(inner.shapes["neuron"][1])
+            inner.node("neuron", "neuron", m.neuron)
+            inner.node("recurrent", "recurrent", m.recurrent)
+            inner.nodes["input"] = nir.Input(input_type={"input": shape})
+            inner.nodes["output"] = nir.Output(output_type={"output": shape})
+            inner.edges = [
+                ("input", "neuron"),
+                ("neuron", "recurrent"),
+                ("recurrent", "neuron"),
+                ("neuron", "output"),
+            ]
+            self.nodes[name] = nir.NIRGraph(
+                nodes=inner.nodes, edges=inner.edges, metadata={}, type_check=False
+            )
+            self.out_shapes[name] = tuple(shape)
+            self.connect(sources, name)
+            return [name]
         self.node(name, qual, m)
         self.connect(sources, name)
         return [name]
@@ -392,8 +416,10 @@ def _record_shapes(
     handles = []
     folded = _folded_modules(model) if lead == 2 else set()
     recurrent_parts = {
-        f"{n}.{p}" for n, m in model.named_modules() if isinstance(m, Recurrent) for p in
-        ("neuron", "recurrent")
+        f"{n}.{p}"
+        for n, m in model.named_modules()
+        if isinstance(m, Recurrent)
+        for p in ("neuron", "recurrent")
     }
 
     for name, m in model.named_modules():
@@ -442,7 +468,9 @@ def _walk_fx(model: nn.Module, builder: _Builder) -> list[str]:
         elif node.op == "call_function" and node.target in (operator.add, torch.add):
             a, b = node.args[:2]
             if not (isinstance(a, fx.Node) and isinstance(b, fx.Node)):
-                raise NIRExportError(f"{node.name}: only the sum of two layer outputs is exportable")
+                raise NIRExportError(
+                    f"{node.name}: only the sum of two layer outputs is exportable"
+                )
             values[node] = values[a] + values[b]
         elif node.op == "output":
             out = node.args[0]

@@ -27,8 +27,8 @@ class Scale(nn.Module):
 
 
 class SumPool2d(nn.AvgPool2d):
-    """Sum pooling (NIR ``SumPool2d``): an average pool times the window size, padding counted
-    as zeros."""
+    """Sum pooling (NIR ``SumPool2d``): the sum over each window (an average pool whose divisor
+    is 1), padding counted as zeros."""
 
     def __init__(
         self,
@@ -37,4 +37,4 @@ class SumPool2d(nn.AvgPool2d):
         padding: int | tuple[int, int] = 0,
     ):
         k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-        super().__init__(k, stride, padding, count_include_pad=True, divisor_override=k[0] * k[1])
+        super().__init__(k, stride, padding, count_include_pad=True, divisor_override=1)

@@ -59,7 +59,7 @@ def _meta(node: nir.NIRNode, key: str) -> Any:
 
 
 def _t(a: Any) -> Tensor:
-    return torch.as_tensor(np.asarray(a, dtype=np.float64), dtype=torch.float32)
+    return torch.as_tensor(np.array(a, dtype=np.float64), dtype=torch.float32)
 
 
 def _uniform(a: Any) -> float | None:
@@ -334,7 +334,9 @@ def _fold_recurrences(nodes: dict, edges: list, ctx: _Ctx) -> tuple[dict, list, 
     for a, b in list(edge_set):
         if (b, a) not in edge_set or a not in nodes or b not in nodes:
             continue
-        if not (isinstance(nodes[a], _NEURON_NODES) and isinstance(nodes[b], nir.Affine | nir.Linear)):
+        if not (
+            isinstance(nodes[a], _NEURON_NODES) and isinstance(nodes[b], nir.Affine | nir.Linear)
+        ):
             continue
         w_in = [e for e in edge_set if e[1] == b]
         w_out = [e for e in edge_set if e[0] == b]
@@ -391,7 +393,12 @@ def _build(node: Any, ctx: _Ctx) -> nn.Module:
             f"node {ctx.name!r} of type {type(node).__name__} is not supported; supported: "
             f"{sorted(c.__name__ for c in IMPORTERS)} and neuron <-> Linear recurrences"
         )
-    return importer(node, ctx)
+    try:
+        return importer(node, ctx)
+    except NIRImportError:
+        raise
+    except (ValueError, TypeError) as err:
+        raise NIRImportError(f"node {ctx.name!r} ({type(node).__name__}): {err}") from err
 
 
 def _key(name: str, taken: set[str]) -> str:

@@ -26,9 +26,13 @@ class RecurrentState(NamedTuple):
 def _last_neuron(module: nn.Module) -> BaseNeuron:
     if isinstance(module, BaseNeuron):
         return module
-    if isinstance(module, nn.Sequential) and len(module) and isinstance(module[-1], BaseNeuron):
-        if not any(isinstance(m, BaseNeuron) for m in list(module)[:-1]):
-            return module[-1]
+    if (
+        isinstance(module, nn.Sequential)
+        and len(module)
+        and isinstance(module[-1], BaseNeuron)
+        and not any(isinstance(m, BaseNeuron) for m in list(module)[:-1])
+    ):
+        return module[-1]
     raise TypeError(
         "Recurrent needs a neuron module (snn.neurons) or an nn.Sequential of stateless layers "
         f"ending in one, got {type(module).__name__}"
@@ -38,11 +42,13 @@ def _last_neuron(module: nn.Module) -> BaseNeuron:
 class Recurrent(BaseNeuron):
     r"""A neuron whose input is the external input plus a transform of its own previous output.
 
-    .. math:: y_t = \operatorname{neuron}\big(x_t + W s_{t-1} + b\big), \qquad s_{-1} = 0
+    .. math:: s_t = \operatorname{neuron}\big(x_t + r_t\big), \qquad
+              r_t = W s_{t-1} + b, \qquad r_0 = 0
 
-    so at the first step the neuron receives ``x_0 + b``. This is the recurrent layer of NIR (a
-    neuron node and an ``Affine``/``Linear`` node in a two-node cycle), of snnTorch's
-    ``RLeaky``/``RSynaptic`` and of Norse's recurrent cells.
+    The recurrent signal is delayed by one step and starts at zero, as in a NIR graph where a
+    neuron node and an ``Affine``/``Linear`` node form a cycle (the semantics of NIR's reference
+    executor, ``nirtorch``). snnTorch's ``RLeaky`` differs only at the first step, where it adds
+    the bias ``b`` (it evaluates the recurrent layer on zero spikes).
 
     The layer runs its time loop itself (the recurrence forbids a whole-sequence kernel).
     :func:`snn.reset` clears both the kept previous output and the neuron's state.
@@ -87,8 +93,7 @@ class Recurrent(BaseNeuron):
         return torch.stack([self._step(x_t) for x_t in x.unbind(0)])
 
     def _step(self, x: Tensor) -> Tensor:
-        prev = torch.zeros_like(x) if self.state is None else self.state.s
-        h = x + self.recurrent(prev)
+        h = x if self.state is None else x + self.recurrent(self.state.s)
         if _last_neuron(self.neuron).step_mode == "single":
             s = self.neuron(h)
         else:

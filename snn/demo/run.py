@@ -313,8 +313,8 @@ def _pct(x: float) -> str:
 
 def summary_markdown(report: dict[str, Any]) -> str:
     """The short Markdown summary of a demo report."""
-    conv = report["converted"]["test_accuracy"]
-    trained = report["trained"]["test_accuracy"]
+    conv = {int(t): a for t, a in report["converted"]["test_accuracy"].items()}
+    trained = {int(t): a for t, a in report["trained"]["test_accuracy"].items()}
     steps = sorted(set(conv) | set(trained))
     lines = [
         "# snn demo: digits 8x8",

@@ -272,6 +272,9 @@ def _energy(args: argparse.Namespace) -> int:
             stem = Path(args.figure)
             path = stem if len(args.target or [1]) == 1 else stem.with_stem(f"{stem.stem}_{target}")
             fig.savefig(path)
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
             print(f"figure written to {path}")
     if args.json:
         _write_json(args.json, results)

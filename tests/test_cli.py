@@ -131,11 +131,15 @@ def test_energy_reports_every_target(capsys, tmp_path):
         "cmos45_fp32",
         "--json",
         str(tmp_path / "e.json"),
+        "--figure",
+        str(tmp_path / "e.png"),
     )
     assert code == 0, err
     data = json.loads((tmp_path / "e.json").read_text())
     assert set(data) == {"loihi", "cmos45_fp32"}
     assert data["cmos45_fp32"]["totals"]["total"] > 0
+    for target in ("loihi", "cmos45_fp32"):
+        assert (tmp_path / f"e_{target}.png").read_bytes()[:4] == b"\x89PNG"
     code, out, _ = _run(capsys, "energy", "--list-targets")
     assert code == 0 and "loihi" in out and "truenorth" in out
 

@@ -196,7 +196,13 @@ def _demo(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    report = run_demo(args.out, config, device=args.device, progress=not args.no_progress)
+    report = run_demo(
+        args.out,
+        config,
+        device=args.device,
+        progress=not (args.no_progress or args.quiet),
+        verbose=not args.quiet,
+    )
     print(f"summary: {Path(args.out) / 'summary.md'}")
     best = max(report["converted"]["test_accuracy"].items(), key=lambda kv: kv[1])
     print(
@@ -383,6 +389,7 @@ def _add_demo(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: default)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no step messages either")
     p.set_defaults(func=_demo)
 
 

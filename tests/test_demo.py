@@ -39,7 +39,7 @@ def test_quick_demo_writes_every_file(quick_report):
             data = path.read_bytes()
             assert data[:8] == PNG_MAGIC and len(data) > 5000, name
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
-    assert "summary:" in stdout
+    assert "summary:" in stdout and "converted SNN accuracy" in stdout
 
 
 @pytest.mark.slow
@@ -72,3 +72,13 @@ def test_quick_demo_numbers_are_in_range(quick_report):
     summary = (out / "summary.md").read_text()
     assert summary == summary_markdown(report)
     assert "| T | converted CNN | trained SNN |" in summary
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+def test_quick_demo_on_cuda(tmp_path):
+    from snn.demo import DemoConfig, run_demo
+
+    report = run_demo(tmp_path, DemoConfig.quick(), device="cuda", progress=False, verbose=False)
+    assert report["machine"]["device"].startswith("cuda")
+    assert report["ann"]["test_accuracy"] >= 0.8

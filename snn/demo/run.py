@@ -99,8 +99,8 @@ def _save_figure(fig: Any, path: Path) -> None:
     _write_atomic(path, buf.getvalue())
 
 
-def _log(message: str, progress: bool) -> None:
-    if progress:
+def _log(message: str, enabled: bool) -> None:
+    if enabled:
         print(message, flush=True)
 
 
@@ -110,6 +110,7 @@ def run_demo(
     *,
     device: str = "cpu",
     progress: bool = True,
+    verbose: bool = True,
 ) -> dict[str, Any]:
     """Run the whole demo and write its report folder.
 
@@ -123,7 +124,8 @@ def run_demo(
         out_dir: the report folder (created; existing report files are replaced).
         config: what to run (default :class:`DemoConfig`, a few minutes on two CPU cores).
         device: ``"cpu"`` or ``"cuda"`` (``"cuda:1"``...).
-        progress: progress bars and step messages on the terminal.
+        progress: progress bars on the terminal.
+        verbose: one line per finished step on the terminal.
 
     Returns:
         the report (also in ``report.json``).
@@ -152,7 +154,7 @@ def run_demo(
     torch.manual_seed(config.seed)
 
     data = load_digits(seed=config.seed).to(dev)
-    _log(f"digits: {len(data.x_train)} train / {len(data.x_test)} test images, 8x8", progress)
+    _log(f"digits: {len(data.x_train)} train / {len(data.x_test)} test images, 8x8", verbose)
 
     # 1. the CNN
     t0 = time.perf_counter()
@@ -170,7 +172,7 @@ def run_demo(
     with torch.no_grad():
         ann_acc = accuracy(ann(data.x_test), data.y_test)
     timings["train_ann_s"] = time.perf_counter() - t0
-    _log(f"CNN test accuracy {100 * ann_acc:.2f}%", progress)
+    _log(f"CNN test accuracy {100 * ann_acc:.2f}%", verbose)
 
     # 2. conversion
     t0 = time.perf_counter()
@@ -181,7 +183,7 @@ def run_demo(
     _log(
         "converted SNN accuracy: "
         + ", ".join(f"T={t} {100 * a:.1f}%" for t, a in converted_acc.items()),
-        progress,
+        verbose,
     )
 
     # 3. direct training with surrogate gradients
@@ -206,7 +208,7 @@ def run_demo(
     _log(
         "trained SNN accuracy: "
         + ", ".join(f"T={t} {100 * a:.1f}%" for t, a in trained_acc.items()),
-        progress,
+        verbose,
     )
 
     # 4. energy
@@ -296,7 +298,7 @@ def run_demo(
     }
     _write_atomic(out / "report.json", json.dumps(report, indent=2).encode())
     _write_atomic(out / "summary.md", summary_markdown(report).encode())
-    _log(f"report written to {out} ({timings['total_s']:.1f} s)", progress)
+    _log(f"report written to {out} ({timings['total_s']:.1f} s)", verbose)
     return report
 
 

@@ -48,9 +48,8 @@ def _ordered_neurons(net: ConvertedSNN) -> list[IFActivation]:
     return out
 
 
-def _mean_outputs(
-    net: ConvertedSNN, layer: IFActivation | None, batches: list[Tensor], steps: int | None
-) -> dict[int, Tensor]:
+def _mean_outputs(net: ConvertedSNN, layer: IFActivation | None, batches: list[Tensor],
+                  steps: int | None) -> dict[int, Tensor]:
     """Per-channel mean output of every neuron layer (``layer`` only, if given), in the analog
     network (``steps=None``) or the SNN over ``steps`` steps."""
     layers = _ordered_neurons(net) if layer is None else [layer]
@@ -58,14 +57,12 @@ def _mean_outputs(
     counts: dict[int, int] = {}
     handles = []
     for m in layers:
-
         def hook(mod: IFActivation, inputs: tuple[Any, ...], out: Tensor) -> None:
             key = id(mod)
             s = _channel_sum(out.detach().double())
             sums[key] = sums.get(key, 0) + s
             per = out.numel() // (s.numel() if s.dim() else 1)
             counts[key] = counts.get(key, 0) + per
-
         handles.append(m.register_forward_hook(hook))
     try:
         with torch.no_grad():

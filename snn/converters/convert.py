@@ -79,26 +79,14 @@ def convert(
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if calibration not in (None, "bias", "membrane"):
         raise ValueError(f"calibration must be None, 'bias' or 'membrane', got {calibration!r}")
-    config = ConversionConfig(
-        method=method,
-        percentile=percentile,
-        channelwise=channelwise,
-        v_init=v_init,
-        steps=steps,
-        encoding=encoding,
-        time_chunk=time_chunk,
-        calibration=calibration,
-        calibration_steps=calibration_steps,
-    )
-    ctx = ConversionContext(model=model, calibration=input_batches(calibration_data), config=config)
-    ctx.report.options = {
-        "method": method,
-        "percentile": percentile,
-        "channelwise": channelwise,
-        "v_init": v_init,
-        "encoding": encoding,
-        "calibration": calibration,
-    }
+    config = ConversionConfig(method=method, percentile=percentile, channelwise=channelwise,
+                              v_init=v_init, steps=steps, encoding=encoding,
+                              time_chunk=time_chunk, calibration=calibration,
+                              calibration_steps=calibration_steps)
+    ctx = ConversionContext(model=model, calibration=input_batches(calibration_data),
+                            config=config)
+    ctx.report.options = {"method": method, "percentile": percentile, "channelwise": channelwise,
+                          "v_init": v_init, "encoding": encoding, "calibration": calibration}
     device = next((p.device for p in model.parameters()), None)
     if device is not None:
         ctx.calibration = [b.to(device) for b in ctx.calibration]

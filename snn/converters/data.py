@@ -28,19 +28,14 @@ def input_batches(data: Any, batch_size: int = 256, what: str = "calibration_dat
     """
     if isinstance(data, Tensor):
         batches = list(data.split(batch_size)) if data.dim() else []
-    elif (
-        isinstance(data, (tuple, list))
-        and len(data) == 2
-        and all(isinstance(d, Tensor) for d in data)
-        and data[0].shape[:1] == data[1].shape[:1]
-    ):
+    elif (isinstance(data, (tuple, list)) and len(data) == 2
+          and all(isinstance(d, Tensor) for d in data) and data[0].shape[:1] == data[1].shape[:1]):
         batches = list(data[0].split(batch_size))
     elif isinstance(data, Iterable):
         batches = [_first(item, what) for item in data]
     else:
-        raise TypeError(
-            f"{what} must be a tensor or an iterable of batches, got {type(data).__name__}"
-        )
+        raise TypeError(f"{what} must be a tensor or an iterable of batches, got "
+                        f"{type(data).__name__}")
     if not batches or any(b.dim() == 0 or b.shape[0] == 0 for b in batches):
         raise ValueError(f"{what} holds no samples")
     return batches
@@ -53,27 +48,18 @@ def labelled_batches(data: Any, batch_size: int = 256) -> Iterator[tuple[Tensor,
     Raises:
         TypeError: for anything else.
     """
-    if (
-        isinstance(data, (tuple, list))
-        and len(data) == 2
-        and all(isinstance(d, Tensor) for d in data)
-    ):
+    if (isinstance(data, (tuple, list)) and len(data) == 2
+            and all(isinstance(d, Tensor) for d in data)):
         x, y = data
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"inputs ({x.shape[0]}) and labels ({y.shape[0]}) differ in length")
         yield from zip(x.split(batch_size), y.split(batch_size))
         return
     if not isinstance(data, Iterable):
-        raise TypeError(
-            f"data must be (inputs, labels) tensors or an iterable of batches, got "
-            f"{type(data).__name__}"
-        )
+        raise TypeError(f"data must be (inputs, labels) tensors or an iterable of batches, got "
+                        f"{type(data).__name__}")
     for item in data:
-        if not (
-            isinstance(item, (tuple, list))
-            and len(item) >= 2
-            and isinstance(item[0], Tensor)
-            and isinstance(item[1], Tensor)
-        ):
+        if not (isinstance(item, (tuple, list)) and len(item) >= 2
+                and isinstance(item[0], Tensor) and isinstance(item[1], Tensor)):
             raise TypeError("data must yield (input, label) batches of tensors")
         yield item[0], item[1]

@@ -44,18 +44,14 @@ class EvaluationResult:
 
     def table(self) -> str:
         """Accuracy (%) and agreement per T as a text table."""
-        lines = [
-            f"ANN {100 * self.ann_accuracy:.2f}%  normalised ANN "
-            f"{100 * self.analog_accuracy:.2f}%  ({self.samples} samples)",
-            f"{'T':>6} {'SNN %':>8} {'agree %':>8} {'rate':>7}",
-        ]
+        lines = [f"ANN {100 * self.ann_accuracy:.2f}%  normalised ANN "
+                 f"{100 * self.analog_accuracy:.2f}%  ({self.samples} samples)",
+                 f"{'T':>6} {'SNN %':>8} {'agree %':>8} {'rate':>7}"]
         for t in self.timesteps:
             rates = [r[t] for r in self.firing_rates.values()]
             mean_rate = sum(rates) / len(rates) if rates else float("nan")
-            lines.append(
-                f"{t:>6} {100 * self.snn_accuracy[t]:>8.2f} "
-                f"{100 * self.agreement[t]:>8.2f} {mean_rate:>7.3f}"
-            )
+            lines.append(f"{t:>6} {100 * self.snn_accuracy[t]:>8.2f} "
+                         f"{100 * self.agreement[t]:>8.2f} {mean_rate:>7.3f}")
         return "\n".join(lines)
 
 
@@ -94,11 +90,9 @@ def evaluate(
     sizes: dict[str, int] = {}
     handles = []
     for name, layer in snn_model.neurons().items():
-
         def hook(_m: nn.Module, _inp: Any, out: Tensor, name: str = name) -> None:
             counts.setdefault(name, []).append(out.detach().flatten(2).sum((1, 2)).double())
             sizes[name] = out[0, 0].numel()
-
         handles.append(layer.neuron.register_forward_hook(hook))
     was_training = ann.training
     ann.eval()
@@ -136,10 +130,7 @@ def evaluate(
         cum = torch.cumsum(per_step, 0)
         rates[name] = {t: float(cum[t - 1] / (t * n)) for t in ts}
     return EvaluationResult(
-        timesteps=ts,
-        samples=n,
-        ann_accuracy=ann_ok / n,
-        analog_accuracy=analog_ok / n,
+        timesteps=ts, samples=n, ann_accuracy=ann_ok / n, analog_accuracy=analog_ok / n,
         snn_accuracy={t: int(snn_ok[i]) / n for i, t in enumerate(ts)},
         agreement={t: int(agree[i]) / n for i, t in enumerate(ts)},
         firing_rates=rates,

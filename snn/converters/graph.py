@@ -146,31 +146,13 @@ FUNCTION_KINDS: dict[Callable[..., Any], str] = {
 
 METHOD_KINDS: dict[str, str] = {
     **dict.fromkeys(
-        [
-            "view",
-            "view_as",
-            "reshape",
-            "reshape_as",
-            "flatten",
-            "unflatten",
-            "squeeze",
-            "unsqueeze",
-            "contiguous",
-            "clone",
-            "add",
-            "sub",
-            "neg",
-            "mean",
-            "sum",
-            "size",
-            "dim",
-        ],
+        ["view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze",
+         "unsqueeze", "contiguous", "clone", "add", "sub", "neg", "mean", "sum", "size", "dim"],
         "affine",
     ),
     **dict.fromkeys(["mul", "div"], "scale"),
-    **dict.fromkeys(
-        ["relu", "relu_", "clamp", "clamp_", "clip", "clamp_min", "clamp_min_"], "activation"
-    ),
+    **dict.fromkeys(["relu", "relu_", "clamp", "clamp_", "clip", "clamp_min", "clamp_min_"],
+                    "activation"),
 }
 """``call_method`` names (``Tensor.<name>``) by category."""
 
@@ -239,18 +221,13 @@ def trace(model: nn.Module) -> fx.GraphModule:
     try:
         graph = tracer.trace(model)
     except Exception as exc:  # the tracer raises many types; report the user's line
-        frames = [
-            (f.filename, f.lineno or 0, f.line or "")
-            for f in traceback.extract_tb(exc.__traceback__)
-        ]
+        frames = [(f.filename, f.lineno or 0, f.line or "") for f in
+                  traceback.extract_tb(exc.__traceback__)]
         source = _user_frame(frames)
         if isinstance(exc, fx.proxy.TraceError) and "control flow" in str(exc):
-            op, reason = (
-                "data-dependent control flow",
-                (
-                    "a branch or loop that depends on tensor values cannot be traced into a fixed "
-                    "graph; compute both paths, or move the decision out of forward()"
-                ),
+            op, reason = "data-dependent control flow", (
+                "a branch or loop that depends on tensor values cannot be traced into a fixed "
+                "graph; compute both paths, or move the decision out of forward()"
             )
         else:
             op, reason = "model tracing", f"torch.fx could not trace the model ({exc})"
@@ -350,10 +327,8 @@ def classify(node: fx.Node, gm: fx.GraphModule, dynamic: set[fx.Node]) -> OpInfo
         if kind == "maxpool" and getattr(module, "return_indices", False):
             raise fail("max pooling with return_indices=True cannot be converted")
         if kind == "batchnorm" and module.running_mean is None:
-            raise fail(
-                "BatchNorm without running statistics normalises by the batch at "
-                "inference; it cannot be folded"
-            )
+            raise fail("BatchNorm without running statistics normalises by the batch at "
+                       "inference; it cannot be folded")
     elif node.op == "call_function":
         kind = FUNCTION_KINDS.get(node.target)
         if kind is None:
@@ -365,25 +340,21 @@ def classify(node: fx.Node, gm: fx.GraphModule, dynamic: set[fx.Node]) -> OpInfo
             raise fail("no spiking counterpart is known for this tensor method")
     if kind == "scale":
         operands = [a for a in node.args if isinstance(a, fx.Node) and a in dynamic]
-        if len(operands) > 1 or (
-            len(node.args) > 1 and node.args[-1] in dynamic and label.endswith(("truediv", "div"))
-        ):
-            raise fail(
-                "it multiplies or divides by another activation; time-averaged spike "
-                "trains do not multiply (attention-style products cannot be converted)"
-            )
+        if len(operands) > 1 or (len(node.args) > 1 and node.args[-1] in dynamic
+                                 and label.endswith(("truediv", "div"))):
+            raise fail("it multiplies or divides by another activation; time-averaged spike "
+                       "trains do not multiply (attention-style products cannot be converted)")
         kind = "affine"
     if kind == "activation":
         lower, upper = clip_bounds(node, gm)
         if lower != 0.0 or not (upper is not None and upper > 0 and not math.isnan(upper)):
-            raise fail(
-                f"only ReLU-style clipping clip(x, 0, a) with a > 0 can be converted, "
-                f"got lower={lower}, upper={upper}"
-            )
+            raise fail(f"only ReLU-style clipping clip(x, 0, a) with a > 0 can be converted, "
+                       f"got lower={lower}, upper={upper}")
     indices = node.kwargs.get("return_indices") or (len(node.args) > 6 and node.args[6])
     if kind == "maxpool" and node.op == "call_function" and indices:
         raise fail("max pooling with return_indices=True cannot be converted")
-    if kind == "affine" and node.op == "call_function" and node.target in (torch.cat, torch.concat):
+    if kind == "affine" and node.op == "call_function" and node.target in (torch.cat,
+                                                                          torch.concat):
         dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
         if dim == 0:
             raise fail("concatenation along dimension 0 mixes the batch dimension")

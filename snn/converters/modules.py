@@ -227,3 +227,4 @@ class SpikingMaxPool(BaseNeuron):
         out = torch.cat([first, pooled[1:] - pooled[:-1]], 0)
         self.state = MaxPoolState(total[-1], pooled[-1])
         return out.flatten(0, 1)
+

@@ -68,9 +68,8 @@ def scale_of(values: Tensor, method: str, q: float) -> float | None:
         ValueError: for an unknown method.
     """
     if method not in NORMALIZERS:
-        raise ValueError(
-            f"unknown normalisation method {method!r}; expected one of {sorted(NORMALIZERS)}"
-        )
+        raise ValueError(f"unknown normalisation method {method!r}; expected one of "
+                         f"{sorted(NORMALIZERS)}")
     positive = values[values > 0]
     if positive.numel() == 0:
         return None

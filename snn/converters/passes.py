@@ -216,19 +216,15 @@ def fold_batchnorm(ctx: ConversionContext) -> None:
         prev = node.args[0]
         label = op_label(node, gm)
         foldable = (
-            isinstance(prev, fx.Node)
-            and prev.op == "call_module"
+            isinstance(prev, fx.Node) and prev.op == "call_module"
             and isinstance(gm.get_submodule(prev.target), _FOLDABLE)
-            and len(prev.users) == 1
-            and uses.get(prev.target, 0) == 1
+            and len(prev.users) == 1 and uses.get(prev.target, 0) == 1
         )
         if foldable:
             layer = gm.get_submodule(prev.target)
             if layer.weight.shape[0] != bn.num_features:
-                raise ConversionError(
-                    f"{node.target}: BatchNorm over {bn.num_features} channels "
-                    f"follows {prev.target} with {layer.weight.shape[0]}"
-                )
+                raise ConversionError(f"{node.target}: BatchNorm over {bn.num_features} channels "
+                                      f"follows {prev.target} with {layer.weight.shape[0]}")
             _set_module(gm, prev.target, fold_bn_into(layer, bn))
             node.replace_all_uses_with(prev)
             gm.graph.erase_node(node)
@@ -323,31 +319,21 @@ class _Recorder(fx.Interpreter):
         result = super().run_node(n)
         if n.op == "placeholder":
             self.batch = result.shape[0]
-        elif (
-            n.op.startswith("call_")
-            and n in self.dynamic
-            and isinstance(result, Tensor)
-            and (result.dim() == 0 or result.shape[0] != self.batch)
-        ):
+        elif (n.op.startswith("call_") and n in self.dynamic and isinstance(result, Tensor)
+              and (result.dim() == 0 or result.shape[0] != self.batch)):
             raise UnsupportedOperationError(
-                op_label(n, self.module),
-                f"its output of shape {tuple(result.shape)} does not "
+                op_label(n, self.module), f"its output of shape {tuple(result.shape)} does not "
                 f"keep the batch ({self.batch}) in dimension 0; the converted network folds "
                 "time into the batch dimension, so operations must not mix it",
-                node=n.name,
-                source=node_source(n),
-            )
+                node=n.name, source=node_source(n))
         if n.op == "call_module" and n.target in self.sites:
             self.outputs[n.target] = result.detach()
         return result
 
 
 def _site_nodes(gm: fx.GraphModule) -> list[fx.Node]:
-    return [
-        n
-        for n in gm.graph.nodes
-        if n.op == "call_module" and isinstance(gm.get_submodule(n.target), (ActivationSite, QCFS))
-    ]
+    return [n for n in gm.graph.nodes if n.op == "call_module"
+            and isinstance(gm.get_submodule(n.target), (ActivationSite, QCFS))]
 
 
 def collect_statistics(ctx: ConversionContext) -> None:
@@ -396,24 +382,18 @@ def normalise(ctx: ConversionContext) -> None:
             theta = float(module.threshold.detach())
             if not (theta > 0 and math.isfinite(theta)):
                 raise ConversionError(
-                    f"{node.target}: QCFS threshold must be positive, got {theta}"
-                )
+                    f"{node.target}: QCFS threshold must be positive, got {theta}")
             threshold = torch.tensor(theta)
-            entry = {
-                "threshold": threshold,
-                "v_init": module.shift * threshold,
-                "levels": module.levels,
-                "shift": module.shift,
-            }
+            entry = {"threshold": threshold, "v_init": module.shift * threshold,
+                     "levels": module.levels, "shift": module.shift}
             v_frac = module.shift
             action = f"IF neuron (QCFS, {module.levels} levels)"
         else:
             layer = scale_of(values, cfg.method, cfg.percentile)
             if layer is None:
                 layer = 1.0
-                ctx.report.notes.append(
-                    f"{node.target} never activates on the calibration data; threshold set to 1"
-                )
+                ctx.report.notes.append(f"{node.target} never activates on the calibration data; "
+                                        "threshold set to 1")
             if cfg.channelwise and pshape:
                 per = [scale_of(values[c], cfg.method, cfg.percentile) for c in range(len(values))]
                 threshold = torch.tensor([layer if s is None else s for s in per])
@@ -421,29 +401,19 @@ def normalise(ctx: ConversionContext) -> None:
             else:
                 threshold = torch.tensor(layer)
             threshold = torch.clamp(threshold, max=module.upper)
-            entry = {
-                "threshold": threshold,
-                "v_init": cfg.v_init * threshold,
-                "levels": None,
-                "shift": 0.5,
-            }
+            entry = {"threshold": threshold, "v_init": cfg.v_init * threshold,
+                     "levels": None, "shift": 0.5}
             v_frac = cfg.v_init
             action = "IF neuron"
             stats["scale"] = layer
         entry["param_shape"] = pshape
         ctx.thresholds[node.target] = entry
         th = entry["threshold"]
-        ctx.report.layers.append(
-            LayerReport(
-                node.target,
-                node.meta.get("op", op_label(node, gm)),
-                action,
-                node.meta.get("source"),
-                threshold=float(th) if th.dim() == 0 else th.reshape(-1).tolist(),
-                v_init=v_frac,
-                stats=stats,
-            )
-        )
+        ctx.report.layers.append(LayerReport(
+            node.target, node.meta.get("op", op_label(node, gm)), action,
+            node.meta.get("source"),
+            threshold=float(th) if th.dim() == 0 else th.reshape(-1).tolist(),
+            v_init=v_frac, stats=stats))
 
 
 def _pool_module(node: fx.Node, gm: fx.GraphModule) -> nn.Module:
@@ -461,9 +431,8 @@ def _pool_module(node: fx.Node, gm: fx.GraphModule) -> nn.Module:
         keys = ["kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
         params = dict(zip(keys, args)) | kwargs
         if params.pop("return_indices", False):
-            raise UnsupportedOperationError(
-                op_label(node, gm), "return_indices=True", node.name, node_source(node)
-            )
+            raise UnsupportedOperationError(op_label(node, gm), "return_indices=True",
+                                            node.name, node_source(node))
         cls = {1: nn.MaxPool1d, 2: nn.MaxPool2d, 3: nn.MaxPool3d}[dims]
     return cls(**params)
 
@@ -484,9 +453,8 @@ def replace_activations(ctx: ConversionContext) -> None:
         label = node.meta.get("op") or op_label(node, gm)
         if node.op == "call_module" and node.target in ctx.thresholds:
             t = ctx.thresholds[node.target]
-            module: nn.Module = IFActivation(
-                t["threshold"], t["param_shape"], t["v_init"], t["levels"], t["shift"]
-            )
+            module: nn.Module = IFActivation(t["threshold"], t["param_shape"], t["v_init"],
+                                             t["levels"], t["shift"])
         elif classify(node, gm, dynamic).kind == "maxpool":
             module = SpikingMaxPool(_pool_module(node, gm))
         else:
@@ -494,11 +462,8 @@ def replace_activations(ctx: ConversionContext) -> None:
         in_place = node.op == "call_module" and uses[node.target] == 1
         name = node.target if in_place else _fresh_name(gm, node.name)
         if isinstance(module, SpikingMaxPool):
-            ctx.report.layers.append(
-                LayerReport(
-                    name, label, "spiking max pool (running-count maximum)", node_source(node)
-                )
-            )
+            ctx.report.layers.append(LayerReport(
+                name, label, "spiking max pool (running-count maximum)", node_source(node)))
         if in_place:
             _set_module(gm, node.target, module)  # stateful: one module per node
             node.args = (node.args[0], steps)
@@ -517,9 +482,8 @@ def build_network(ctx: ConversionContext) -> None:
     from snn.converters.network import ConvertedSNN
 
     cfg = ctx.config
-    ctx.network = ConvertedSNN(
-        ctx.graph_module, steps=cfg.steps, encoding=cfg.encoding, time_chunk=cfg.time_chunk
-    )
+    ctx.network = ConvertedSNN(ctx.graph_module, steps=cfg.steps, encoding=cfg.encoding,
+                               time_chunk=cfg.time_chunk)
 
 
 def calibrate_network(ctx: ConversionContext) -> None:

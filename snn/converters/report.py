@@ -71,10 +71,8 @@ class ConversionReport:
             if isinstance(e.threshold, float):
                 th = f"  threshold={e.threshold:.4g}"
             elif isinstance(e.threshold, list):
-                th = (
-                    f"  threshold=[{min(e.threshold):.3g}..{max(e.threshold):.3g}] "
-                    f"({len(e.threshold)} channels)"
-                )
+                th = (f"  threshold=[{min(e.threshold):.3g}..{max(e.threshold):.3g}] "
+                      f"({len(e.threshold)} channels)")
             lines.append(f"  {e.name:<{width}}  {e.op:<18} -> {e.action}{th}")
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)

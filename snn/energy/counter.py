@@ -35,86 +35,18 @@ from snn.energy.rules import RuleContext, find_rule
 __all__ = ["CountingError", "OpCounter", "count_ops"]
 
 # torch functions that move or view data without arithmetic
-_FREE_FUNCTIONS = frozenset(
-    {
-        "__get__",
-        "__getitem__",
-        "__setitem__",
-        "__len__",
-        "__iter__",
-        "__contains__",
-        "__bool__",
-        "__format__",
-        "__repr__",
-        "__hash__",
-        "__eq__",
-        "__ne__",
-        "size",
-        "dim",
-        "numel",
-        "shape",
-        "dtype",
-        "device",
-        "is_floating_point",
-        "ndimension",
-        "view",
-        "view_as",
-        "reshape",
-        "reshape_as",
-        "flatten",
-        "unflatten",
-        "permute",
-        "transpose",
-        "t",
-        "contiguous",
-        "unsqueeze",
-        "squeeze",
-        "expand",
-        "expand_as",
-        "movedim",
-        "moveaxis",
-        "narrow",
-        "select",
-        "unbind",
-        "split",
-        "chunk",
-        "cat",
-        "concat",
-        "concatenate",
-        "stack",
-        "clone",
-        "detach",
-        "to",
-        "cpu",
-        "cuda",
-        "float",
-        "double",
-        "half",
-        "bfloat16",
-        "type",
-        "type_as",
-        "requires_grad_",
-        "zeros_like",
-        "ones_like",
-        "empty_like",
-        "new_zeros",
-        "new_ones",
-        "new_empty",
-        "new_full",
-        "full_like",
-        "tensor",
-        "as_tensor",
-        "item",
-        "tolist",
-        "data_ptr",
-        "stride",
-        "storage_offset",
-        "is_contiguous",
-        "element_size",
-        "flip",
-        "roll",
-    }
-)
+_FREE_FUNCTIONS = frozenset({
+    "__get__", "__getitem__", "__setitem__", "__len__", "__iter__", "__contains__", "__bool__",
+    "__format__", "__repr__", "__hash__", "__eq__", "__ne__",
+    "size", "dim", "numel", "shape", "dtype", "device", "is_floating_point", "ndimension",
+    "view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "permute", "transpose",
+    "t", "contiguous", "unsqueeze", "squeeze", "expand", "expand_as", "movedim", "moveaxis",
+    "narrow", "select", "unbind", "split", "chunk", "cat", "concat", "concatenate", "stack",
+    "clone", "detach", "to", "cpu", "cuda", "float", "double", "half", "bfloat16", "type",
+    "type_as", "requires_grad_", "zeros_like", "ones_like", "empty_like", "new_zeros",
+    "new_ones", "new_empty", "new_full", "full_like", "tensor", "as_tensor", "item", "tolist",
+    "data_ptr", "stride", "storage_offset", "is_contiguous", "element_size", "flip", "roll",
+})
 
 
 class CountingError(ValueError):
@@ -178,10 +110,7 @@ class OpCounter:
                 for t in (*module.parameters(recurse=False), *module.buffers(recurse=False))
             )
             self._layers[name] = LayerCounts(
-                name=name,
-                type=type(module).__name__,
-                kind=kind,
-                reason=reason,
+                name=name, type=type(module).__name__, kind=kind, reason=reason,
                 param_bytes=param_bytes,
             )
             self._rules[name] = rule
@@ -225,12 +154,10 @@ class OpCounter:
         self._inside = 0
         self._running = True
         first = next((a for a in args if isinstance(a, Tensor)), None)
-        self._calls.append(
-            {
-                "shape": tuple(first.shape) if first is not None else None,
-                "neurons_before": len(self._ctx.neuron_calls),
-            }
-        )
+        self._calls.append({
+            "shape": tuple(first.shape) if first is not None else None,
+            "neurons_before": len(self._ctx.neuron_calls),
+        })
 
     def _root_post(self, module: nn.Module, args: tuple, out: Any) -> None:
         self._running = False
@@ -294,7 +221,8 @@ class OpCounter:
         if samples is not None and samples <= 0:
             raise ValueError(f"samples must be positive, got {samples}")
         footprint = sum(
-            t.numel() * t.element_size() for t in (*self.model.parameters(), *self.model.buffers())
+            t.numel() * t.element_size()
+            for t in (*self.model.parameters(), *self.model.buffers())
         )
         layers = tuple(LayerCounts(**vars(x)) for x in self._layers.values())
         return ModelCounts(
@@ -312,7 +240,7 @@ class OpCounter:
         firsts = []
         for i, call in enumerate(self._calls):
             end = self._calls[i + 1]["neurons_before"] if i + 1 < len(self._calls) else None
-            mine = neuron_calls[call["neurons_before"] : end]
+            mine = neuron_calls[call["neurons_before"]:end]
             if mine:
                 firsts.append(mine[0])
         if not firsts:

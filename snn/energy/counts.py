@@ -89,10 +89,7 @@ class LayerCounts:
     def memory_accesses(self) -> int:
         """All counted memory reads and writes."""
         return (
-            self.weight_reads
-            + self.input_reads
-            + self.state_reads
-            + self.state_writes
+            self.weight_reads + self.input_reads + self.state_reads + self.state_writes
             + self.output_writes
         )
 
@@ -157,13 +154,11 @@ class ModelCounts:
     def uncounted(self) -> list[str]:
         """What the counter saw but could not count, one line each."""
         lines = [
-            f"{x.name} ({x.type}): {x.reason}"
-            for x in self.layers
+            f"{x.name} ({x.type}): {x.reason}" for x in self.layers
             if x.kind == "uncounted" and x.calls
         ]
-        lines += [
-            f"{name} x{n}: torch function outside any module" for name, n in self.functional.items()
-        ]
+        lines += [f"{name} x{n}: torch function outside any module" for name, n in
+                  self.functional.items()]
         return lines
 
     @property
@@ -172,9 +167,8 @@ class ModelCounts:
         activation sparsity); ``None`` when there are none."""
         total = nonzero = 0
         for x in self.layers:
-            if x.kind == "activation" or (
-                x.kind == "neuron" and x.spikes is not None and x.reason != "non-spiking"
-            ):
+            if x.kind == "activation" or (x.kind == "neuron" and x.spikes is not None and
+                                          x.reason != "non-spiking"):
                 total += x.outputs
                 nonzero += x.output_nonzero
         if not total:

@@ -88,16 +88,15 @@ def conv_fanout(
         mask = None  # every weight counts: the channel-independent map below is exact
     if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
         full = torch.ones_like(w, dtype=torch.float64) if mask is None else mask.to(torch.float64)
-        return _grad_of_sum(lambda x: layer._conv_forward(x, full, None), (1, *in_shape), w.device)[
-            0
-        ]
+        return _grad_of_sum(
+            lambda x: layer._conv_forward(x, full, None), (1, *in_shape), w.device
+        )[0]
     dims = len(layer.kernel_size)
     spatial = in_shape[1:]
     out_sizes = [
         (n + 2 * p - d * (k - 1) - 1) // s + 1
-        for n, p, d, k, s in zip(
-            spatial, layer.padding, layer.dilation, layer.kernel_size, layer.stride
-        )
+        for n, p, d, k, s in zip(spatial, layer.padding, layer.dilation, layer.kernel_size,
+                                 layer.stride)
     ]
     if any(o < 1 for o in out_sizes):
         raise ValueError(
@@ -105,9 +104,8 @@ def conv_fanout(
         )
     output_padding = [
         n - ((o - 1) * s - 2 * p + d * (k - 1) + 1)
-        for n, o, p, d, k, s in zip(
-            spatial, out_sizes, layer.padding, layer.dilation, layer.kernel_size, layer.stride
-        )
+        for n, o, p, d, k, s in zip(spatial, out_sizes, layer.padding, layer.dilation,
+                                    layer.kernel_size, layer.stride)
     ]
     transpose = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}[dims]
     with torch.inference_mode(False), torch.no_grad():
@@ -115,27 +113,15 @@ def conv_fanout(
             ones_out = torch.ones((1, 1, *out_sizes), device=w.device)
             kernel = torch.ones((1, 1, *layer.kernel_size), device=w.device)
             spatial_map = transpose(
-                ones_out,
-                kernel,
-                None,
-                layer.stride,
-                layer.padding,
-                output_padding,
-                1,
+                ones_out, kernel, None, layer.stride, layer.padding, output_padding, 1,
                 layer.dilation,
             )[0, 0].to(torch.float64)
             per_channel = layer.out_channels // layer.groups
             return (spatial_map * per_channel).expand(in_shape).clone()
         ones_out = torch.ones((1, layer.out_channels, *out_sizes), device=w.device)
         fan = transpose(
-            ones_out,
-            mask.to(torch.float32),
-            None,
-            layer.stride,
-            layer.padding,
-            output_padding,
-            layer.groups,
-            layer.dilation,
+            ones_out, mask.to(torch.float32), None, layer.stride, layer.padding, output_padding,
+            layer.groups, layer.dilation,
         )[0]
     return fan.to(torch.float64)
 
@@ -182,7 +168,9 @@ def pool_fanout(layer: nn.Module, in_shape: tuple[int, ...]) -> Tensor | None:
         def sum_pool(x: Tensor) -> Tensor:
             if dims == 1:
                 x = x.unsqueeze(-2)
-            return pool(x, kernel, stride, padding, ceil_mode=layer.ceil_mode, divisor_override=1)
+            return pool(
+                x, kernel, stride, padding, ceil_mode=layer.ceil_mode, divisor_override=1
+            )
 
         return _grad_of_sum(sum_pool, (1, *in_shape), "cpu")[0]
     if isinstance(layer, _ADAPTIVE):

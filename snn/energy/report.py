@@ -68,11 +68,8 @@ class LayerEnergy:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name,
-            "type": self.type,
-            "kind": self.kind,
-            **{c: getattr(self, c) for c in CATEGORIES},
-            "total": self.total,
+            "name": self.name, "type": self.type, "kind": self.kind,
+            **{c: getattr(self, c) for c in CATEGORIES}, "total": self.total,
         }
 
 
@@ -85,22 +82,16 @@ class _Pricer:
         self.model = model
         self.unpriced: list[dict[str, Any]] = []
 
-    def price(
-        self, layer: str, category: str, what: str, count: float, figure: Figure | None
-    ) -> float:
+    def price(self, layer: str, category: str, what: str, count: float,
+              figure: Figure | None) -> float:
         if not count or category in self.target.included:
             return 0.0
         if figure is None:
-            self.unpriced.append(
-                {
-                    "model": self.model,
-                    "layer": layer,
-                    "category": category,
-                    "what": what,
-                    "count": count,
-                    "reason": f"target {self.target.name!r} has no figure for {what}",
-                }
-            )
+            self.unpriced.append({
+                "model": self.model, "layer": layer, "category": category, "what": what,
+                "count": count,
+                "reason": f"target {self.target.name!r} has no figure for {what}",
+            })
             return 0.0
         return count * figure.joules
 
@@ -109,61 +100,41 @@ class _Pricer:
         compute = (
             self.price(name, "compute", "ACs", counts["acs"], t.ac)
             + self.price(name, "compute", "MACs", counts["macs"], t.mac)
-            + self.price(
-                name, "compute", "additions/comparisons (as ACs)", counts["other_adds"], t.ac
-            )
-            + self.price(
-                name, "compute", "elementwise multiply-adds (as MACs)", counts["other_macs"], t.mac
-            )
+            + self.price(name, "compute", "additions/comparisons (as ACs)",
+                         counts["other_adds"], t.ac)
+            + self.price(name, "compute", "elementwise multiply-adds (as MACs)",
+                         counts["other_macs"], t.mac)
         )
         memory = self.price(name, "memory", "memory accesses", counts["memory"], t.memory_access)
         active, inactive = counts["active_updates"], counts["updates"] - counts["active_updates"]
         if t.neuron_update_inactive is not None:
-            neuron = self.price(
-                name, "neuron", "active neuron updates", active, t.neuron_update
-            ) + self.price(
-                name, "neuron", "inactive neuron updates", inactive, t.neuron_update_inactive
+            neuron = (
+                self.price(name, "neuron", "active neuron updates", active, t.neuron_update)
+                + self.price(name, "neuron", "inactive neuron updates", inactive,
+                             t.neuron_update_inactive)
             )
         else:
-            neuron = self.price(
-                name, "neuron", "neuron updates", counts["updates"], t.neuron_update
-            )
+            neuron = self.price(name, "neuron", "neuron updates", counts["updates"],
+                                t.neuron_update)
         communication = self.price(name, "communication", "spikes", counts["spikes"], t.spike)
         if self.mean_hops and counts["spikes"]:
-            communication += self.price(
-                name, "communication", "spike hops", counts["spikes"] * self.mean_hops, t.hop
-            )
+            communication += self.price(name, "communication", "spike hops",
+                                        counts["spikes"] * self.mean_hops, t.hop)
         return LayerEnergy(name, layer.type, layer.kind, compute, memory, neuron, communication)
 
 
 def _snn_counts(x: LayerCounts) -> dict[str, float]:
     return {
-        "acs": x.acs,
-        "macs": x.macs,
-        "other_adds": x.other_adds,
-        "other_macs": x.other_macs,
-        "memory": x.memory_accesses,
-        "updates": x.neuron_updates,
-        "active_updates": x.active_updates,
-        "spikes": x.spikes,
+        "acs": x.acs, "macs": x.macs, "other_adds": x.other_adds, "other_macs": x.other_macs,
+        "memory": x.memory_accesses, "updates": x.neuron_updates,
+        "active_updates": x.active_updates, "spikes": x.spikes,
     }
 
 
 def _ann_counts(x: LayerCounts, steps: float) -> dict[str, float]:
     """Counts of the equivalent ANN layer per the module docstring."""
-    zero = dict.fromkeys(
-        (
-            "acs",
-            "macs",
-            "other_adds",
-            "other_macs",
-            "memory",
-            "updates",
-            "active_updates",
-            "spikes",
-        ),
-        0.0,
-    )
+    zero = dict.fromkeys(("acs", "macs", "other_adds", "other_macs", "memory", "updates",
+                          "active_updates", "spikes"), 0.0)
     if x.kind == "synaptic":
         zero["macs"] = x.dense_macs / steps
         zero["memory"] = (2 * x.dense_macs + x.outputs) / steps
@@ -213,7 +184,9 @@ class EnergyReport:
         snn_pricer = _Pricer(self.target, self.mean_hops, "snn")
         ann_pricer = _Pricer(self.ann_target, 0.0, "ann")
         self.layers = [snn_pricer.layer(x, _snn_counts(x)) for x in counts.layers]
-        self.ann_layers = [ann_pricer.layer(x, _ann_counts(x, counts.steps)) for x in counts.layers]
+        self.ann_layers = [
+            ann_pricer.layer(x, _ann_counts(x, counts.steps)) for x in counts.layers
+        ]
         self.unpriced = snn_pricer.unpriced + ann_pricer.unpriced
 
     # -- totals ----------------------------------------------------------------------------
@@ -302,44 +275,22 @@ class EnergyReport:
             f"{self.ann_target.name}",
             "",
         ]
-        header = (
-            "layer",
-            "kind",
-            "ACs",
-            "MACs",
-            "updates",
-            "spikes",
-            "mem acc",
-            "compute",
-            "memory",
-            "neuron",
-            "comm",
-            "total",
-        )
+        header = ("layer", "kind", "ACs", "MACs", "updates", "spikes", "mem acc",
+                  "compute", "memory", "neuron", "comm", "total")
         rows = [header]
         for x, e in zip(c.layers, self.layers):
             if not x.calls:
                 continue
-            rows.append(
-                (
-                    x.name or "<model>",
-                    x.kind,
-                    f"{x.acs:,}",
-                    f"{x.macs:,}",
-                    f"{x.neuron_updates:,}",
-                    f"{x.spikes:,}",
-                    f"{x.memory_accesses:,}",
-                    *(format_energy(getattr(e, k)) for k in CATEGORIES),
-                    format_energy(e.total),
-                )
-            )
+            rows.append((
+                x.name or "<model>", x.kind, f"{x.acs:,}", f"{x.macs:,}",
+                f"{x.neuron_updates:,}", f"{x.spikes:,}", f"{x.memory_accesses:,}",
+                *(format_energy(getattr(e, k)) for k in CATEGORIES), format_energy(e.total),
+            ))
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         for r in rows:
-            lines.append(
-                "  ".join(
-                    v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))
-                )
-            )
+            lines.append("  ".join(
+                v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))
+            ))
         t, a = self.totals, self.ann_totals
         lines += ["", "category       SNN          ANN"]
         for k in (*CATEGORIES, "total"):
@@ -360,20 +311,16 @@ class EnergyReport:
         if not self.complete:
             lines += ["", "INCOMPLETE: the totals leave out"]
             for u in self.unpriced:
-                lines.append(
-                    f"  unpriced ({u['model']}) {u['layer'] or '<model>'}: "
-                    f"{u['count']:,.0f} {u['what']} ({u['reason']})"
-                )
+                lines.append(f"  unpriced ({u['model']}) {u['layer'] or '<model>'}: "
+                             f"{u['count']:,.0f} {u['what']} ({u['reason']})")
             for u in self.uncounted:
                 lines.append(f"  uncounted {u}")
         lines += ["", "figures:"]
         targets = {self.target.name: self.target, self.ann_target.name: self.ann_target}
         for target in targets.values():
             for op, f in target.figures().items():
-                lines.append(
-                    f"  {target.name}.{op} = {f.picojoules:g} pJ [{f.kind}] {f.source}"
-                    + (f" ({f.note})" if f.note else "")
-                )
+                lines.append(f"  {target.name}.{op} = {f.picojoules:g} pJ [{f.kind}] {f.source}"
+                             + (f" ({f.note})" if f.note else ""))
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -395,11 +342,8 @@ class EnergyReport:
         if ax is None:
             ncols = 2 if include_ann else 1
             fig, axes = plt.subplots(
-                1,
-                ncols,
-                figsize=(max(6.0, 0.5 * len(shown) + 3), 4),
-                gridspec_kw={"width_ratios": [4, 1]} if include_ann else None,
-                squeeze=False,
+                1, ncols, figsize=(max(6.0, 0.5 * len(shown) + 3), 4),
+                gridspec_kw={"width_ratios": [4, 1]} if include_ann else None, squeeze=False,
             )
             ax, ax_tot = axes[0][0], (axes[0][1] if include_ann else None)
         else:

@@ -31,6 +31,7 @@ from snn.neurons.base import BaseNeuron
 __all__ = ["RULES", "Rule", "RuleContext", "find_rule", "is_binary"]
 
 
+
 class RuleContext:
     """What a rule may use besides the call itself.
 
@@ -102,9 +103,8 @@ def _weight_key(module: nn.Module) -> tuple:
     return (w.data_ptr(), w._version, tuple(w.shape), str(w.device))
 
 
-def count_linear(
-    counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any, ctx: RuleContext
-) -> None:
+def count_linear(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                 ctx: RuleContext) -> None:
     """``nn.Linear`` on ``[..., in_features]``: every leading dimension is a batch dimension."""
     x = _first_tensor(inputs)
     fan = ctx.cached(
@@ -123,9 +123,8 @@ def count_linear(
     _activity(counts, x, out)
 
 
-def count_conv(
-    counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any, ctx: RuleContext
-) -> None:
+def count_conv(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+               ctx: RuleContext) -> None:
     """``nn.Conv1d/2d/3d`` on ``[N, C, *spatial]`` (or one unbatched ``[C, *spatial]``)."""
     x = _first_tensor(inputs)
     spatial = len(module.kernel_size)
@@ -150,9 +149,8 @@ def count_conv(
     _activity(counts, x, out)
 
 
-def count_pool(
-    counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any, ctx: RuleContext
-) -> None:
+def count_pool(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+               ctx: RuleContext) -> None:
     """Max/average/adaptive pooling: one accumulate (average) or comparison (max) per
     (nonzero input, window) pair; the dense count takes every input. The final 1/k scaling of
     average pooling is foldable into the next layer's weights and is not counted."""
@@ -176,9 +174,8 @@ def count_pool(
     _activity(counts, x, out)
 
 
-def count_norm(
-    counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any, ctx: RuleContext
-) -> None:
+def count_norm(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+               ctx: RuleContext) -> None:
     """Batch norm at inference: one multiply-add per element (scale and shift per channel)."""
     x = _first_tensor(inputs)
     counts.other_macs += x.numel()
@@ -191,9 +188,8 @@ def count_norm(
 _COMPARISONS = {nn.ReLU: 1, nn.ReLU6: 2, nn.Hardtanh: 2}
 
 
-def count_activation(
-    counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any, ctx: RuleContext
-) -> None:
+def count_activation(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                     ctx: RuleContext) -> None:
     """ReLU (one comparison per element), ReLU6 and Hardtanh (two)."""
     x = _first_tensor(inputs)
     per = next(v for k, v in _COMPARISONS.items() if isinstance(module, k))
@@ -207,9 +203,8 @@ def count_activation(
     counts.output_nonzero += int(torch.count_nonzero(out))
 
 
-def count_neuron(
-    counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any, ctx: RuleContext
-) -> None:
+def count_neuron(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                 ctx: RuleContext) -> None:
     """A neuron of :mod:`snn.neurons` (``[T, B, ...]`` in sequence mode, ``[B, ...]`` in
     single-step mode): one update per element of the input, *active* when that input is
     nonzero; spikes are the nonzero outputs of spiking neurons."""
@@ -232,23 +227,20 @@ def count_neuron(
         counts.output_writes += out.numel()
     _activity(counts, x, out)
     single = module.step_mode == "single"
-    ctx.neuron_calls.append(
-        (single, 1 if single else x.shape[0], x.shape[0] if single else x.shape[1])
-    )
+    ctx.neuron_calls.append((single, 1 if single else x.shape[0],
+                                  x.shape[0] if single else x.shape[1]))
 
 
-def count_free(
-    counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any, ctx: RuleContext
-) -> None:
+def count_free(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+               ctx: RuleContext) -> None:
     """No arithmetic: only activity is recorded."""
     tensors = [t for t in inputs if isinstance(t, Tensor)]
     if tensors:
         _activity(counts, tensors[0], out)
 
 
-def count_unknown(
-    counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any, ctx: RuleContext
-) -> None:
+def count_unknown(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                  ctx: RuleContext) -> None:
     """A module without a rule: calls and activity are recorded, its work is *uncounted*."""
     count_free(counts, module, inputs, out, ctx)
 
@@ -269,20 +261,11 @@ def _snn_free() -> dict[type, str]:
     from snn.layers import encoders, readouts
 
     out: dict[type, str] = {}
-    for cls in (
-        encoders.RepeatEncoder,
-        encoders.PoissonEncoder,
-        encoders.LatencyEncoder,
-        encoders.DeltaEncoder,
-    ):
+    for cls in (encoders.RepeatEncoder, encoders.PoissonEncoder, encoders.LatencyEncoder,
+                encoders.DeltaEncoder):
         out[cls] = "input encoding, outside the network (not priced)"
-    for cls in (
-        readouts.SpikeCount,
-        readouts.SpikeRate,
-        readouts.TimeMean,
-        readouts.TimeLast,
-        readouts.TimeMax,
-    ):
+    for cls in (readouts.SpikeCount, readouts.SpikeRate, readouts.TimeMean, readouts.TimeLast,
+                readouts.TimeMax):
         out[cls] = "readout over time, outside the network (not priced)"
     return out
 
@@ -292,23 +275,10 @@ RULES: dict[type, tuple[str, Rule]] = {
     nn.Conv1d: ("synaptic", count_conv),
     nn.Conv2d: ("synaptic", count_conv),
     nn.Conv3d: ("synaptic", count_conv),
-    **{
-        cls: ("pool", count_pool)
-        for cls in (
-            nn.MaxPool1d,
-            nn.MaxPool2d,
-            nn.MaxPool3d,
-            nn.AvgPool1d,
-            nn.AvgPool2d,
-            nn.AvgPool3d,
-            nn.AdaptiveAvgPool1d,
-            nn.AdaptiveAvgPool2d,
-            nn.AdaptiveAvgPool3d,
-            nn.AdaptiveMaxPool1d,
-            nn.AdaptiveMaxPool2d,
-            nn.AdaptiveMaxPool3d,
-        )
-    },
+    **{cls: ("pool", count_pool) for cls in (
+        nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d,
+        nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d,
+        nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)},
     nn.BatchNorm1d: ("norm", count_norm),
     nn.BatchNorm2d: ("norm", count_norm),
     nn.BatchNorm3d: ("norm", count_norm),

@@ -240,13 +240,13 @@ _MEMORY_NOTE = (
 CMOS45_FP32 = HardwareTarget(
     name="cmos45_fp32",
     description="45 nm CMOS, 0.9 V, 32-bit floating point (Horowitz, ISSCC 2014)",
-    mac=_fig(4.6, HOROWITZ, "derived", "32-bit float multiply (3.7 pJ) plus add (0.9 pJ)"),
+    mac=_fig(
+        4.6, HOROWITZ, "derived", "32-bit float multiply (3.7 pJ) plus add (0.9 pJ)"
+    ),
     ac=_H["fp32_add"],
     mult=_H["fp32_mult"],
     neuron_update=_fig(
-        4.6,
-        HOROWITZ,
-        "derived",
+        4.6, HOROWITZ, "derived",
         "one 32-bit float multiply-accumulate per update (leak times state plus input); "
         "threshold comparison and reset not priced",
     ),
@@ -265,9 +265,7 @@ CMOS45_INT8 = HardwareTarget(
     ac=_H["int8_add"],
     mult=_H["int8_mult"],
     neuron_update=_fig(
-        0.23,
-        HOROWITZ,
-        "derived",
+        0.23, HOROWITZ, "derived",
         "one 8-bit integer multiply-accumulate per update; threshold and reset not priced",
     ),
     memory_access=_fig(10.0, HOROWITZ, "estimated", _MEMORY_NOTE),
@@ -282,19 +280,17 @@ LOIHI = HardwareTarget(
     name="loihi",
     description="Intel Loihi, 14 nm (Davies et al., IEEE Micro 2018, Table 2)",
     ac=_fig(
-        23.6,
-        DAVIES,
-        "simulated",
+        23.6, DAVIES, "simulated",
         "'Energy per synaptic spike op (min)': a minimum, covering the synaptic memory read "
         "and the dendritic accumulation",
     ),
     neuron_update=_fig(81.0, DAVIES, "simulated", "'Energy per neuron update (active)'"),
-    neuron_update_inactive=_fig(52.0, DAVIES, "simulated", "'Energy per neuron update (inactive)'"),
+    neuron_update_inactive=_fig(
+        52.0, DAVIES, "simulated", "'Energy per neuron update (inactive)'"
+    ),
     spike=_fig(1.7, DAVIES, "simulated", "'Within-tile spike energy'"),
     hop=_fig(
-        3.0,
-        DAVIES,
-        "simulated",
+        3.0, DAVIES, "simulated",
         "'Energy per tile hop (E-W)'; north-south hops cost 4.0 pJ",
     ),
     included={
@@ -312,9 +308,7 @@ TRUENORTH = HardwareTarget(
     name="truenorth",
     description="IBM TrueNorth, 28 nm (Merolla et al., Science 2014)",
     ac=_fig(
-        26.0,
-        MEROLLA,
-        "measured",
+        26.0, MEROLLA, "measured",
         "energy per synaptic event: total chip energy (static included) over synaptic events at "
         "20 Hz mean firing, 128 active synapses per neuron, 0.775 V",
     ),
@@ -345,7 +339,9 @@ def get_target(target: str | HardwareTarget) -> HardwareTarget:
     if isinstance(target, HardwareTarget):
         return target
     if not isinstance(target, str):
-        raise TypeError(f"target must be a name or a HardwareTarget, got {type(target).__name__}")
+        raise TypeError(
+            f"target must be a name or a HardwareTarget, got {type(target).__name__}"
+        )
     try:
         return TARGETS[target]
     except KeyError:

@@ -291,6 +291,15 @@ def test_recurrent_matches_hand_loop_and_resets():
         Recurrent(nn.Linear(2, 2), nn.Linear(2, 2))
 
 
+def test_recurrent_work_is_counted_once():
+    from snn.energy import count_ops
+
+    model = nn.Sequential(Recurrent(snn.LIF(0.9), nn.Linear(4, 4)))
+    counts = count_ops(model, torch.rand(5, 2, 4))
+    updates = {layer.name: layer.neuron_updates for layer in counts.layers if layer.neuron_updates}
+    assert updates == {"0.neuron": 5 * 2 * 4}
+
+
 # -- other libraries -------------------------------------------------------------------------
 
 

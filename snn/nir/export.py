@@ -302,7 +302,7 @@ def _exporter(m: nn.Module, name: str) -> Exporter:
 
 class _Tracer(fx.Tracer):
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if isinstance(m, BaseNeuron | TimeDistributed):
+        if isinstance(m, BaseNeuron | TimeDistributed | Recurrent):
             return True
         if isinstance(m, nn.Sequential):
             return False

@@ -39,7 +39,22 @@ def _last_neuron(module: nn.Module) -> BaseNeuron:
     )
 
 
-class Recurrent(BaseNeuron):
+class _Memory(BaseNeuron):
+    """Holds a :class:`Recurrent` layer's previous output as neuron state, so that
+    :func:`snn.reset` and :func:`snn.detach` reach it. Never called: it does no work of its own
+    (operation counters and monitors see the inner neuron and the recurrent transform)."""
+
+    kind = "memory"
+    spiking = False
+
+    def neuron_params(self) -> dict[str, Any]:
+        return {}
+
+    def forward(self, x: Tensor, state: Any = None) -> Tensor:  # pragma: no cover - guard
+        raise RuntimeError("the memory of a Recurrent layer is not called")
+
+
+class Recurrent(nn.Module):
     r"""A neuron whose input is the external input plus a transform of its own previous output.
 
     .. math:: s_t = \operatorname{neuron}\big(x_t + r_t\big), \qquad
@@ -50,14 +65,15 @@ class Recurrent(BaseNeuron):
     executor, ``nirtorch``). snnTorch's ``RLeaky`` differs only at the first step, where it adds
     the bias ``b`` (it evaluates the recurrent layer on zero spikes).
 
-    The layer runs its time loop itself (the recurrence forbids a whole-sequence kernel).
-    :func:`snn.reset` clears both the kept previous output and the neuron's state.
+    The layer runs its time loop itself (the recurrence forbids a whole-sequence kernel) and
+    follows its neuron's step mode: ``[T, B, N]`` in sequence mode, ``[B, N]`` in single-step
+    mode (:func:`snn.set_step_mode` switches both). :func:`snn.reset` clears the kept previous
+    output and the neuron's state.
 
     Args:
         neuron: the neuron module (any :class:`~snn.neurons.base.BaseNeuron`), or an
             ``nn.Sequential`` of elementwise stateless layers ending in one (an input gain).
         recurrent: the transform of the previous output (usually ``nn.Linear(N, N)``).
-        step_mode: ``"sequence"`` (input ``[T, B, N]``) or ``"single"`` (input ``[B, N]``).
 
     Example:
         >>> layer = Recurrent(LIF(beta=0.9), nn.Linear(16, 16, bias=False))
@@ -65,12 +81,9 @@ class Recurrent(BaseNeuron):
         torch.Size([10, 4, 16])
     """
 
-    kind = "recurrent"
-    spiking = False  # the inner neuron is the one monitors should record
-
-    def __init__(self, neuron: BaseNeuron, recurrent: nn.Module, *, step_mode: str = "sequence"):
-        super().__init__(step_mode=step_mode)
-        _last_neuron(neuron)
+    def __init__(self, neuron: nn.Module, recurrent: nn.Module):
+        super().__init__()
+        inner = _last_neuron(neuron)
         if isinstance(recurrent, BaseNeuron) or not isinstance(recurrent, nn.Module):
             raise TypeError(
                 "Recurrent needs a stateless module for the recurrent connection, got "
@@ -78,28 +91,24 @@ class Recurrent(BaseNeuron):
             )
         self.neuron = neuron
         self.recurrent = recurrent
+        self.memory = _Memory(step_mode=inner.step_mode)
 
-    def neuron_params(self) -> dict[str, Any]:
-        return {}
+    @property
+    def step_mode(self) -> str:
+        """The inner neuron's step mode."""
+        return _last_neuron(self.neuron).step_mode
 
-    def forward(self, x: Tensor, state: Any = None) -> Tensor:
-        """Run one step (``[B, ...]``) or a sequence (``[T, B, ...]``) by ``step_mode``."""
-        if state is not None:
-            self.state = state
+    def forward(self, x: Tensor) -> Tensor:
+        """Run one step (``[B, ...]``) or a sequence (``[T, B, ...]``) by the step mode."""
         if self.step_mode == "single":
             check_input(x)
-            return self._step(x)
+            return self._step(x, single=True)
         check_sequence(x)
-        return torch.stack([self._step(x_t) for x_t in x.unbind(0)])
+        return torch.stack([self._step(x_t, single=False) for x_t in x.unbind(0)])
 
-    def _step(self, x: Tensor) -> Tensor:
-        h = x if self.state is None else x + self.recurrent(self.state.s)
-        if _last_neuron(self.neuron).step_mode == "single":
-            s = self.neuron(h)
-        else:
-            s = self.neuron(h.unsqueeze(0))[0]
-        self.state = RecurrentState(s)
+    def _step(self, x: Tensor, single: bool) -> Tensor:
+        prev = self.memory.state
+        h = x if prev is None else x + self.recurrent(prev.s)
+        s = self.neuron(h) if single else self.neuron(h.unsqueeze(0))[0]
+        self.memory.state = RecurrentState(s)
         return s
-
-    def extra_repr(self) -> str:
-        return "" if self.step_mode == "sequence" else f"step_mode={self.step_mode!r}"

@@ -346,7 +346,7 @@ def summary_markdown(report: dict[str, Any]) -> str:
         f"CNN on {report['energy']['ann']['target']}: "
         f"{report['energy']['ann']['joules_per_sample']:.3g} J.",
         "",
-        "| SNN | target | energy (J) | CNN / SNN | not priced (ops/sample) |",
+        "| SNN | target | energy (J) | CNN / SNN | left out (ops/sample) |",
         "|---|---|---:|---:|---:|",
     ]
     for name, per in report["energy"]["snn"].items():
@@ -357,15 +357,18 @@ def summary_markdown(report: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {target} | {energy} | "
                 f"{'-' if ratio is None else f'{bound}{ratio:.2f}'} | "
-                f"{entry['unpriced_ops_per_sample']:.3g} |"
+                f"{entry['unpriced_ops_per_sample']:.3g}"
+                + (f" (+{len(entry['uncounted'])} uncounted kinds)" if entry["uncounted"] else "")
+                + " |"
             )
     lines += [
         "",
         "Energies are estimates: counted operations times published energies per operation "
         "(see `snn.energy.TARGETS` for the sources). Where a target has no figure for some "
         "operations (e.g. the multiply-accumulates of the analog first layer on Loihi or "
-        "TrueNorth), they are left out and listed in `report.json`: the energy is then a lower "
-        "bound (≥) and the ratio an upper bound (≤). ![energy](energy.png)",
+        "TrueNorth), or an operation could not be counted (torch functions outside modules), "
+        "it is left out and listed in `report.json`: the energy is then a lower bound (≥) and "
+        "the ratio an upper bound (≤). ![energy](energy.png)",
         "",
         "Figures: `spike_raster.png`, `firing_rates.png`; all numbers: `report.json`.",
         "",

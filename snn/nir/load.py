@@ -59,6 +59,8 @@ def _meta(node: nir.NIRNode, key: str) -> Any:
 
 
 def _t(a: Any) -> Tensor:
+    if isinstance(a, Tensor):  # some exporters (Norse) store torch tensors in the graph
+        a = a.detach().cpu().double().numpy()
     return torch.as_tensor(np.array(a, dtype=np.float64), dtype=torch.float32)
 
 

@@ -209,3 +209,20 @@ def test_bench_lists_and_runs_scripts(capsys, tmp_path):
     assert "ARGS ['--n', '3']" in proc.stdout
     code, _, err = _run(capsys, "bench", "--dir", str(bench), "nope")
     assert code == 2 and "unknown benchmark 'nope'" in err
+
+
+def test_train_is_wired_to_the_training_recipes(capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("snn.training") is None:
+        code, _, err = _run(capsys, "train")
+        assert code == 2 and "snn.training" in err
+        return
+    from snn.training.cli import run_train
+
+    import argparse
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    train_parser = sub.choices["train"]
+    assert train_parser.get_default("func") is run_train

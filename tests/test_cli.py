@@ -218,9 +218,9 @@ def test_train_is_wired_to_the_training_recipes(capsys):
         code, _, err = _run(capsys, "train")
         assert code == 2 and "snn.training" in err
         return
-    from snn.training.cli import run_train
-
     import argparse
+
+    from snn.training.cli import run_train
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -5,11 +5,12 @@ activations for conversion-aware training) on the CPU, converts each with every 
 ``snn.converters`` and with SpikingJelly's converter on the very same trained ANN and the same
 calibration images, and prints the accuracy-vs-T table. Targets checked at the end:
 
-- conversion-aware training (QCFS): SNN within 0.5 points of its ANN at T = 8;
+- conversion-aware training (QCFS, trained with 4 levels): SNN within 0.5 points of its ANN
+  at T = 8, without and with post-conversion membrane calibration for T = 8;
 - percentile normalisation on the plain ReLU network: within 1 point of the ANN at T = 64;
 - ours at least as accurate as SpikingJelly's converter at every T (same normalisation).
 
-Run: ``python benchmarks/bench_converter.py [--epochs 30] [--out results.json]``.
+Run: ``python benchmarks/bench_converter.py [--epochs 12] [--width 16] [--out results.json]``.
 """
 
 from __future__ import annotations
@@ -54,16 +55,17 @@ def load_digits(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, to
 Act = Callable[[], nn.Module]
 
 
-def vgg(act: Act) -> nn.Module:
-    """VGG-style: 4 conv layers (16-32 channels) with BatchNorm, 2 max pools, 2 linear layers."""
+def vgg(act: Act, width: int) -> nn.Module:
+    """VGG-style: 4 conv layers (width, 2 x width channels) with BatchNorm, 2 max pools,
+    2 linear layers."""
     def block(cin: int, cout: int) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), act()]
 
     return nn.Sequential(
-        *block(1, 32), *block(32, 32), nn.MaxPool2d(2),
-        *block(32, 64), *block(64, 64), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.2), nn.Linear(64 * 2 * 2, 128), act(), nn.Dropout(0.2),
-        nn.Linear(128, 10),
+        *block(1, width), *block(width, width), nn.MaxPool2d(2),
+        *block(width, 2 * width), *block(2 * width, 2 * width), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.2), nn.Linear(2 * width * 2 * 2, 4 * width), act(),
+        nn.Dropout(0.2), nn.Linear(4 * width, 10),
     )
 
 
@@ -87,16 +89,18 @@ class BasicBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    """Stem + 3 residual blocks (32, 64 channels) + global average pooling + linear."""
+    """Stem + 3 residual blocks (width, 2 x width channels) + global average pooling +
+    linear."""
 
-    def __init__(self, act: Act):
+    def __init__(self, act: Act, width: int):
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32),
+        w = width
+        self.stem = nn.Sequential(nn.Conv2d(1, w, 3, padding=1, bias=False), nn.BatchNorm2d(w),
                                   act())
-        self.layers = nn.Sequential(BasicBlock(32, 32, 1, act), BasicBlock(32, 64, 2, act),
-                                    BasicBlock(64, 64, 1, act))
+        self.layers = nn.Sequential(BasicBlock(w, w, 1, act), BasicBlock(w, 2 * w, 2, act),
+                                    BasicBlock(2 * w, 2 * w, 1, act))
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(64, 10)
+        self.fc = nn.Linear(2 * w, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
@@ -166,10 +170,10 @@ def run(args: argparse.Namespace) -> dict:
     results: dict = {"timesteps": TIMESTEPS, "models": {}}
     for arch, build in (("vgg", vgg), ("resnet", ResNet)):
         torch.manual_seed(args.seed)
-        relu_ann = build(nn.ReLU)
+        relu_ann = build(nn.ReLU, args.width)
         t_relu = train(relu_ann, x_tr, y_tr, args.epochs, args.seed)
         torch.manual_seed(args.seed)
-        qcfs_ann = build(qcfs)
+        qcfs_ann = build(qcfs, args.width)
         t_qcfs = train(qcfs_ann, x_tr, y_tr, args.epochs, args.seed)
         entry: dict = {
             "parameters": sum(p.numel() for p in relu_ann.parameters()),
@@ -190,6 +194,8 @@ def run(args: argparse.Namespace) -> dict:
             "percentile + bias calibration": (
                 relu_ann, dict(method="percentile", calibration="bias", calibration_steps=16)),
             "qcfs": (qcfs_ann, dict()),
+            "qcfs + membrane calibration": (
+                qcfs_ann, dict(calibration="membrane", calibration_steps=8)),
         }
         for name, (ann, kwargs) in ours.items():
             start = time.perf_counter()
@@ -230,10 +236,13 @@ def checks(results: dict) -> dict:
     for arch, e in results["models"].items():
         ann_q, ann_r = e["ann_accuracy"]["qcfs"], e["ann_accuracy"]["relu"]
         q8 = e["methods"]["ours: qcfs"]["accuracy"][8]
+        qc8 = e["methods"]["ours: qcfs + membrane calibration"]["accuracy"][8]
         p64 = e["methods"]["ours: percentile"]["accuracy"][64]
         c = {
             "qcfs_T8_gap_points": 100 * (ann_q - q8),
             "qcfs_T8_within_0.5": 100 * (ann_q - q8) <= 0.5,
+            "qcfs_calibrated_T8_gap_points": 100 * (ann_q - qc8),
+            "qcfs_calibrated_T8_within_0.5": 100 * (ann_q - qc8) <= 0.5,
             "percentile_T64_gap_points": 100 * (ann_r - p64),
             "percentile_T64_within_1": 100 * (ann_r - p64) <= 1.0,
         }
@@ -260,8 +269,9 @@ def write_json(path: Path, data: dict) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=25)
-    p.add_argument("--levels", type=int, default=8, help="QCFS quantisation levels")
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--width", type=int, default=16, help="channels of the first conv layers")
+    p.add_argument("--levels", type=int, default=4, help="QCFS quantisation levels")
     p.add_argument("--calibration", type=int, default=256, help="calibration images")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -275,7 +285,7 @@ def main() -> None:
     results["environment"] = {
         "torch": torch.__version__, "spikingjelly": getattr(spikingjelly, "__version__", "?"),
         "python": platform.python_version(), "machine": platform.machine(),
-        "threads": args.threads, "epochs": args.epochs, "levels": args.levels,
+        "threads": args.threads, "epochs": args.epochs, "width": args.width, "levels": args.levels,
         "calibration_images": args.calibration, "seed": args.seed,
         "total_seconds": time.perf_counter() - start,
     }

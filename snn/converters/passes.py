@@ -131,7 +131,7 @@ def _fresh_name(gm: fx.GraphModule, base: str) -> str:
 
 
 def _finish(gm: fx.GraphModule) -> None:
-    gm.graph.eliminate_dead_code()
+    # no dead-code elimination: it would drop in-place activations whose result is unused
     gm.delete_all_unused_submodules()
     gm.graph.lint()
     gm.recompile()

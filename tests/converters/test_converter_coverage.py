@@ -44,7 +44,22 @@ class ClipNet(nn.Module):
         return self.fc4(x.relu_())
 
 
+class InplaceNet(nn.Module):
+    """The result of an in-place ReLU is ignored; later code reads the mutated tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(8, 16)
+        self.fc2 = nn.Linear(16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc1(x)
+        y.relu_()
+        return self.fc2(y)
+
+
 CASES = {
+    "inplace": (InplaceNet, (8,)),
     "residual": (ResidualNet, (2, 8, 8)),
     "functional": (FunctionalNet, (1, 8, 8)),
     "conv1d": (Conv1dNet, (3, 16)),

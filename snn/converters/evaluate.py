@@ -91,8 +91,10 @@ def evaluate(
     handles = []
     for name, layer in snn_model.neurons().items():
         def hook(_m: nn.Module, _inp: Any, out: Tensor, name: str = name) -> None:
-            counts.setdefault(name, []).append(out.detach().flatten(2).sum((1, 2)).double())
-            sizes[name] = out[0, 0].numel()
+            # out: spikes [steps, B, ...] of the IF neuron
+            counts.setdefault(name, []).append(out.detach().reshape(out.shape[0], -1).sum(1)
+                                               .double())
+            sizes[name] = out[0].numel() // out.shape[1]
         handles.append(layer.neuron.register_forward_hook(hook))
     was_training = ann.training
     ann.eval()

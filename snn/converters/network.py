@@ -68,12 +68,13 @@ class ConvertedSNN(nn.Module):
         self.generator = generator
 
     def neurons(self) -> dict[str, IFActivation]:
-        """The IF layers by qualified name, in graph order."""
-        return {n: m for n, m in self.named_modules() if isinstance(m, IFActivation)}
+        """The IF layers by their name in :attr:`graph` (the ANN's module names where the
+        activation was a module), in registration order."""
+        return {n: m for n, m in self.graph.named_modules() if isinstance(m, IFActivation)}
 
     def max_pools(self) -> dict[str, SpikingMaxPool]:
-        """The spiking max-pooling layers by qualified name."""
-        return {n: m for n, m in self.named_modules() if isinstance(m, SpikingMaxPool)}
+        """The spiking max-pooling layers by their name in :attr:`graph`."""
+        return {n: m for n, m in self.graph.named_modules() if isinstance(m, SpikingMaxPool)}
 
     def analog(self, x: Tensor) -> Tensor:
         """The normalised ANN the SNN approximates: every neuron replaced by its analog

@@ -131,7 +131,7 @@ def _fresh_name(gm: fx.GraphModule, base: str) -> str:
 
 
 def _finish(gm: fx.GraphModule) -> None:
-    gm.graph.eliminate_dead_code()
+    # no dead-code elimination: it would drop in-place activations whose result is unused
     gm.delete_all_unused_submodules()
     gm.graph.lint()
     gm.recompile()
@@ -231,7 +231,8 @@ def fold_batchnorm(ctx: ConversionContext) -> None:
             action = f"folded into {prev.target}"
         else:
             scale, shift = _bn_scale_shift(bn)
-            _set_module(gm, node.target, ChannelAffine(scale.float(), shift.float()))
+            dtype = bn.running_var.dtype
+            _set_module(gm, node.target, ChannelAffine(scale.to(dtype), shift.to(dtype)))
             action = "per-channel affine (no Conv/Linear to fold into)"
         ctx.report.layers.append(LayerReport(node.target, label, action, node_source(node)))
     _finish(gm)
@@ -271,35 +272,43 @@ def _is_inplace(node: fx.Node, gm: fx.GraphModule) -> bool:
 
 def mark_activations(ctx: ConversionContext) -> None:
     """Turn every ReLU-style activation (module, ``F.relu``, ``torch.relu``, ``Tensor.relu``,
-    ReLU6, Hardtanh(0, a), clamp(0, a)) into one :class:`ActivationSite` node of its own (a
-    QCFS module stays, one node each), the places where statistics are collected."""
+    ReLU6, Hardtanh(0, a), clamp(0, a)) into an :class:`ActivationSite` of its own (a QCFS
+    module stays), the places where statistics are collected. A module called once keeps its
+    name; each further call site of a shared module, and each functional call, gets a module
+    named after its graph node."""
     gm = ctx.graph_module
     order = {n: i for i, n in enumerate(gm.graph.nodes)}
     dynamic = dynamic_nodes(gm.graph)
-    for node in list(gm.graph.nodes):
-        if node.op not in ("call_module", "call_function", "call_method"):
-            continue
-        if classify(node, gm, dynamic).kind != "activation":
-            continue
-        label, source = op_label(node, gm), node_source(node)
+    found = []
+    for node in gm.graph.nodes:
+        if (node.op in ("call_module", "call_function", "call_method")
+                and classify(node, gm, dynamic).kind == "activation"):
+            qcfs = node.op == "call_module" and isinstance(gm.get_submodule(node.target), QCFS)
+            found.append((node, op_label(node, gm), node_source(node), clip_bounds(node, gm)[1],
+                          gm.get_submodule(node.target) if qcfs else None))
+    taken: set[str] = set()
+    for node, label, source, upper, qcfs in found:
+        module = qcfs if qcfs is not None else ActivationSite(upper, label, source)
         x = node.args[0]
-        if node.op == "call_module" and isinstance(gm.get_submodule(node.target), QCFS):
-            module: nn.Module = gm.get_submodule(node.target)
+        inplace = _is_inplace(node, gm)
+        if node.op == "call_module" and node.target not in taken:
+            taken.add(node.target)
+            _set_module(gm, node.target, module)
+            site = node
         else:
-            _, upper = clip_bounds(node, gm)
-            module = ActivationSite(upper, label, source)
-        name = _fresh_name(gm, node.name)
-        gm.add_submodule(name, module)
-        with gm.graph.inserting_before(node):
-            site = gm.graph.call_module(name, (x,))
-        site.meta = dict(node.meta)
+            name = _fresh_name(gm, node.name)
+            gm.add_submodule(name, module)
+            with gm.graph.inserting_before(node):
+                site = gm.graph.call_module(name, (x,))
+            site.meta = dict(node.meta)
+            node.replace_all_uses_with(site)
+            gm.graph.erase_node(node)
+            order[site] = order[node]
         site.meta["op"], site.meta["source"] = label, source
-        node.replace_all_uses_with(site)
-        if _is_inplace(node, gm):
+        if inplace:
             # later readers of the in-place activation's input saw the activated value
-            pos = order[node]
+            pos = order[site]
             x.replace_all_uses_with(site, delete_user_cb=lambda u, p=pos: order.get(u, -1) > p)
-        gm.graph.erase_node(node)
     _finish(gm)
 
 

@@ -11,6 +11,22 @@ A module without a rule, and arithmetic done by torch functions directly in a co
 ``forward`` (such as a residual addition), is reported as *uncounted*: the report says what
 it does not know instead of counting it as zero.
 
+Agreement with other counters (tested in ``tests/energy/test_crosscheck.py``):
+
+- NeuroBench (``SynapticOperations``, ``ActivationSparsity``, ``Footprint``): equal effective
+  ACs, effective MACs, dense synaptic operations, activation sparsity and footprint, with the
+  default ``nonzero_weights_only=True`` (NeuroBench binarises the weights too).
+- sinabs (``conv_layer_synops_hook``, ``linear_layer_synops_hook``): equal synaptic operations
+  for binary inputs with ``nonzero_weights_only=False`` (sinabs counts every connection).
+  sinabs multiplies the fan-out by the input *value* (it reads inputs as spike counts) and
+  rescales a layer after ``AvgPool2d`` by the kernel area (sum pooling); here a non-binary
+  input is a graded value whose nonzero elements each cost one MAC per connection, so counts
+  differ for multi-spike or average-pooled inputs.
+- Layer-wise MAC counters (ptflops, syops-counter, torchvision's GFLOPS): ``dense_macs`` equals
+  their convolution and linear MACs (padding taps included, bias excluded); they add batch
+  norm, ReLU and pooling element operations, which are here ``other_macs`` and
+  ``dense_other_adds``.
+
 Example:
     >>> with OpCounter(model) as counter:
     ...     model(x)                       # x: [T, B, ...]
@@ -81,6 +97,9 @@ class OpCounter:
         watch_functions: also list arithmetic done by torch functions outside modules (e.g.
             residual additions) as uncounted, through a ``TorchFunctionMode``.
 
+    Counts assume inference: batch norm is one multiply-add per element and dropout the
+    identity, whatever the module's training flag.
+
     Raises:
         TypeError: if ``model`` is not an ``nn.Module``.
     """
@@ -133,7 +152,9 @@ class OpCounter:
         for name, module in self.model.named_modules():
             counted = name in self._layers
             self._handles.append(module.register_forward_pre_hook(self._make_pre(name, counted)))
-            self._handles.append(module.register_forward_hook(self._make_post(name, counted)))
+            self._handles.append(
+                module.register_forward_hook(self._make_post(name, counted), with_kwargs=True)
+            )
         self._handles.append(self.model.register_forward_hook(self._root_post))
         if self.watch_functions:
             self._mode = _FunctionWatch(self)
@@ -171,7 +192,7 @@ class OpCounter:
         return pre
 
     def _make_post(self, name: str, counted: bool):
-        def post(module: nn.Module, args: tuple, out: Any) -> None:
+        def post(module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
             if self._stack and self._stack[-1] == name:
                 self._stack.pop()
             if not counted:
@@ -182,7 +203,12 @@ class OpCounter:
                 with torch.no_grad():
                     layer = self._layers[name]
                     layer.calls += 1
-                    self._rules[name](layer, module, args, out, self._ctx)
+                    inputs = args + tuple(kwargs.values())
+                    if not any(isinstance(t, Tensor) for t in inputs):
+                        layer.kind = "uncounted"
+                        layer.reason = "called without a tensor input"
+                        return
+                    self._rules[name](layer, module, inputs, out, self._ctx)
             finally:
                 self._busy = False
 

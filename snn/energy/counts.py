@@ -167,8 +167,7 @@ class ModelCounts:
         activation sparsity); ``None`` when there are none."""
         total = nonzero = 0
         for x in self.layers:
-            if x.kind == "activation" or (x.kind == "neuron" and x.spikes is not None and
-                                          x.reason != "non-spiking"):
+            if x.kind == "activation" or (x.kind == "neuron" and x.reason != "non-spiking"):
                 total += x.outputs
                 nonzero += x.output_nonzero
         if not total:

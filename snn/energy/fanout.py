@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["conv_fanout", "dense_conv_macs", "linear_fanout", "pool_fanout"]
+__all__ = ["conv_fanout", "dense_conv_macs", "linear_fanout", "pool_dims", "pool_fanout"]
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
@@ -38,6 +38,14 @@ _ADAPTIVE = (
     nn.AdaptiveMaxPool2d,
     nn.AdaptiveMaxPool3d,
 )
+
+
+def pool_dims(layer: nn.Module) -> int:
+    """Spatial dimensions (1, 2 or 3) of a pooling layer, from its torch base class."""
+    for cls in type(layer).__mro__:
+        if cls in _MAX_POOLS + _AVG_POOLS + _ADAPTIVE:
+            return int(cls.__name__[-2])
+    raise TypeError(f"expected a pooling layer, got {type(layer).__name__}")
 
 
 def _grad_of_sum(fn: Callable[[Tensor], Tensor], shape: tuple[int, ...], device) -> Tensor:
@@ -154,7 +162,7 @@ def pool_fanout(layer: nn.Module, in_shape: tuple[int, ...]) -> Tensor | None:
     Returns:
         float64 tensor of shape ``in_shape`` (on the CPU).
     """
-    dims = int(type(layer).__name__[-2])
+    dims = pool_dims(layer)
     if isinstance(layer, _MAX_POOLS + _AVG_POOLS):
         if any(d != 1 for d in _as_tuple(getattr(layer, "dilation", 1), dims)):
             return None

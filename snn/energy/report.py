@@ -241,6 +241,8 @@ class EnergyReport:
             "ann_totals": self.ann_totals,
             "per_sample": self.per_sample,
             "ratio_ann_over_snn": self.ratio,
+            "dense_macs_per_step_per_sample": self.counts.total("dense_macs")
+            / (self.counts.steps * self.counts.samples),
             "complete": self.complete,
             "metrics": neurobench_metrics(self.counts),
             "layers": [
@@ -304,6 +306,9 @@ class EnergyReport:
             "per sample: effective ACs {effective_acs:,.0f}, effective MACs {effective_macs:,.0f}, "
             "dense {dense:,.0f}".format(**m)
         )
+        lines.append(
+            f"dense MACs per time step and sample: {m['dense_macs'] / c.steps:,.0f}"
+        )
         if m["activation_sparsity"] is not None:
             lines.append(f"activation sparsity {m['activation_sparsity']:.4f}")
         for cat, why in self.target.included.items():
@@ -357,7 +362,8 @@ class EnergyReport:
         ax.set_xticks(range(len(shown)))
         ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
         ax.set_ylabel("energy (J)")
-        ax.set_title(f"SNN energy per layer on {self.target.name}")
+        title = f"SNN energy per layer on {self.target.name}"
+        ax.set_title(title if self.complete else f"{title} (incomplete: see the report text)")
         ax.legend(fontsize=7)
         if ax_tot is not None:
             bottom2 = [0.0, 0.0]

@@ -25,7 +25,13 @@ import torch
 from torch import Tensor, nn
 
 from snn.energy.counts import LayerCounts
-from snn.energy.fanout import conv_fanout, dense_conv_macs, linear_fanout, pool_fanout
+from snn.energy.fanout import (
+    conv_fanout,
+    dense_conv_macs,
+    linear_fanout,
+    pool_dims,
+    pool_fanout,
+)
 from snn.neurons.base import BaseNeuron
 
 __all__ = ["RULES", "Rule", "RuleContext", "find_rule", "is_binary"]
@@ -155,7 +161,7 @@ def count_pool(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
     (nonzero input, window) pair; the dense count takes every input. The final 1/k scaling of
     average pooling is foldable into the next layer's weights and is not counted."""
     x = _first_tensor(inputs)
-    dims = int(type(module).__name__[-2])
+    dims = pool_dims(module)
     batch = x if x.dim() == dims + 2 else x.unsqueeze(0)
     in_shape = tuple(batch.shape[1:])
     fan = ctx.cached(("pool", id(module), in_shape), lambda: pool_fanout(module, in_shape))

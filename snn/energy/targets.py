@@ -389,7 +389,13 @@ def load_target(path: str | os.PathLike[str]) -> HardwareTarget:
             try:
                 import tomllib
             except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
+                try:
+                    import tomli as tomllib  # type: ignore[no-redef]
+                except ModuleNotFoundError:
+                    raise ImportError(
+                        f"{path}: reading TOML needs Python >= 3.11 or the 'tomli' package; "
+                        "use a .json target file instead"
+                    ) from None
             data = tomllib.loads(text)
     except ValueError as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
         raise ValueError(f"{path}: cannot parse the target file: {err}") from err

@@ -222,6 +222,7 @@ def test_neuron_counts_match_outputs_and_spikes_drive_next_layer():
     pool = counts.layer("2.0")
     assert pool.input_nonzero == lif.spikes  # every spike enters exactly one 2x2 window
     assert counts.steps == 5 and counts.samples == 2
+    assert counts.functional == {}  # TimeDistributed only reshapes: nothing left uncounted
     expected_sparsity = 1 - lif.spikes / spikes.numel()
     assert counts.activation_sparsity == pytest.approx(expected_sparsity)
 
@@ -336,3 +337,14 @@ def test_reset_and_reuse():
     assert counter.counts().total("acs") == 12
     with pytest.raises(TypeError):
         OpCounter("not a model")
+
+
+@pytest.mark.cuda
+def test_counts_on_cuda_equal_cpu():
+    model = small_snn()
+    x = (torch.rand(4, 2, 2, 8, 8) < 0.3).float()
+    cpu = count_ops(model, x)
+    snn.reset(model)
+    gpu = count_ops(model.cuda(), x.cuda())
+    for a, b in zip(cpu.layers, gpu.layers):
+        assert a.to_dict() == b.to_dict()

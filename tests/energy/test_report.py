@@ -147,3 +147,20 @@ def test_format_energy():
     assert format_energy(8.37e-3) == "8.37 mJ"
     assert format_energy(1.8e-12) == "1.8 pJ"
     assert format_energy(0) == "0 J" and format_energy(None) == "-"
+
+
+def test_steps_and_samples_overrides():
+    model = tiny_model()
+    counter = OpCounter(model)
+    x = torch.zeros(2, 1, 4)
+    x[0, 0, 0] = 1.0
+    with counter:
+        model(x)
+    assert counter.counts(steps=1, samples=2).steps == 1
+    r = counter.report("cmos45_fp32", steps=1, samples=2)
+    assert r.ann_layers[0].compute == pytest.approx(16 * 4.6 * PJ)  # no division by T
+    assert r.per_sample["snn"] == pytest.approx(r.totals["total"] / 2)
+    with pytest.raises(ValueError, match="steps"):
+        counter.counts(steps=0)
+    with pytest.raises(ValueError, match="samples"):
+        counter.counts(samples=-1)

@@ -80,3 +80,21 @@ def test_subclass_with_its_own_forward_is_uncounted():
 
     assert find_rule(Scaled(2, 2))[0] == "uncounted"
     assert find_rule(Plain(2, 2))[0] == "synaptic"
+
+
+def test_pool_subclass_and_keyword_inputs():
+    class MyPool(nn.MaxPool2d):
+        pass
+
+    counts = count_ops(MyPool(2), torch.ones(1, 1, 4, 4)).layer("")
+    assert counts.kind == "pool" and counts.other_adds == 16
+
+    class Wrapper(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return self.fc(input=x)
+
+    assert count_ops(Wrapper(), torch.ones(1, 3)).layer("fc").acs == 6

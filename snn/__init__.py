@@ -14,6 +14,8 @@ The top level re-exports the everyday API; subpackages hold the rest:
 Sequences are time-first, ``[T, B, ...]``; a single step is ``[B, ...]``.
 """
 
+from typing import Any
+
 from snn import datasets, energy, functional, layers, models, neurons, surrogate
 from snn.backends import BackendUnavailableError, available_backends
 from snn.layers import (
@@ -22,6 +24,7 @@ from snn.layers import (
     LatencyEncoder,
     Monitor,
     PoissonEncoder,
+    Recurrent,
     RepeatEncoder,
     SpikeCount,
     SpikeRate,
@@ -46,6 +49,19 @@ from snn.surrogate import get_surrogate
 
 __version__ = "0.1.0"
 
+_LAZY = ("converters", "demo", "nir", "training", "viz")
+"""Subpackages with heavier imports (torch.fx, matplotlib, nir, torch.distributed), loaded on
+first attribute access: ``snn.nir.export(...)`` works after a plain ``import snn``."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"snn.{name}")
+    raise AttributeError(f"module 'snn' has no attribute {name!r}")
+
+
 __all__ = [
     "ALIF",
     "IF",
@@ -59,6 +75,7 @@ __all__ = [
     "Monitor",
     "ParametricLIF",
     "PoissonEncoder",
+    "Recurrent",
     "RepeatEncoder",
     "SpikeCount",
     "SpikeRate",
@@ -68,7 +85,9 @@ __all__ = [
     "TimeMean",
     "__version__",
     "available_backends",
+    "converters",
     "datasets",
+    "demo",
     "detach",
     "energy",
     "functional",
@@ -76,8 +95,11 @@ __all__ = [
     "layers",
     "models",
     "neurons",
+    "nir",
     "reset",
     "set_backend",
     "set_step_mode",
     "surrogate",
+    "training",
+    "viz",
 ]

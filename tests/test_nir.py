@@ -459,3 +459,18 @@ def test_norse_export_loads_identically():
         theirs = _step_graph_module(net, x)
         assert 0 < theirs.mean() < 1
         assert torch.equal(_run(load(graph, dt=dt, discretisation="euler"), x), theirs)
+
+
+def test_recurrent_layer_with_feedforward_round_trips():
+    """The zoo's NIR-paper network: a Recurrent layer with its own feed-forward weights exports
+    as input -> feedforward -> neuron <-> weight and reloads with identical spikes."""
+    from snn.models.recurrent import nir_cuba_rsnn
+
+    model = _init(nir_cuba_rsnn(), std=0.8)
+    x = (torch.rand(30, 2, 12) < 0.3).float()
+    ours = _run(model, x)
+    assert 0 < ours.mean() < 1
+    graph = export(model, x)
+    sub = graph.nodes["lif1"]
+    assert {("input", "feedforward"), ("feedforward", "neuron")} <= set(sub.edges)
+    assert torch.equal(_run(load(graph), x), ours)

@@ -4,6 +4,7 @@ from snn.layers.encoders import DeltaEncoder, LatencyEncoder, PoissonEncoder, Re
 from snn.layers.losses import membrane_cross_entropy, rate_cross_entropy, spike_count_mse
 from snn.layers.monitor import FiringRateRegularizer, Monitor
 from snn.layers.readouts import SpikeCount, SpikeRate, TimeLast, TimeMax, TimeMean, readout
+from snn.layers.recurrent import Recurrent, RecurrentState
 from snn.layers.time import TimeDistributed, fold_time, unfold_time
 
 __all__ = [
@@ -12,6 +13,8 @@ __all__ = [
     "LatencyEncoder",
     "Monitor",
     "PoissonEncoder",
+    "Recurrent",
+    "RecurrentState",
     "RepeatEncoder",
     "SpikeCount",
     "SpikeRate",

@@ -15,7 +15,8 @@ from typing import Any
 
 from torch import nn
 
-from snn.models.blocks import Recurrent, TimeConsistentDropout, VotingLayer
+from snn.layers.recurrent import Recurrent
+from snn.models.blocks import TimeConsistentDropout, VotingLayer
 from snn.models.plif_net import PLIFNet, plif_cifar10dvs, plif_dvs_gesture, plif_nmnist
 from snn.models.recurrent import CubaRSNN, RecurrentSNN, nir_cuba_rsnn, rsnn_shd, rsnn_ssc
 from snn.models.resnet import BasicBlock, ResNet, resnet18

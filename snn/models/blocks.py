@@ -14,7 +14,6 @@ from snn.neurons import BaseNeuron, create_neuron
 
 __all__ = [
     "CONV_NEURON_DEFAULTS",
-    "Recurrent",
     "TimeConsistentDropout",
     "VotingLayer",
     "conv_bn",
@@ -91,71 +90,3 @@ class VotingLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"voters={self.voters}"
-
-
-class Recurrent(nn.Module):
-    r"""A fully connected layer of spiking neurons with recurrent connections:
-
-    .. math:: I_t = W x_t + b + V s_{t-1}, \qquad s_t = \text{neuron}(I_t)
-
-    The feed-forward term is computed for the whole sequence at once; the recurrent term needs
-    the time loop. The layer follows its inner neuron: with ``step_mode="sequence"`` it takes
-    ``[T, B, in_features]``, with ``"single"`` one step ``[B, in_features]`` per call
-    (:func:`snn.set_step_mode` switches both). Calls continue from the previous one exactly as
-    the neuron does: :func:`snn.reset` (which clears the neuron) also restarts the recurrence
-    from zero spikes, and :func:`snn.detach` (which detaches the neuron's state) also cuts the
-    graph through the kept spikes.
-
-    Args:
-        in_features: input size.
-        out_features: number of neurons.
-        neuron: the inner neuron module (any spiking neuron of :mod:`snn.neurons`).
-        bias: bias of the feed-forward weights.
-    """
-
-    def __init__(
-        self, in_features: int, out_features: int, neuron: BaseNeuron, *, bias: bool = True
-    ):
-        super().__init__()
-        if not isinstance(neuron, BaseNeuron) or not neuron.spiking:
-            raise TypeError(f"neuron must be a spiking neuron module, got {type(neuron).__name__}")
-        self.input = nn.Linear(in_features, out_features, bias=bias)
-        self.recurrent = nn.Linear(out_features, out_features, bias=False)
-        self.neuron = neuron
-        # (spikes of the last step, the neuron state object they belong to)
-        self._last: tuple[Tensor, Any] | None = None
-
-    def _previous(self, current: Tensor) -> Tensor:
-        state = self.neuron.state
-        if self._last is None or state is None:
-            return current.new_zeros(current.shape)
-        spikes, owner = self._last
-        return spikes if owner is state else spikes.detach()
-
-    def _step(self, current: Tensor) -> Tensor:
-        current = current + self.recurrent(self._previous(current))
-        if self.neuron.step_mode == "sequence":
-            s = self.neuron(current.unsqueeze(0))[0]
-        else:
-            s = self.neuron(current)
-        self._last = (s, self.neuron.state)
-        return s
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``[T, B, in] -> [T, B, out]`` (sequence mode) or ``[B, in] -> [B, out]`` (single)."""
-        if self.neuron.step_mode == "single":
-            if x.dim() != 2:
-                raise ValueError(f"Recurrent expects one step [B, in], got {tuple(x.shape)}")
-            return self._step(self.input(x))
-        if x.dim() != 3:
-            raise ValueError(f"Recurrent expects a sequence [T, B, in], got {tuple(x.shape)}")
-        currents = self.input(x)
-        return torch.stack([self._step(c) for c in currents.unbind(0)])
-
-    def __getstate__(self) -> dict[str, Any]:
-        d = self.__dict__.copy()
-        d["_last"] = None if self._last is None else (self._last[0].detach(), None)
-        return d
-
-    def extra_repr(self) -> str:
-        return f"in_features={self.input.in_features}, out_features={self.input.out_features}"

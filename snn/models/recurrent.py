@@ -14,13 +14,14 @@ References:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from torch import Tensor, nn
 
 from snn.layers import TimeDistributed
-from snn.models.blocks import Recurrent
+from snn.layers.recurrent import Recurrent
 from snn.neurons import LI, CubaLIF, create_neuron
 
 __all__ = ["CubaRSNN", "RecurrentSNN", "nir_cuba_rsnn", "rsnn_shd", "rsnn_ssc"]
@@ -60,7 +61,13 @@ class RecurrentSNN(nn.Module):
         layers: list[nn.Module] = []
         size = in_features
         for h in hidden:
-            layers.append(Recurrent(size, h, create_neuron(neuron, **options)))
+            layers.append(
+                Recurrent(
+                    create_neuron(neuron, **options),
+                    nn.Linear(h, h, bias=False),
+                    feedforward=nn.Linear(size, h),
+                )
+            )
             if dropout:
                 layers.append(TimeDistributed(nn.Dropout(dropout)))
             size = h
@@ -75,12 +82,13 @@ class RecurrentSNN(nn.Module):
         return self.integrator(self.readout(self.hidden(x)))
 
 
-class CubaRSNN(nn.Module):
+class CubaRSNN(nn.Sequential):
     """The recurrent CuBa-LIF network of the NIR paper: linear -> recurrent CuBa-LIF layer ->
     linear -> CuBa-LIF output layer.
 
     Input ``[T, B, in_features]`` spikes, output ``[T, B, num_classes]`` output spikes (classify
-    by spike count).
+    by spike count). A plain ``nn.Sequential`` (children ``lif1``, ``fc2``, ``lif2``), so it
+    traces and exports to NIR as it is (:func:`snn.nir.export`).
 
     Args:
         in_features: input channels (12 taxels in the Braille task).
@@ -104,17 +112,18 @@ class CubaRSNN(nn.Module):
         reset: str = "hard",
         neuron_kwargs: dict[str, Any] | None = None,
     ):
-        super().__init__()
         options = {"alpha": alpha, "beta": beta, "reset": reset, **(neuron_kwargs or {})}
-        self.lif1 = Recurrent(in_features, hidden, CubaLIF(**options))
-        self.fc2 = TimeDistributed(nn.Linear(hidden, num_classes))
-        self.lif2 = CubaLIF(**options)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``[T, B, in_features] -> [T, B, num_classes]`` (output spikes)."""
-        if x.dim() != 3:
-            raise ValueError(f"CubaRSNN expects [T, B, channels], got {tuple(x.shape)}")
-        return self.lif2(self.fc2(self.lif1(x)))
+        super().__init__(
+            OrderedDict(
+                lif1=Recurrent(
+                    CubaLIF(**options),
+                    nn.Linear(hidden, hidden, bias=False),
+                    feedforward=nn.Linear(in_features, hidden),
+                ),
+                fc2=TimeDistributed(nn.Linear(hidden, num_classes)),
+                lif2=CubaLIF(**options),
+            )
+        )
 
 
 def rsnn_shd(**kwargs: Any) -> RecurrentSNN:

@@ -13,11 +13,11 @@ Example:
 Requires the ``nir`` package (``pip install 'snn[nir]'``).
 """
 
+from snn.layers.recurrent import Recurrent, RecurrentState
 from snn.nir.export import EXPORTERS, NIRExportError, export
 from snn.nir.layers import Scale, SumPool2d
 from snn.nir.load import IMPORTERS, NIRGraphModule, NIRImportError, load
 from snn.nir.mapping import DISCRETISATIONS, get_discretisation
-from snn.nir.recurrent import Recurrent, RecurrentState
 
 __all__ = [
     "DISCRETISATIONS",

@@ -21,13 +21,13 @@ import numpy as np
 import torch
 from torch import Tensor, fx, nn
 
+from snn.layers.recurrent import Recurrent
 from snn.layers.time import TimeDistributed
 from snn.neurons.base import BaseNeuron, SpikingNeuron
 from snn.neurons.cuba import CubaLIF
 from snn.neurons.lif import IF, LI, LIF, ParametricLIF
 from snn.nir.layers import Scale, SumPool2d
 from snn.nir.mapping import Discretisation, get_discretisation, resistance
-from snn.nir.recurrent import Recurrent
 
 __all__ = ["EXPORTERS", "NIRExportError", "export"]
 
@@ -356,10 +356,15 @@ class _Builder:
             shape = np.array(inner.shapes["neuron"][1])
             inner.node("neuron", "neuron", m.neuron)
             inner.node("recurrent", "recurrent", m.recurrent)
-            inner.nodes["input"] = nir.Input(input_type={"input": shape})
+            entry, in_shape = "neuron", shape
+            if m.feedforward is not None:  # input -> feedforward -> neuron <-> weight
+                inner.node("feedforward", "feedforward", m.feedforward)
+                entry, in_shape = "feedforward", np.array(inner.shapes["feedforward"][0])
+                inner.edges.append(("feedforward", "neuron"))
+            inner.nodes["input"] = nir.Input(input_type={"input": in_shape})
             inner.nodes["output"] = nir.Output(output_type={"output": shape})
-            inner.edges = [
-                ("input", "neuron"),
+            inner.edges += [
+                ("input", entry),
                 ("neuron", "recurrent"),
                 ("recurrent", "neuron"),
                 ("neuron", "output"),

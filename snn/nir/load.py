@@ -13,13 +13,13 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from snn.layers.recurrent import Recurrent
 from snn.layers.time import fold_time, unfold_time
 from snn.neurons.base import BaseNeuron
 from snn.neurons.cuba import CubaLIF
 from snn.neurons.lif import IF, LI, LIF
 from snn.nir.layers import Scale, SumPool2d
 from snn.nir.mapping import Discretisation, get_discretisation, input_gain
-from snn.nir.recurrent import Recurrent
 from snn.surrogate import SURROGATES, get_surrogate
 
 __all__ = ["IMPORTERS", "NIRGraphModule", "NIRImportError", "load"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import snn
 from snn.functional import LIFState, lif_step
@@ -92,7 +93,7 @@ def test_plif_nmnist_has_the_papers_parameter_count() -> None:
 def test_nir_cuba_rsnn_matches_the_papers_graph() -> None:
     model = nir_cuba_rsnn()
     shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
-    assert shapes["lif1.input.weight"] == (38, 12)
+    assert shapes["lif1.feedforward.weight"] == (38, 12)
     assert shapes["lif1.recurrent.weight"] == (38, 38)
     assert shapes["fc2.0.weight"] == (7, 38)
     assert isinstance(model.lif1.neuron, snn.CubaLIF) and isinstance(model.lif2, snn.CubaLIF)
@@ -116,10 +117,10 @@ def test_time_consistent_dropout_shares_the_mask_over_time() -> None:
 
 def test_recurrent_layer_matches_hand_written_loop() -> None:
     torch.manual_seed(2)
-    layer = Recurrent(3, 4, snn.LIF(beta=0.8))
+    layer = Recurrent(snn.LIF(beta=0.8), nn.Linear(4, 4, bias=False), nn.Linear(3, 4))
     x = torch.rand(6, 2, 3) * 2
     out = layer(x)
-    w, b, v_rec = layer.input.weight, layer.input.bias, layer.recurrent.weight
+    w, b, v_rec = layer.feedforward.weight, layer.feedforward.bias, layer.recurrent.weight
     s = torch.zeros(2, 4)
     state = None
     expected = []
@@ -139,12 +140,14 @@ def test_recurrent_layer_matches_hand_written_loop() -> None:
     # single-step mode (switched through the inner neuron) gives the same sequence
     snn.set_step_mode(layer, "single")
     torch.testing.assert_close(torch.stack([layer(x[t]) for t in range(6)]), out)
-    with pytest.raises(ValueError, match=r"\[B, in\]"):
-        layer(x)
+    with pytest.raises(ValueError, match=r"state\.v has shape"):
+        layer(x)  # a whole sequence given in single-step mode
 
 
 def test_recurrent_layer_detach_cuts_the_graph() -> None:
-    layer = Recurrent(3, 4, snn.LIF(beta=0.8, threshold=0.5))
+    layer = Recurrent(
+        snn.LIF(beta=0.8, threshold=0.5), nn.Linear(4, 4, bias=False), nn.Linear(3, 4)
+    )
     x = torch.rand(4, 2, 3) * 3
     first = layer(x)
     first.sum().backward()  # frees the first call's graph
@@ -155,7 +158,7 @@ def test_recurrent_layer_detach_cuts_the_graph() -> None:
     a = layer(x)
     b = layer(x)  # without detach the gradient flows back into the first call
     b.sum().backward()
-    assert a.requires_grad and layer.input.weight.grad is not None
+    assert a.requires_grad and layer.feedforward.weight.grad is not None
 
 
 def test_sew_connect_functions() -> None:

@@ -57,8 +57,11 @@ class _Memory(BaseNeuron):
 class Recurrent(nn.Module):
     r"""A neuron whose input is the external input plus a transform of its own previous output.
 
-    .. math:: s_t = \operatorname{neuron}\big(x_t + r_t\big), \qquad
+    .. math:: s_t = \operatorname{neuron}\big(F(x_t) + r_t\big), \qquad
               r_t = W s_{t-1} + b, \qquad r_0 = 0
+
+    where :math:`F` is the optional ``feedforward`` transform (identity when not given), applied
+    to the whole sequence at once before the time loop.
 
     The recurrent signal is delayed by one step and starts at zero, as in a NIR graph where a
     neuron node and an ``Affine``/``Linear`` node form a cycle (the semantics of NIR's reference
@@ -74,21 +77,31 @@ class Recurrent(nn.Module):
         neuron: the neuron module (any :class:`~snn.neurons.base.BaseNeuron`), or an
             ``nn.Sequential`` of elementwise stateless layers ending in one (an input gain).
         recurrent: the transform of the previous output (usually ``nn.Linear(N, N)``).
+        feedforward: optional stateless transform of the external input (usually
+            ``nn.Linear(in_features, N)``); it must accept any leading dimensions, as
+            ``nn.Linear`` does, since it sees ``[T, B, ...]`` or ``[B, ...]`` by step mode.
 
     Example:
-        >>> layer = Recurrent(LIF(beta=0.9), nn.Linear(16, 16, bias=False))
-        >>> layer(torch.rand(10, 4, 16)).shape
+        >>> layer = Recurrent(LIF(beta=0.9), nn.Linear(16, 16, bias=False),
+        ...                   feedforward=nn.Linear(8, 16))
+        >>> layer(torch.rand(10, 4, 8)).shape
         torch.Size([10, 4, 16])
     """
 
-    def __init__(self, neuron: nn.Module, recurrent: nn.Module):
+    def __init__(
+        self, neuron: nn.Module, recurrent: nn.Module, feedforward: nn.Module | None = None
+    ):
         super().__init__()
         inner = _last_neuron(neuron)
-        if isinstance(recurrent, BaseNeuron) or not isinstance(recurrent, nn.Module):
-            raise TypeError(
-                "Recurrent needs a stateless module for the recurrent connection, got "
-                f"{type(recurrent).__name__}"
-            )
+        for what, module in (("recurrent connection", recurrent), ("feedforward", feedforward)):
+            if module is None and what == "feedforward":
+                continue
+            if isinstance(module, BaseNeuron) or not isinstance(module, nn.Module):
+                raise TypeError(
+                    f"Recurrent needs a stateless module for the {what}, got "
+                    f"{type(module).__name__}"
+                )
+        self.feedforward = feedforward
         self.neuron = neuron
         self.recurrent = recurrent
         self.memory = _Memory(step_mode=inner.step_mode)
@@ -102,8 +115,12 @@ class Recurrent(nn.Module):
         """Run one step (``[B, ...]``) or a sequence (``[T, B, ...]``) by the step mode."""
         if self.step_mode == "single":
             check_input(x)
+        else:
+            check_sequence(x)
+        if self.feedforward is not None:
+            x = self.feedforward(x)
+        if self.step_mode == "single":
             return self._step(x, single=True)
-        check_sequence(x)
         return torch.stack([self._step(x_t, single=False) for x_t in x.unbind(0)])
 
     def _step(self, x: Tensor, single: bool) -> Tensor:

@@ -148,7 +148,7 @@ def spikingjelly_curve(ann: nn.Module, calib: torch.Tensor, x: torch.Tensor, y: 
     snn_model = ann2snn.Converter(recipe=recipe, device="cpu").convert(copy.deepcopy(ann))
     seconds = time.perf_counter() - start
     snn_model.eval()
-    correct = torch.zeros(max(TIMESTEPS))
+    correct = torch.zeros(max(TIMESTEPS), dtype=torch.long)
     with torch.no_grad():
         for xb, yb in zip(x.split(256), y.split(256)):
             functional.reset_net(snn_model)
@@ -157,7 +157,8 @@ def spikingjelly_curve(ann: nn.Module, calib: torch.Tensor, x: torch.Tensor, y: 
                 out = snn_model(xb)
                 total = out if total is None else total + out
                 correct[t] += (total.argmax(1) == yb).sum()
-    return {t: float(correct[t - 1] / len(y)) for t in TIMESTEPS}, seconds
+    # exact fractions of counts, like snn.converters.evaluate (so equal counts compare equal)
+    return {t: int(correct[t - 1]) / len(y) for t in TIMESTEPS}, seconds
 
 
 # -- main -------------------------------------------------------------------------------------
@@ -264,6 +265,7 @@ def write_json(path: Path, data: dict) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=1)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 

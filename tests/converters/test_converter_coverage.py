@@ -166,3 +166,14 @@ def test_if_activation_uses_plain_if_neuron() -> None:
     (layer,) = net.neurons().values()
     assert isinstance(layer, IFActivation)
     assert isinstance(layer.neuron, snn.IF) and layer.neuron.reset == "subtract"
+
+
+def test_monitor_records_the_converted_neurons() -> None:
+    model = randomise_bn(ResidualNet())
+    x = torch.rand(4, 2, 8, 8)
+    net, _ = convert(model, x)
+    with snn.Monitor(net) as mon:
+        net.simulate(x, 6)
+    rates = mon.firing_rates()
+    assert sorted(rates) == sorted(f"graph.{n}.neuron" for n in net.neurons())
+    assert mon.spikes(next(iter(rates))).shape[:2] == (6, 4)

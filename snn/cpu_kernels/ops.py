@@ -1,0 +1,146 @@
+"""The CPU engine (numba) and the backend-table entry points of the ``"numba"`` backend.
+
+Each ``*_sequence`` function here has the signature of its reference in
+:mod:`snn.functional` and is registered in :data:`snn.backends.IMPLEMENTATIONS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from snn.cuda_kernels.fused import KIND_ALIF, KIND_LI, FusedSpec, fused_sequence
+from snn.functional._common import SequenceOutput
+
+__all__ = [
+    "ENGINE",
+    "alif_sequence",
+    "cuba_lif_sequence",
+    "if_sequence",
+    "li_sequence",
+    "lif_sequence",
+]
+
+
+def _np(t: Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def _constants(spec: FusedSpec, dtype: torch.dtype) -> np.ndarray:
+    from snn.cpu_kernels import loops
+
+    p = np.zeros(loops.N_CONST, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    p[loops.P_ONE] = 1.0
+    p[loops.P_VRESET] = spec.v_reset
+    p[loops.P_ALPHA] = spec.alpha
+    p[loops.P_RHO] = spec.beta_adapt
+    p[loops.P_CRHO] = spec.c_adapt
+    p[loops.P_GAMMA] = spec.adapt_scale
+    p[loops.P_K0], p[loops.P_K1], p[loops.P_K2] = spec.sg
+    return p
+
+
+def _grad_mode(g: Tensor | None, like: np.ndarray) -> tuple[np.ndarray, int]:
+    """A gradient as the loops take it: full ``[T, N]`` (0), one value (1) or none (2)."""
+    if g is None:
+        return like[:1, :1], 2
+    if all(s == 0 for s in g.stride()):
+        return _np(g.reshape(-1)[:1].reshape(1, 1).contiguous()), 1
+    return _np(g.contiguous()), 0
+
+
+class NumbaEngine:
+    """Fused forward/backward over ``[T, N]`` on CPU tensors (float32, float64)."""
+
+    name = "numba"
+    dtypes = (torch.float32, torch.float64)
+
+    def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
+                beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> tuple[Tensor | None, ...]:
+        from snn.cpu_kernels import loops
+
+        T, N = x.shape
+        spikes = torch.empty_like(x)
+        h = spikes if spec.kind == KIND_LI else torch.empty_like(x)
+        dummy = x.new_empty(1, 1)
+        a_prev = torch.empty_like(x) if spec.kind == KIND_ALIF else None
+        v_rec = torch.empty_like(x) if record else None
+        v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
+        loops.forward(
+            _np(x), _np(v0), _np(i0), _np(a0), _np(beta), _np(c), _np(thr),
+            _constants(spec, x.dtype), spec.kind, spec.reset, bool(record),
+            _np(spikes), _np(h), _np(a_prev if a_prev is not None else dummy),
+            _np(v_rec if v_rec is not None else dummy), _np(v_t), _np(i_t), _np(a_t),
+        )
+        from snn.cuda_kernels.fused import KIND_CUBA
+
+        return (
+            spikes, h, a_prev, v_rec, v_t,
+            i_t if spec.kind == KIND_CUBA else None,
+            a_t if spec.kind == KIND_ALIF else None,
+        )
+
+    def backward(self, spec: FusedSpec, h: Tensor | None, a_prev: Tensor | None,
+                 x: Tensor | None, v0: Tensor | None, beta: Tensor, c: Tensor, thr: Tensor,
+                 g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor,
+                 g_at: Tensor, x_shape: torch.Size, want_beta: bool,
+                 want_thr: bool) -> tuple[Tensor | None, ...]:
+        from snn.cpu_kernels import loops
+
+        T, N = x_shape
+        gx = beta.new_empty(T, N)
+        dummy2 = _np(beta.new_zeros(1, 1))
+        gs, gs_mode = _grad_mode(g_s, dummy2)
+        gv, gv_mode = _grad_mode(g_vrec, dummy2)
+        gv0, gi0, ga0 = beta.new_empty(N), beta.new_empty(N), beta.new_empty(N)
+        gbeta = torch.empty(N, dtype=torch.float64)
+        gthr = torch.empty(N, dtype=torch.float64)
+        loops.backward(
+            _np(h) if h is not None else dummy2,
+            _np(a_prev) if a_prev is not None else dummy2,
+            _np(x) if x is not None else dummy2,
+            _np(v0) if v0 is not None else dummy2[0],
+            _np(beta), _np(c), _np(thr), _constants(spec, beta.dtype),
+            spec.kind, spec.reset, spec.detach_reset, spec.surrogate_id,
+            gs, gs_mode, gv, gv_mode, _np(g_vt), _np(g_it), _np(g_at),
+            bool(want_beta), spec.decay_input, bool(want_thr),
+            _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
+        )
+        return gx, gv0, gi0, ga0, gbeta if want_beta else None, gthr if want_thr else None
+
+
+ENGINE = NumbaEngine()
+"""The numba engine instance (stateless)."""
+
+
+def if_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
+                ) -> SequenceOutput:
+    """Fused CPU :func:`snn.functional.if_sequence` (``x``: ``[T, B, ...]``)."""
+    return fused_sequence(ENGINE, "if", x, state, record, params)
+
+
+def lif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
+                 ) -> SequenceOutput:
+    """Fused CPU :func:`snn.functional.lif_sequence` (``x``: ``[T, B, ...]``)."""
+    return fused_sequence(ENGINE, "lif", x, state, record, params)
+
+
+def li_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
+                ) -> SequenceOutput:
+    """Fused CPU :func:`snn.functional.li_sequence` (``x``: ``[T, B, ...]``)."""
+    return fused_sequence(ENGINE, "li", x, state, record, params)
+
+
+def cuba_lif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
+                      ) -> SequenceOutput:
+    """Fused CPU :func:`snn.functional.cuba_lif_sequence` (``x``: ``[T, B, ...]``)."""
+    return fused_sequence(ENGINE, "cuba_lif", x, state, record, params)
+
+
+def alif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
+                  ) -> SequenceOutput:
+    """Fused CPU :func:`snn.functional.alif_sequence` (``x``: ``[T, B, ...]``)."""
+    return fused_sequence(ENGINE, "alif", x, state, record, params)

@@ -3,9 +3,13 @@
 The arithmetic is the same, operation for operation, as :mod:`snn.functional` (and as
 ``snn/cuda_kernels/neuron.cuh``): every value is computed in the input's dtype with the same
 rounding order, no fused multiply-add and no fast-math, so float32 spikes and membranes are
-bit-identical to the PyTorch reference. Work is split over blocks of neurons (``prange``);
-inside a block the loop runs over time, then over the block's neurons, so memory is read in
-contiguous runs and the state stays in cache.
+bit-identical to the PyTorch reference.
+
+Work is split over blocks of ``BLOCK`` neurons (``prange``). Inside a block the loop runs over
+time; each time step is a short sequence of *stages*, each a branch-free loop over the block's
+neurons (the configuration branches sit outside the loops), so that LLVM vectorises them and
+the block's state and temporaries stay in L1 cache while ``x``, spikes and ``h`` stream
+through memory in contiguous runs.
 
 Constants arrive in a small array ``p`` of the input's dtype (index names ``P_*``) so that no
 float64 literal promotes the float32 arithmetic.
@@ -18,7 +22,7 @@ from numba import njit, prange
 
 __all__ = ["BLOCK", "backward", "forward"]
 
-BLOCK = 512
+BLOCK = 1024
 """Neurons per parallel work item."""
 
 P_ONE, P_ZERO, P_VRESET, P_ALPHA, P_RHO, P_CRHO, P_GAMMA, P_K0, P_K1, P_K2 = range(10)
@@ -29,39 +33,59 @@ SUBTRACT, HARD, NONE = 0, 1, 2
 
 
 @njit(cache=True, nogil=True)
-def surrogate_grad(sid, z, k0, k1, k2, one, zero):  # pragma: no cover - compiled
-    """Surrogate derivative ``sid`` (a ``kernel_id``) at ``z`` with constants ``k0..k2``."""
-    if sid == 0:  # atan
-        t = k1 * z
-        return k0 / (one + t * t)
-    if sid == 1:  # sigmoid
-        e = one / (one + np.exp(-(k0 * z)))
-        return k0 * e * (one - e)
-    if sid == 2:  # fast sigmoid
-        q = one + k0 * abs(z)
-        return one / (q * q)
-    if sid == 3:  # soft sign
-        q = one + k0 * abs(z)
-        q = q * q
-        return k0 / (q + q)
-    if sid == 4:  # triangle
-        return max(zero, k0 - k1 * abs(z))
-    if sid == 5:  # piecewise quadratic
-        t = k1 * z
-        return k0 * max(zero, one - t * t)
-    if sid == 6:  # rectangle
-        return k0 if abs(z) < k1 else zero
-    if sid == 7:  # erf (gaussian)
-        t = k1 * z
-        return k0 * np.exp(k2 * (t * t))
-    return k0  # straight through
+def _gather(dst, src, n0, stride):  # pragma: no cover - compiled
+    """``dst[j] = src[(n0 + j) * stride]``: a per-neuron vector (stride 1) or a scalar
+    (stride 0) as a block-local array."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[(n0 + j) * stride]
+
+
+@njit(cache=True, nogil=True)
+def surrogate_grad(sid, z, out, k0, k1, k2, one, zero):  # pragma: no cover - compiled
+    """``out[j] = g'(z[j])`` for surrogate ``sid`` (a ``kernel_id``), constants ``k0..k2``."""
+    m = z.shape[0]
+    if sid == 0:  # atan: k0 / (1 + (k1 z)^2)
+        for j in range(m):
+            t = k1 * z[j]
+            out[j] = k0 / (one + t * t)
+    elif sid == 1:  # sigmoid: k0 s (1 - s), s = 1 / (1 + exp(-k0 z))
+        for j in range(m):
+            e = one / (one + np.exp(-(k0 * z[j])))
+            out[j] = k0 * e * (one - e)
+    elif sid == 2:  # fast sigmoid: 1 / (1 + k0 |z|)^2
+        for j in range(m):
+            q = one + k0 * abs(z[j])
+            out[j] = one / (q * q)
+    elif sid == 3:  # soft sign: k0 / (2 (1 + k0 |z|)^2)
+        for j in range(m):
+            q = one + k0 * abs(z[j])
+            q = q * q
+            out[j] = k0 / (q + q)
+    elif sid == 4:  # triangle: max(0, k0 - k1 |z|)
+        for j in range(m):
+            out[j] = max(zero, k0 - k1 * abs(z[j]))
+    elif sid == 5:  # piecewise quadratic: k0 max(0, 1 - (k1 z)^2)
+        for j in range(m):
+            t = k1 * z[j]
+            out[j] = k0 * max(zero, one - t * t)
+    elif sid == 6:  # rectangle: k0 if |z| < k1
+        for j in range(m):
+            out[j] = k0 if abs(z[j]) < k1 else zero
+    elif sid == 7:  # erf (gaussian): k0 exp(k2 (k1 z)^2)
+        for j in range(m):
+            t = k1 * z[j]
+            out[j] = k0 * np.exp(k2 * (t * t))
+    else:  # straight through
+        for j in range(m):
+            out[j] = k0
 
 
 @njit(cache=True, parallel=True, nogil=True)
 def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, record,
             spikes, hsave, asave, vrec, vT, iT, aT):  # pragma: no cover - compiled
     """Forward over ``x`` ``[T, N]``; writes spikes, ``h`` (and ``a_{t-1}`` for ALIF), the
-    membrane trace when ``record``, and the final state."""
+    membrane trace when ``record``, and the final state. ``beta``/``c``/``thr`` hold one
+    value (``[1]``) or one per neuron (``[N]``)."""
     T, N = x.shape
     bs = 1 if beta.shape[0] > 1 else 0
     ts = 1 if thr.shape[0] > 1 else 0
@@ -76,47 +100,64 @@ def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, record,
     for b in prange(nblk):
         n0 = b * BLOCK
         n1 = min(N, n0 + BLOCK)
+        m = n1 - n0
         v = v0[n0:n1].copy()
         cur = i0[n0:n1].copy()
         a = a0[n0:n1].copy()
+        bb = np.empty(m, x.dtype)
+        cb = np.empty(m, x.dtype)
+        tb = np.empty(m, x.dtype)
+        hb = np.empty(m, x.dtype)
+        _gather(bb, beta, n0, bs)
+        _gather(cb, c, n0, bs)
+        _gather(tb, thr, n0, ts)
+        thb = tb
+        if kind == ALIF:
+            thb = np.empty(m, x.dtype)
         for t in range(T):
-            for j in range(n1 - n0):
-                n = n0 + j
-                u = x[t, n]
-                if kind == CUBA:
-                    u = al * cur[j] + u
-                    cur[j] = u
-                h = beta[n * bs] * v[j] + c[n * bs] * u
-                if kind == LI:
-                    v[j] = h
-                    spikes[t, n] = h
-                    if record:
-                        vrec[t, n] = h
-                    continue
-                th = thr[n * ts]
-                aj = zero
-                if kind == ALIF:
-                    aj = a[j]
-                    asave[t, n] = aj
-                    th = th + gm * aj
-                s = one if h - th >= zero else zero
-                if reset == SUBTRACT:
-                    vn = h - s * th
-                elif reset == HARD:
-                    vn = h - s * (h - vr)
-                else:
-                    vn = h
-                v[j] = vn
-                if kind == ALIF:
-                    a[j] = rho * aj + crho * s
-                spikes[t, n] = s
-                hsave[t, n] = h
+            xt = x[t, n0:n1]
+            st = spikes[t, n0:n1]
+            if kind == CUBA:
+                for j in range(m):
+                    cur[j] = al * cur[j] + xt[j]
+                for j in range(m):
+                    hb[j] = bb[j] * v[j] + cb[j] * cur[j]
+            else:
+                for j in range(m):
+                    hb[j] = bb[j] * v[j] + cb[j] * xt[j]
+            if kind == LI:
+                for j in range(m):
+                    v[j] = hb[j]
+                    st[j] = hb[j]
                 if record:
-                    vrec[t, n] = vn
-        for j in range(n1 - n0):
-            vT[n0 + j] = v[j]
-            iT[n0 + j] = cur[j]
-            aT[n0 + j] = a[j]
+                    vrec[t, n0:n1] = v
+                continue
+            ht = hsave[t, n0:n1]
+            if kind == ALIF:
+                at = asave[t, n0:n1]
+                for j in range(m):
+                    at[j] = a[j]
+                    thb[j] = tb[j] + gm * a[j]
+            for j in range(m):
+                ht[j] = hb[j]
+                st[j] = one if hb[j] - thb[j] >= zero else zero
+            if reset == SUBTRACT:
+                for j in range(m):
+                    v[j] = hb[j] - st[j] * thb[j]
+            elif reset == HARD:
+                for j in range(m):
+                    v[j] = hb[j] - st[j] * (hb[j] - vr)
+            else:
+                for j in range(m):
+                    v[j] = hb[j]
+            if kind == ALIF:
+                for j in range(m):
+                    a[j] = rho * a[j] + crho * st[j]
+            if record:
+                vrec[t, n0:n1] = v
+        vT[n0:n1] = v
+        iT[n0:n1] = cur
+        aT[n0:n1] = a
 
 
 @njit(cache=True, parallel=True, nogil=True)
@@ -145,85 +186,118 @@ def backward(h, asave, x, v0, beta, c, thr, p, kind, reset, detach, sid,
     for b in prange(nblk):
         n0 = b * BLOCK
         n1 = min(N, n0 + BLOCK)
+        m = n1 - n0
         dv = gvT[n0:n1].copy()
         di = giT[n0:n1].copy()
         da = gaT[n0:n1].copy()
-        accb = np.zeros(n1 - n0, dtype=np.float64)
-        acct = np.zeros(n1 - n0, dtype=np.float64)
+        accb = np.zeros(m, np.float64)
+        acct = np.zeros(m, np.float64)
+        bb = np.empty(m, gx.dtype)
+        cb = np.empty(m, gx.dtype)
+        tb = np.empty(m, gx.dtype)
+        _gather(bb, beta, n0, bs)
+        _gather(cb, c, n0, bs)
+        _gather(tb, thr, n0, ts)
+        thb = tb
+        if kind == ALIF:
+            thb = np.empty(m, gx.dtype)
+        dh = np.empty(m, gx.dtype)
+        ds = np.empty(m, gx.dtype)
+        dth = np.empty(m, gx.dtype)
+        z = np.empty(m, gx.dtype)
+        sg = np.empty(m, gx.dtype)
+        vp = np.empty(m, gx.dtype)
         for t in range(T - 1, -1, -1):
-            for j in range(n1 - n0):
-                n = n0 + j
-                d_v = dv[j]
-                if gv_mode == 0:
-                    d_v = d_v + gv[t, n]
-                elif gv_mode == 1:
-                    d_v = d_v + gv_all
-                if gs_mode == 0:
-                    g_s = gs[t, n]
+            # total gradient reaching v_t: from the future and from the recorded trace
+            if gv_mode == 0:
+                gvt = gv[t, n0:n1]
+                for j in range(m):
+                    dv[j] = dv[j] + gvt[j]
+            elif gv_mode == 1:
+                for j in range(m):
+                    dv[j] = dv[j] + gv_all
+            if gs_mode == 0:
+                ds[:] = gs[t, n0:n1]
+            else:
+                ds[:] = gs_all
+            if kind == LI:
+                for j in range(m):
+                    dh[j] = dv[j] + ds[j]
+            else:
+                ht = h[t, n0:n1]
+                if kind == ALIF:
+                    at = asave[t, n0:n1]
+                    for j in range(m):
+                        thb[j] = tb[j] + gm * at[j]
+                        ds[j] = ds[j] + crho * da[j]
+                for j in range(m):
+                    z[j] = ht[j] - thb[j]
+                if reset == SUBTRACT:
+                    for j in range(m):
+                        s = one if z[j] >= zero else zero
+                        dh[j] = dv[j]
+                        dth[j] = -(s * dv[j])
+                    if not detach:
+                        for j in range(m):
+                            ds[j] = ds[j] - thb[j] * dv[j]
+                elif reset == HARD:
+                    for j in range(m):
+                        s = one if z[j] >= zero else zero
+                        dh[j] = dv[j] * (one - s)
+                        dth[j] = zero
+                    if not detach:
+                        for j in range(m):
+                            ds[j] = ds[j] + (vr - ht[j]) * dv[j]
                 else:
-                    g_s = gs_all
-                if kind == LI:
-                    dh = d_v + g_s
+                    for j in range(m):
+                        dh[j] = dv[j]
+                        dth[j] = zero
+                surrogate_grad(sid, z, sg, k0, k1, k2, one, zero)
+                for j in range(m):
+                    dz = ds[j] * sg[j]
+                    dh[j] = dh[j] + dz
+                    dth[j] = dth[j] - dz
+                if kind == ALIF:
+                    for j in range(m):
+                        da[j] = rho * da[j] + gm * dth[j]
+                if want_thr:
+                    for j in range(m):
+                        acct[j] += dth[j]
+            if want_beta:
+                # v_{t-1}, recomputed from h_{t-1} exactly as the forward computed it
+                if t == 0:
+                    vp[:] = v0[n0:n1]
+                elif kind == LI:
+                    vp[:] = h[t - 1, n0:n1]
                 else:
-                    ht = h[t, n]
-                    th = thr[n * ts]
-                    ds = g_s
-                    da_prev = zero
-                    if kind == ALIF:
-                        th = th + gm * asave[t, n]
-                        ds = ds + crho * da[j]
-                        da_prev = rho * da[j]
-                    z = ht - th
-                    s = one if z >= zero else zero
-                    dth = zero
-                    if reset == SUBTRACT:
-                        dh = d_v
-                        if not detach:
-                            ds = ds - th * d_v
-                        dth = -(s * d_v)
-                    elif reset == HARD:
-                        dh = d_v * (one - s)
-                        if not detach:
-                            ds = ds + (vr - ht) * d_v
-                    else:
-                        dh = d_v
-                    dz = ds * surrogate_grad(sid, z, k0, k1, k2, one, zero)
-                    dh = dh + dz
-                    dth = dth - dz
-                    if kind == ALIF:
-                        da[j] = da_prev + gm * dth
-                    if want_thr:
-                        acct[j] += dth
-                dv[j] = beta[n * bs] * dh
-                du = c[n * bs] * dh
-                if want_beta:
-                    if t == 0:
-                        vp = v0[n]
-                    elif kind == LI:
-                        vp = h[t - 1, n]
-                    else:
-                        hp = h[t - 1, n]
-                        tp = thr[n * ts]
-                        sp = one if hp - tp >= zero else zero
+                    hp = h[t - 1, n0:n1]
+                    for j in range(m):
+                        sp = one if hp[j] - tb[j] >= zero else zero
                         if reset == SUBTRACT:
-                            vp = hp - sp * tp
+                            vp[j] = hp[j] - sp * tb[j]
                         elif reset == HARD:
-                            vp = hp - sp * (hp - vr)
+                            vp[j] = hp[j] - sp * (hp[j] - vr)
                         else:
-                            vp = hp
-                    gb = dh * vp
-                    if decay_input:
-                        gb = gb - dh * x[t, n]
-                    accb[j] += gb
-                if kind == CUBA:
-                    d_i = di[j] + du
-                    gx[t, n] = d_i
-                    di[j] = al * d_i
-                else:
-                    gx[t, n] = du
-        for j in range(n1 - n0):
-            gv0[n0 + j] = dv[j]
-            gi0[n0 + j] = di[j]
-            ga0[n0 + j] = da[j]
-            gbeta[n0 + j] = accb[j]
-            gthr[n0 + j] = acct[j]
+                            vp[j] = hp[j]
+                for j in range(m):
+                    accb[j] += dh[j] * vp[j]
+                if decay_input:
+                    xt = x[t, n0:n1]
+                    for j in range(m):
+                        accb[j] -= dh[j] * xt[j]
+            gxt = gx[t, n0:n1]
+            if kind == CUBA:
+                for j in range(m):
+                    di[j] = di[j] + cb[j] * dh[j]
+                    gxt[j] = di[j]
+                    di[j] = al * di[j]
+            else:
+                for j in range(m):
+                    gxt[j] = cb[j] * dh[j]
+            for j in range(m):
+                dv[j] = bb[j] * dh[j]
+        gv0[n0:n1] = dv
+        gi0[n0:n1] = di
+        ga0[n0:n1] = da
+        gbeta[n0:n1] = accb
+        gthr[n0:n1] = acct

@@ -86,16 +86,16 @@ class NumbaEngine:
     def backward(self, spec: FusedSpec, h: Tensor | None, a_prev: Tensor | None,
                  x: Tensor | None, v0: Tensor | None, beta: Tensor, c: Tensor, thr: Tensor,
                  g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor,
-                 g_at: Tensor, x_shape: torch.Size, want_beta: bool,
+                 g_at: Tensor, like: Tensor, x_shape: torch.Size, want_beta: bool,
                  want_thr: bool) -> tuple[Tensor | None, ...]:
         from snn.cpu_kernels import loops
 
         T, N = x_shape
-        gx = beta.new_empty(T, N)
-        dummy2 = _np(beta.new_zeros(1, 1))
+        gx = like.new_empty(T, N)
+        dummy2 = _np(like.new_zeros(1, 1))
         gs, gs_mode = _grad_mode(g_s, dummy2)
         gv, gv_mode = _grad_mode(g_vrec, dummy2)
-        gv0, gi0, ga0 = beta.new_empty(N), beta.new_empty(N), beta.new_empty(N)
+        gv0, gi0, ga0 = like.new_empty(N), like.new_empty(N), like.new_empty(N)
         gbeta = torch.empty(N, dtype=torch.float64)
         gthr = torch.empty(N, dtype=torch.float64)
         loops.backward(
@@ -103,7 +103,7 @@ class NumbaEngine:
             _np(a_prev) if a_prev is not None else dummy2,
             _np(x) if x is not None else dummy2,
             _np(v0) if v0 is not None else dummy2[0],
-            _np(beta), _np(c), _np(thr), _constants(spec, beta.dtype),
+            _np(beta), _np(c), _np(thr), _constants(spec, like.dtype),
             spec.kind, spec.reset, spec.detach_reset, spec.surrogate_id,
             gs, gs_mode, gv, gv_mode, _np(g_vt), _np(g_it), _np(g_at),
             bool(want_beta), spec.decay_input, bool(want_thr),

@@ -56,6 +56,7 @@ __all__ = [
     "Engine",
     "FusedSpec",
     "bytes_kept_per_step",
+    "param_dtype",
     "fused_sequence",
     "surrogate_constants",
 ]
@@ -166,7 +167,8 @@ class Engine(Protocol):
     states ``[N]``, per-neuron vectors ``[N]`` or ``[1]`` (one value for all), and returns
     ``(spikes, h, a_prev, v_rec, vT, iT, aT)`` with ``None`` for what the neuron lacks.
 
-    ``backward(spec, saved, grads, needs)`` returns ``(gx, gv0, gi0, ga0, gbeta, gthr)``, the
+    ``backward(spec, saved..., grads..., like, x_shape, want_beta, want_thr)`` (``like``: an
+    empty tensor of the input's dtype and device) returns ``(gx, gv0, gi0, ga0, gbeta, gthr)``, the
     last two per neuron ``[N]`` (or ``None`` when not needed).
     """
 
@@ -219,12 +221,19 @@ def _scalar(name: str, value: Any) -> float:
     return float(value)
 
 
+def param_dtype(dtype: torch.dtype) -> torch.dtype:
+    """dtype of per-neuron parameters and their gradients: the kernels' compute type (float64
+    for float64 inputs, float32 otherwise, so half-precision runs keep float32 parameters)."""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def _per_neuron(
     name: str, value: float | Tensor, x: Tensor, step_shape: torch.Size
 ) -> tuple[Tensor, bool]:
-    """``value`` as a vector in ``x``'s dtype: ``[1]`` for one value, else ``[N]``."""
+    """``value`` as a vector in the compute dtype: ``[1]`` for one value, else ``[N]``."""
+    dtype = param_dtype(x.dtype)
     if not isinstance(value, Tensor):
-        return torch.tensor([float(value)], dtype=x.dtype, device=x.device), False
+        return torch.tensor([float(value)], dtype=dtype, device=x.device), False
     if value.device != x.device or not value.is_floating_point():
         raise UnsupportedConfiguration(
             f"{name} must be a floating-point tensor on {x.device} for the fused kernels"
@@ -234,7 +243,7 @@ def _per_neuron(
             f"{name} of shape {tuple(value.shape)} does not broadcast to one step "
             f"{tuple(step_shape)}"
         )
-    value = value.to(x.dtype)
+    value = value.to(dtype)
     if value.numel() == 1:
         return value.reshape(1), value.requires_grad
     return value.expand(step_shape).reshape(-1), value.requires_grad
@@ -265,6 +274,7 @@ class _FusedFunction(torch.autograd.Function):
         ctx.save_for_backward(keep_h, a_prev, keep_x, keep_v0, beta, c, thr)
         ctx.engine, ctx.spec = engine, spec
         ctx.shapes = (x.shape, v0.shape)
+        ctx.like = x.new_empty(0)
         outs = []
         for o in (spikes, v_rec, v_t, i_t, a_t):
             if o is None:
@@ -281,9 +291,10 @@ class _FusedFunction(torch.autograd.Function):
         spec: FusedSpec = ctx.spec
         needs = ctx.needs_input_grad
         x_shape, n_shape = ctx.shapes
+        h_like = ctx.like
 
         def zeros_n(g: Tensor | None) -> Tensor:
-            return g.contiguous() if g is not None else beta.new_zeros(n_shape)
+            return g.contiguous() if g is not None else h_like.new_zeros(n_shape)
 
         want_beta, want_thr = needs[7], needs[9]
         gx, gv0, gi0, ga0, gbeta, gthr = ctx.engine.backward(
@@ -293,7 +304,7 @@ class _FusedFunction(torch.autograd.Function):
             zeros_n(g_vt),
             zeros_n(g_it if spec.kind == KIND_CUBA else None),
             zeros_n(g_at if spec.kind == KIND_ALIF else None),
-            x_shape, want_beta, want_thr,
+            h_like, x_shape, want_beta, want_thr,
         )
         if want_beta and gbeta is not None:
             gbeta = gbeta.to(beta.dtype)
@@ -380,7 +391,7 @@ def fused_sequence(
         c = (1 - beta).detach() if spec.decay_input else torch.ones_like(beta).detach()
     else:
         c_value = 1.0 - float(beta_value) if spec.decay_input else 1.0
-        c = torch.tensor([c_value], dtype=x.dtype, device=x.device)
+        c = torch.tensor([c_value], dtype=beta.dtype, device=x.device)
     thr_value = p.get("threshold", 1.0)
     thr, _ = _per_neuron("threshold", thr_value, x, step_shape)
 

@@ -62,7 +62,7 @@ class NumbaEngine:
                 beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> tuple[Tensor | None, ...]:
         from snn.cpu_kernels import loops
 
-        T, N = x.shape
+        N = x.shape[1]
         spikes = torch.empty_like(x)
         h = spikes if spec.kind == KIND_LI else torch.empty_like(x)
         dummy = x.new_empty(1, 1)

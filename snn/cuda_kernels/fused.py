@@ -11,7 +11,8 @@ Every neuron is one instance of the general update (see ``neuron.cuh`` for the s
 
 .. math::
     i_t &= \\alpha\\, i_{t-1} + x_t \\quad(\\text{CuBa; otherwise } i_t = x_t) \\\\
-    h_t &= \\beta\\, v_{t-1} + c\\, i_t, \\qquad c = 1-\\beta \\text{ with decay\\_input, else } 1 \\\\
+    h_t &= \\beta\\, v_{t-1} + c\\, i_t, \\qquad
+        c = 1-\\beta \\text{ with decay\\_input, else } 1 \\\\
     \\vartheta_t &= \\vartheta + \\gamma\\, a_{t-1} \\quad(\\text{ALIF; otherwise } \\vartheta) \\\\
     s_t &= \\Theta(h_t - \\vartheta_t), \\qquad v_t = \\operatorname{reset}(h_t, s_t) \\\\
     a_t &= \\rho\\, a_{t-1} + (1-\\rho)\\, s_t \\quad(\\text{ALIF})
@@ -56,8 +57,8 @@ __all__ = [
     "Engine",
     "FusedSpec",
     "bytes_kept_per_step",
-    "param_dtype",
     "fused_sequence",
+    "param_dtype",
     "surrogate_constants",
 ]
 

@@ -140,7 +140,7 @@ class CupyEngine:
 
     def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
                 beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> tuple[Tensor | None, ...]:
-        T, N = x.shape
+        N = x.shape[1]
         dummy = x.new_empty(1)
         spikes = torch.empty_like(x)
         outs = {

@@ -15,7 +15,7 @@ from snn.surrogate import SURROGATES, ATan
 
 pytest.importorskip("numba", reason="the numba backend needs numba (pip install 'snn[cpu]')")
 
-from snn.cpu_kernels import ops  # noqa: E402
+from snn.cpu_kernels import ops
 
 
 def _module_cases():

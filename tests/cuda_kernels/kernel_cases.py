@@ -39,7 +39,7 @@ def cases() -> Iterator[tuple[str, dict[str, Any]]]:
                 yield neuron, {**base, "decay_input": di}
             continue
         for reset in RESET_MODES:
-            for k, (name, cls) in enumerate(sorted(SURROGATES.items())):
+            for k, (_, cls) in enumerate(sorted(SURROGATES.items())):
                 for di in decays:
                     params = {**base, "reset": reset, "surrogate": cls(),
                               "detach_reset": k % 2 == 1}

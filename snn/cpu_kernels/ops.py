@@ -6,13 +6,15 @@ Each ``*_sequence`` function here has the signature of its reference in
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from snn.cuda_kernels.fused import KIND_ALIF, KIND_LI, FusedSpec, fused_sequence
+from snn.cuda_kernels.fused import KIND_ALIF, KIND_CUBA, KIND_LI, FusedSpec, fused_sequence
 from snn.functional._common import SequenceOutput
 
 __all__ = [
@@ -43,6 +45,29 @@ def _constants(spec: FusedSpec, dtype: torch.dtype) -> np.ndarray:
     return p
 
 
+SERIAL_WORK = 1 << 22
+"""Below this many neuron-steps a call runs on the calling thread: waking a thread pool costs
+more than the work (milliseconds on a busy machine)."""
+
+
+@contextlib.contextmanager
+def _threads_for(T: int, N: int) -> Iterator[None]:
+    """Use one thread for small problems (numba's thread count is thread-local)."""
+    import numba
+
+    from snn.cpu_kernels import loops
+
+    previous = numba.get_num_threads()
+    serial = T * N < SERIAL_WORK or N <= loops.BLOCK
+    if serial:
+        numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if serial:
+            numba.set_num_threads(previous)
+
+
 def _grad_mode(g: Tensor | None, like: np.ndarray) -> tuple[np.ndarray, int]:
     """A gradient as the loops take it: full ``[T, N]`` (0), one value (1) or none (2)."""
     if g is None:
@@ -69,14 +94,13 @@ class NumbaEngine:
         a_prev = torch.empty_like(x) if spec.kind == KIND_ALIF else None
         v_rec = torch.empty_like(x) if record else None
         v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
-        loops.forward(
-            _np(x), _np(v0), _np(i0), _np(a0), _np(beta), _np(c), _np(thr),
-            _constants(spec, x.dtype), spec.kind, spec.reset, bool(record),
-            _np(spikes), _np(h), _np(a_prev if a_prev is not None else dummy),
-            _np(v_rec if v_rec is not None else dummy), _np(v_t), _np(i_t), _np(a_t),
-        )
-        from snn.cuda_kernels.fused import KIND_CUBA
-
+        with _threads_for(*x.shape):
+            loops.forward(
+                _np(x), _np(v0), _np(i0), _np(a0), _np(beta), _np(c), _np(thr),
+                _constants(spec, x.dtype), spec.kind, spec.reset, bool(record),
+                _np(spikes), _np(h), _np(a_prev if a_prev is not None else dummy),
+                _np(v_rec if v_rec is not None else dummy), _np(v_t), _np(i_t), _np(a_t),
+            )
         return (
             spikes, h, a_prev, v_rec, v_t,
             i_t if spec.kind == KIND_CUBA else None,
@@ -98,17 +122,18 @@ class NumbaEngine:
         gv0, gi0, ga0 = like.new_empty(N), like.new_empty(N), like.new_empty(N)
         gbeta = torch.empty(N, dtype=torch.float64)
         gthr = torch.empty(N, dtype=torch.float64)
-        loops.backward(
-            _np(h) if h is not None else dummy2,
-            _np(a_prev) if a_prev is not None else dummy2,
-            _np(x) if x is not None else dummy2,
-            _np(v0) if v0 is not None else dummy2[0],
-            _np(beta), _np(c), _np(thr), _constants(spec, like.dtype),
-            spec.kind, spec.reset, spec.detach_reset, spec.surrogate_id,
-            gs, gs_mode, gv, gv_mode, _np(g_vt), _np(g_it), _np(g_at),
-            bool(want_beta), spec.decay_input, bool(want_thr),
-            _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
-        )
+        with _threads_for(T, N):
+            loops.backward(
+                _np(h) if h is not None else dummy2,
+                _np(a_prev) if a_prev is not None else dummy2,
+                _np(x) if x is not None else dummy2,
+                _np(v0) if v0 is not None else dummy2[0],
+                _np(beta), _np(c), _np(thr), _constants(spec, like.dtype),
+                spec.kind, spec.reset, spec.detach_reset, spec.surrogate_id,
+                gs, gs_mode, gv, gv_mode, _np(g_vt), _np(g_it), _np(g_at),
+                bool(want_beta), spec.decay_input, bool(want_thr),
+                _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
+            )
         return gx, gv0, gi0, ga0, gbeta if want_beta else None, gthr if want_thr else None
 
 

@@ -37,6 +37,10 @@ from typing import Any
 
 import torch
 
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run from a checkout: benchmark this checkout's snn
+    sys.path.insert(0, str(REPO))
+
 TAU = 2.0
 BETA = 1.0 - 1.0 / TAU
 
@@ -266,6 +270,7 @@ def bench_size(device: torch.device, dtype: torch.dtype, size: tuple[int, int, i
         steps = T * B * N
         rows[key] = {
             "label": label, "version": version(package), "seconds": seconds, "runs": runs,
+            "load_average_1min": os.getloadavg()[0],
             "saved_bytes_per_neuron_step": total / steps,
             "saved_bytes_per_neuron_step_excluding_input": without_input / steps,
         }

@@ -239,6 +239,22 @@ def bytes_moved(dtype: torch.dtype, scalar_grad: bool = True) -> int:
     return size * (3 + 2 + (0 if scalar_grad else 1))
 
 
+def set_threads(n: int | None) -> int:
+    """Use ``n`` threads in torch and numba (``None``: leave the defaults); returns the count.
+
+    On a machine shared with other jobs, thread pools that spin at barriers lose most of their
+    time to descheduled threads; one thread per library keeps comparisons meaningful there."""
+    if n is not None:
+        torch.set_num_threads(n)
+        try:
+            import numba
+
+            numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        except ImportError:
+            pass
+    return torch.get_num_threads()
+
+
 def parse_sizes(text: str) -> list[tuple[int, int, int]]:
     sizes = []
     for item in text.split(","):
@@ -311,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"comma-separated subset of {list(PEERS)}")
     parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for torch and numba (default: their defaults)")
     parser.add_argument("--out", type=Path, default=None, help="JSON path (default: "
                         "benchmarks/results/neurons_<device>.json)")
     args = parser.parse_args(argv)
@@ -319,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"--peers: unknown {unknown}; expected names from {list(PEERS)}")
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    threads = set_threads(args.threads)
     for name in devices:
         if name == "cuda" and not torch.cuda.is_available():
             print("GPU part skipped: torch.cuda.is_available() is False on this machine")
@@ -331,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = parse_sizes(args.sizes) if args.sizes else DEFAULT_SIZES[name]
         bandwidth = memory_bandwidth(device)
         info = device_info(device)
-        print(f"== {name}: {info.get('name')}  copy bandwidth {bandwidth / 1e9:.1f} GB/s")
+        print(f"== {name}: {info.get('name')}  copy bandwidth {bandwidth / 1e9:.1f} GB/s  "
+              f"threads {threads}  load average {os.getloadavg()[0]:.1f}")
         results = []
         for size in sizes:
             print(f"-- LIF fwd+bwd T={size[0]} B={size[1]} N={size[2]} {args.dtype}")
@@ -341,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             "device": info, "bandwidth_bytes_per_s": bandwidth,
             "versions": {PEERS[p][1]: version(PEERS[p][1]) for p in peers},
             "numba": version("numba"), "cupy": version("cupy-cuda12x"),
-            "loss": "spikes.sum().backward()", "repeat": args.repeat, "results": results,
+            "loss": "spikes.sum().backward()", "repeat": args.repeat, "threads": threads,
+            "load_average": os.getloadavg(), "results": results,
         }
         out = args.out or RESULTS / f"neurons_{name}.json"
         write_json(record, out)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_neurons import PEERS, REPO, RESULTS, device_info, sync, version, write_json
+from bench_neurons import PEERS, REPO, RESULTS, device_info, set_threads, sync, version, write_json
 
 BATCH = 16
 STEPS = 500
@@ -94,9 +94,12 @@ def worker(key: str, n: int, device_name: str, repeat: int) -> dict[str, Any]:
             "load_average_1min": os.getloadavg()[0]}
 
 
-def run_isolated(key: str, n: int, device: str, repeat: int, timeout: float) -> dict[str, Any]:
+def run_isolated(key: str, n: int, device: str, repeat: int, timeout: float,
+                 threads: int | None) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--worker", key, "--n", str(n), "--device", device,
            "--repeat", str(repeat)]
+    if threads is not None:
+        cmd += ["--threads", str(threads)]
     try:
         env = {**os.environ,
                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
@@ -117,10 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", default=",".join(DEFAULT_PEERS),
                         help=f"comma-separated subset of {list(PEERS)}")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads for torch and numba (default: their defaults)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per (library, n)")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    threads = set_threads(args.threads)
     if args.worker:
         print(json.dumps(worker(args.worker, int(args.n), args.device, args.repeat)))
         return 0
@@ -142,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             rows = {}
             for key in peers:
                 row = {"label": PEERS[key][0], "version": version(PEERS[key][1]),
-                       **run_isolated(key, n, name, args.repeat, args.timeout)}
+                       **run_isolated(key, n, name, args.repeat, args.timeout, args.threads)}
                 rows[key] = row
             ours = rows.get("snn-fused", {}).get("seconds")
             for row in rows.values():
@@ -160,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             "batch": BATCH, "T": STEPS, "device": info,
             "peak_memory": ("torch.cuda.max_memory_allocated" if name == "cuda" else
                             "growth of peak RSS over RSS before the first forward"),
-            "loss": "spikes.sum().backward()", "repeat": args.repeat, "results": results,
+            "loss": "spikes.sum().backward()", "repeat": args.repeat, "threads": threads,
+            "load_average": os.getloadavg(), "results": results,
         }
         out = args.out or RESULTS / f"open_neuromorphic_{name}.json"
         write_json(record, out)

@@ -5,11 +5,17 @@ The arithmetic is the same, operation for operation, as :mod:`snn.functional` (a
 rounding order, no fused multiply-add and no fast-math, so float32 spikes and membranes are
 bit-identical to the PyTorch reference.
 
-Work is split over blocks of ``BLOCK`` neurons (``prange``). Inside a block the loop runs over
-time; each time step is a short sequence of *stages*, each a branch-free loop over the block's
+Work is split over blocks of neurons (``prange``). Inside a block the loop runs over time;
+each time step is a short sequence of *stages*, each a branch-free loop over the block's
 neurons (the configuration branches sit outside the loops), so that LLVM vectorises them and
-the block's state and temporaries stay in L1 cache while ``x``, spikes and ``h`` stream
-through memory in contiguous runs.
+the block's state and temporaries stay in cache while ``x`` and the spikes stream through
+memory in contiguous runs.
+
+Forward keeps nothing for backward but its input. Backward, block by block, first re-runs the
+forward recurrence of the block (bit-identical arithmetic) into a block-local buffer of
+pre-reset membranes ``h`` sized to stay in cache, then runs the reverse pass over it. Compared
+with saving ``h`` in forward this moves fewer bytes through memory (``x`` is read twice,
+``h`` is never written to or read from main memory) and allocates no ``[T, N]`` buffer.
 
 Constants arrive in a small array ``p`` of the input's dtype (index names ``P_*``) so that no
 float64 literal promotes the float32 arithmetic.
@@ -20,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["BLOCK", "backward", "forward"]
+__all__ = ["BLOCK", "backward", "backward_block", "forward"]
 
 BLOCK = 1024
 """Neurons per parallel work item."""
@@ -80,22 +86,66 @@ def surrogate_grad(sid, z, out, k0, k1, k2, one, zero):  # pragma: no cover - co
             out[j] = k0
 
 
+def backward_block(T: int) -> int:
+    """Neurons per backward work item: the block-local ``h`` buffer ``[T, block]`` (float32)
+    stays within about 512 KiB (a multiple of 32 between 32 and ``BLOCK``)."""
+    return max(32, min(BLOCK, (131072 // max(T, 1)) // 32 * 32))
+
+
+@njit(cache=True, nogil=True)
+def _step(xt, v, cur, a, bb, cb, tb, thb, hb, sb, p, kind, reset):  # pragma: no cover
+    """One time step of a block: updates the state ``v``/``cur``/``a`` in place and leaves the
+    pre-reset membrane in ``hb``, the threshold in ``thb`` (ALIF) and the spikes in ``sb``
+    (the membrane for LI)."""
+    one = p[P_ONE]
+    zero = p[P_ZERO]
+    m = v.shape[0]
+    if kind == CUBA:
+        al = p[P_ALPHA]
+        for j in range(m):
+            cur[j] = al * cur[j] + xt[j]
+        for j in range(m):
+            hb[j] = bb[j] * v[j] + cb[j] * cur[j]
+    else:
+        for j in range(m):
+            hb[j] = bb[j] * v[j] + cb[j] * xt[j]
+    if kind == LI:
+        for j in range(m):
+            v[j] = hb[j]
+            sb[j] = hb[j]
+        return
+    if kind == ALIF:
+        gm = p[P_GAMMA]
+        for j in range(m):
+            thb[j] = tb[j] + gm * a[j]
+    for j in range(m):
+        sb[j] = one if hb[j] - thb[j] >= zero else zero
+    if reset == SUBTRACT:
+        for j in range(m):
+            v[j] = hb[j] - sb[j] * thb[j]
+    elif reset == HARD:
+        vr = p[P_VRESET]
+        for j in range(m):
+            v[j] = hb[j] - sb[j] * (hb[j] - vr)
+    else:
+        for j in range(m):
+            v[j] = hb[j]
+    if kind == ALIF:
+        rho = p[P_RHO]
+        crho = p[P_CRHO]
+        for j in range(m):
+            a[j] = rho * a[j] + crho * sb[j]
+
+
 @njit(cache=True, parallel=True, nogil=True)
 def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, record,
-            spikes, hsave, asave, vrec, vT, iT, aT):  # pragma: no cover - compiled
-    """Forward over ``x`` ``[T, N]``; writes spikes, ``h`` (and ``a_{t-1}`` for ALIF), the
-    membrane trace when ``record``, and the final state. ``beta``/``c``/``thr`` hold one
-    value (``[1]``) or one per neuron (``[N]``)."""
+            spikes, vrec, vT, iT, aT):  # pragma: no cover - compiled
+    """Forward over ``x`` ``[T, N]``: spikes (the membrane for LI), the membrane trace when
+    ``record``, and the final state. ``beta``/``c``/``thr`` hold one value (``[1]``) or one
+    per neuron (``[N]``)."""
     T, N = x.shape
     bs = 1 if beta.shape[0] > 1 else 0
     ts = 1 if thr.shape[0] > 1 else 0
-    one = p[P_ONE]
-    zero = p[P_ZERO]
-    vr = p[P_VRESET]
-    al = p[P_ALPHA]
-    rho = p[P_RHO]
-    crho = p[P_CRHO]
-    gm = p[P_GAMMA]
     nblk = (N + BLOCK - 1) // BLOCK
     for b in prange(nblk):
         n0 = b * BLOCK
@@ -111,48 +161,10 @@ def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, record,
         _gather(bb, beta, n0, bs)
         _gather(cb, c, n0, bs)
         _gather(tb, thr, n0, ts)
-        thb = tb
-        if kind == ALIF:
-            thb = np.empty(m, x.dtype)
+        thb = np.empty(m, x.dtype) if kind == ALIF else tb
         for t in range(T):
-            xt = x[t, n0:n1]
-            st = spikes[t, n0:n1]
-            if kind == CUBA:
-                for j in range(m):
-                    cur[j] = al * cur[j] + xt[j]
-                for j in range(m):
-                    hb[j] = bb[j] * v[j] + cb[j] * cur[j]
-            else:
-                for j in range(m):
-                    hb[j] = bb[j] * v[j] + cb[j] * xt[j]
-            if kind == LI:
-                for j in range(m):
-                    v[j] = hb[j]
-                    st[j] = hb[j]
-                if record:
-                    vrec[t, n0:n1] = v
-                continue
-            ht = hsave[t, n0:n1]
-            if kind == ALIF:
-                at = asave[t, n0:n1]
-                for j in range(m):
-                    at[j] = a[j]
-                    thb[j] = tb[j] + gm * a[j]
-            for j in range(m):
-                ht[j] = hb[j]
-                st[j] = one if hb[j] - thb[j] >= zero else zero
-            if reset == SUBTRACT:
-                for j in range(m):
-                    v[j] = hb[j] - st[j] * thb[j]
-            elif reset == HARD:
-                for j in range(m):
-                    v[j] = hb[j] - st[j] * (hb[j] - vr)
-            else:
-                for j in range(m):
-                    v[j] = hb[j]
-            if kind == ALIF:
-                for j in range(m):
-                    a[j] = rho * a[j] + crho * st[j]
+            _step(x[t, n0:n1], v, cur, a, bb, cb, tb, thb, hb, spikes[t, n0:n1], p, kind,
+                  reset)
             if record:
                 vrec[t, n0:n1] = v
         vT[n0:n1] = v
@@ -161,13 +173,14 @@ def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, record,
 
 
 @njit(cache=True, parallel=True, nogil=True)
-def backward(h, asave, x, v0, beta, c, thr, p, kind, reset, detach, sid,
-             gs, gs_mode, gv, gv_mode, gvT, giT, gaT, want_beta, decay_input, want_thr,
+def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, detach, sid,
+             gs, gs_mode, gv, gv_mode, gvT, giT, gaT, want_beta, decay_input, want_thr, blk,
              gx, gv0, gi0, ga0, gbeta, gthr):  # pragma: no cover - compiled
-    """Reverse pass. ``gs_mode``/``gv_mode``: 0 a full ``[T, N]`` gradient, 1 one value for
-    all (an expanded scalar), 2 none. Spikes and post-reset membranes are recomputed from the
-    saved ``h``; ``gbeta``/``gthr`` receive per-neuron sums over time (float64)."""
-    T, N = gx.shape
+    """Reverse pass over ``[T, N]`` in blocks of ``blk`` neurons, each first recomputing its
+    forward membranes. ``gs_mode``/``gv_mode``: 0 a full ``[T, N]`` gradient, 1 one value for
+    all (an expanded scalar), 2 none. ``gbeta``/``gthr`` receive per-neuron sums over time
+    (float64)."""
+    T, N = x.shape
     bs = 1 if beta.shape[0] > 1 else 0
     ts = 1 if thr.shape[0] > 1 else 0
     one = p[P_ONE]
@@ -182,31 +195,41 @@ def backward(h, asave, x, v0, beta, c, thr, p, kind, reset, detach, sid,
     k2 = p[P_K2]
     gs_all = gs[0, 0] if gs_mode == 1 else zero
     gv_all = gv[0, 0] if gv_mode == 1 else zero
-    nblk = (N + BLOCK - 1) // BLOCK
+    nblk = (N + blk - 1) // blk
     for b in prange(nblk):
-        n0 = b * BLOCK
-        n1 = min(N, n0 + BLOCK)
+        n0 = b * blk
+        n1 = min(N, n0 + blk)
         m = n1 - n0
+        bb = np.empty(m, x.dtype)
+        cb = np.empty(m, x.dtype)
+        tb = np.empty(m, x.dtype)
+        _gather(bb, beta, n0, bs)
+        _gather(cb, c, n0, bs)
+        _gather(tb, thr, n0, ts)
+        # 1. the block's forward again: pre-reset membranes (and ALIF thresholds) per step
+        need_h = kind != LI or want_beta
+        hl = np.empty((T if need_h else 1, m), x.dtype)
+        tl = np.empty((T if kind == ALIF else 1, m), x.dtype)
+        if need_h:
+            v = v0[n0:n1].copy()
+            cur = i0[n0:n1].copy()
+            a = a0[n0:n1].copy()
+            sb = np.empty(m, x.dtype)
+            for t in range(T):
+                thb = tl[t] if kind == ALIF else tb
+                _step(x[t, n0:n1], v, cur, a, bb, cb, tb, thb, hl[t], sb, p, kind, reset)
+        # 2. the reverse pass
         dv = gvT[n0:n1].copy()
         di = giT[n0:n1].copy()
         da = gaT[n0:n1].copy()
         accb = np.zeros(m, np.float64)
         acct = np.zeros(m, np.float64)
-        bb = np.empty(m, gx.dtype)
-        cb = np.empty(m, gx.dtype)
-        tb = np.empty(m, gx.dtype)
-        _gather(bb, beta, n0, bs)
-        _gather(cb, c, n0, bs)
-        _gather(tb, thr, n0, ts)
-        thb = tb
-        if kind == ALIF:
-            thb = np.empty(m, gx.dtype)
-        dh = np.empty(m, gx.dtype)
-        ds = np.empty(m, gx.dtype)
-        dth = np.empty(m, gx.dtype)
-        z = np.empty(m, gx.dtype)
-        sg = np.empty(m, gx.dtype)
-        vp = np.empty(m, gx.dtype)
+        dh = np.empty(m, x.dtype)
+        ds = np.empty(m, x.dtype)
+        dth = np.empty(m, x.dtype)
+        z = np.empty(m, x.dtype)
+        sg = np.empty(m, x.dtype)
+        vp = np.empty(m, x.dtype)
         for t in range(T - 1, -1, -1):
             # total gradient reaching v_t: from the future and from the recorded trace
             if gv_mode == 0:
@@ -224,11 +247,11 @@ def backward(h, asave, x, v0, beta, c, thr, p, kind, reset, detach, sid,
                 for j in range(m):
                     dh[j] = dv[j] + ds[j]
             else:
-                ht = h[t, n0:n1]
+                ht = hl[t]
+                thb = tb
                 if kind == ALIF:
-                    at = asave[t, n0:n1]
+                    thb = tl[t]
                     for j in range(m):
-                        thb[j] = tb[j] + gm * at[j]
                         ds[j] = ds[j] + crho * da[j]
                 for j in range(m):
                     z[j] = ht[j] - thb[j]
@@ -268,9 +291,9 @@ def backward(h, asave, x, v0, beta, c, thr, p, kind, reset, detach, sid,
                 if t == 0:
                     vp[:] = v0[n0:n1]
                 elif kind == LI:
-                    vp[:] = h[t - 1, n0:n1]
+                    vp[:] = hl[t - 1]
                 else:
-                    hp = h[t - 1, n0:n1]
+                    hp = hl[t - 1]
                     for j in range(m):
                         sp = one if hp[j] - tb[j] >= zero else zero
                         if reset == SUBTRACT:

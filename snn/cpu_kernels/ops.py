@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from snn.cuda_kernels.fused import KIND_ALIF, KIND_CUBA, KIND_LI, FusedSpec, fused_sequence
+from snn.cuda_kernels.fused import KIND_ALIF, KIND_CUBA, FusedSpec, fused_sequence
 from snn.functional._common import SequenceOutput
 
 __all__ = [
@@ -58,7 +58,7 @@ def _threads_for(T: int, N: int) -> Iterator[None]:
     from snn.cpu_kernels import loops
 
     previous = numba.get_num_threads()
-    serial = T * N < SERIAL_WORK or N <= loops.BLOCK
+    serial = T * N < SERIAL_WORK or loops.backward_block(T) >= N
     if serial:
         numba.set_num_threads(1)
     try:
@@ -78,10 +78,12 @@ def _grad_mode(g: Tensor | None, like: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 class NumbaEngine:
-    """Fused forward/backward over ``[T, N]`` on CPU tensors (float32, float64)."""
+    """Fused forward/backward over ``[T, N]`` on CPU tensors (float32, float64). Backward
+    recomputes the forward recurrence from the kept input (see :mod:`snn.cpu_kernels.loops`)."""
 
     name = "numba"
     dtypes = (torch.float32, torch.float64)
+    recompute = True
 
     def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
                 beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> tuple[Tensor | None, ...]:
@@ -89,28 +91,24 @@ class NumbaEngine:
 
         N = x.shape[1]
         spikes = torch.empty_like(x)
-        h = spikes if spec.kind == KIND_LI else torch.empty_like(x)
-        dummy = x.new_empty(1, 1)
-        a_prev = torch.empty_like(x) if spec.kind == KIND_ALIF else None
         v_rec = torch.empty_like(x) if record else None
         v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
         with _threads_for(*x.shape):
             loops.forward(
                 _np(x), _np(v0), _np(i0), _np(a0), _np(beta), _np(c), _np(thr),
-                _constants(spec, x.dtype), spec.kind, spec.reset, bool(record),
-                _np(spikes), _np(h), _np(a_prev if a_prev is not None else dummy),
-                _np(v_rec if v_rec is not None else dummy), _np(v_t), _np(i_t), _np(a_t),
+                _constants(spec, x.dtype), spec.kind, spec.reset, bool(record), _np(spikes),
+                _np(v_rec if v_rec is not None else x.new_empty(1, 1)),
+                _np(v_t), _np(i_t), _np(a_t),
             )
         return (
-            spikes, h, a_prev, v_rec, v_t,
+            spikes, None, None, v_rec, v_t,
             i_t if spec.kind == KIND_CUBA else None,
             a_t if spec.kind == KIND_ALIF else None,
         )
 
-    def backward(self, spec: FusedSpec, h: Tensor | None, a_prev: Tensor | None,
-                 x: Tensor | None, v0: Tensor | None, beta: Tensor, c: Tensor, thr: Tensor,
-                 g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor,
-                 g_at: Tensor, like: Tensor, x_shape: torch.Size, want_beta: bool,
+    def backward(self, spec: FusedSpec, saved: dict[str, Tensor], g_s: Tensor | None,
+                 g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor, g_at: Tensor,
+                 like: Tensor, x_shape: torch.Size, want_beta: bool,
                  want_thr: bool) -> tuple[Tensor | None, ...]:
         from snn.cpu_kernels import loops
 
@@ -124,14 +122,12 @@ class NumbaEngine:
         gthr = torch.empty(N, dtype=torch.float64)
         with _threads_for(T, N):
             loops.backward(
-                _np(h) if h is not None else dummy2,
-                _np(a_prev) if a_prev is not None else dummy2,
-                _np(x) if x is not None else dummy2,
-                _np(v0) if v0 is not None else dummy2[0],
-                _np(beta), _np(c), _np(thr), _constants(spec, like.dtype),
+                _np(saved["x"]), _np(saved["v0"]), _np(saved["i0"]), _np(saved["a0"]),
+                _np(saved["beta"]), _np(saved["c"]), _np(saved["thr"]),
+                _constants(spec, like.dtype),
                 spec.kind, spec.reset, spec.detach_reset, spec.surrogate_id,
                 gs, gs_mode, gv, gv_mode, _np(g_vt), _np(g_it), _np(g_at),
-                bool(want_beta), spec.decay_input, bool(want_thr),
+                bool(want_beta), spec.decay_input, bool(want_thr), loops.backward_block(T),
                 _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
             )
         return gx, gv0, gi0, ga0, gbeta if want_beta else None, gthr if want_thr else None

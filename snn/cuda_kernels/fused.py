@@ -19,9 +19,11 @@ Every neuron is one instance of the general update (see ``neuron.cuh`` for the s
 
 IF is LIF with :math:`\\beta = c = 1`; LI outputs :math:`v_t = h_t` and never fires.
 
-What backward keeps per neuron and step: the pre-reset membrane :math:`h_t` in the input's
-dtype (spikes and the post-reset membrane are recomputed from it), plus :math:`a_{t-1}` for ALIF,
-plus the input :math:`x_t` only for a learnable decay with ``decay_input=True``.
+What backward keeps per neuron and step depends on the engine. The CUDA engine keeps the
+pre-reset membrane :math:`h_t` in the input's dtype (spikes and the post-reset membrane are
+recomputed from it), plus :math:`a_{t-1}` for ALIF, plus the input :math:`x_t` only for a
+learnable decay with ``decay_input=True``. The CPU engine keeps only the input and re-runs the
+recurrence block by block in cache during backward (``Engine.recompute``).
 """
 
 from __future__ import annotations
@@ -166,24 +168,36 @@ class Engine(Protocol):
 
     ``forward(spec, x, v0, i0, a0, beta, c, thr, record)`` takes ``x`` ``[T, N]`` contiguous,
     states ``[N]``, per-neuron vectors ``[N]`` or ``[1]`` (one value for all), and returns
-    ``(spikes, h, a_prev, v_rec, vT, iT, aT)`` with ``None`` for what the neuron lacks.
+    ``(spikes, h, a_prev, v_rec, vT, iT, aT)`` with ``None`` for what the neuron lacks (and for
+    ``h``/``a_prev`` when the engine recomputes them).
 
-    ``backward(spec, saved..., grads..., like, x_shape, want_beta, want_thr)`` (``like``: an
+    ``recompute``: backward re-runs the forward recurrence from the saved input and initial
+    state (nothing else is kept); otherwise forward's ``h`` (and ``a_prev``) are kept.
+
+    ``backward(spec, saved, g_s, g_vrec, g_vT, g_iT, g_aT, like, x_shape, want_beta,
+    want_thr)`` (``saved``: the kept tensors by name plus ``beta``, ``c``, ``thr``; ``like``: an
     empty tensor of the input's dtype and device) returns ``(gx, gv0, gi0, ga0, gbeta, gthr)``, the
     last two per neuron ``[N]`` (or ``None`` when not needed).
     """
 
     name: str
     dtypes: tuple[torch.dtype, ...]
+    recompute: bool
 
     def forward(self, spec: FusedSpec, *args: Any) -> tuple[Tensor | None, ...]: ...
 
     def backward(self, spec: FusedSpec, *args: Any) -> tuple[Tensor | None, ...]: ...
 
 
-def bytes_kept_per_step(spec: FusedSpec, dtype: torch.dtype, learn_decay: bool = False) -> int:
-    """Bytes the fused backward keeps per neuron and time step."""
+def bytes_kept_per_step(spec: FusedSpec, dtype: torch.dtype, learn_decay: bool = False,
+                        recompute: bool = False) -> int:
+    """Bytes the fused backward keeps per neuron and time step, beyond what the caller holds.
+
+    A recomputing engine keeps only a reference to the input (``x``): that costs
+    ``sizeof(dtype)`` when nothing else would keep the input alive, and nothing otherwise."""
     size = torch.empty((), dtype=dtype).element_size()
+    if recompute:
+        return size
     n = 0 if spec.kind == KIND_LI else 1  # h (LI needs no membrane: its backward is linear)
     if spec.kind == KIND_ALIF:
         n += 1  # a_{t-1}
@@ -269,10 +283,17 @@ class _FusedFunction(torch.autograd.Function):
             spec, x, v0, i0, a0, beta, c, thr, record
         )
         learn_beta = ctx.needs_input_grad[7]
-        keep_h = h if spec.kind != KIND_LI or learn_beta else None
-        keep_x = x if learn_beta and spec.decay_input else None
-        keep_v0 = v0 if learn_beta else None
-        ctx.save_for_backward(keep_h, a_prev, keep_x, keep_v0, beta, c, thr)
+        if engine.recompute:  # backward re-runs the forward recurrence from the input
+            keep = {"x": x, "v0": v0, "i0": i0, "a0": a0}
+        else:
+            keep = {
+                "h": h if spec.kind != KIND_LI or learn_beta else None,
+                "a_prev": a_prev,
+                "x": x if learn_beta and spec.decay_input else None,
+                "v0": v0 if learn_beta else None,
+            }
+        ctx.save_for_backward(*keep.values(), beta, c, thr)
+        ctx.keys = tuple(keep)
         ctx.engine, ctx.spec = engine, spec
         ctx.shapes = (x.shape, v0.shape)
         ctx.like = x.new_empty(0)
@@ -288,24 +309,27 @@ class _FusedFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor | None,
                  g_it: Tensor | None, g_at: Tensor | None) -> tuple[Tensor | None, ...]:
-        h, a_prev, x, v0, beta, c, thr = ctx.saved_tensors
+        *kept, beta, c, thr = ctx.saved_tensors
+        saved = dict(zip(ctx.keys, kept))
+        saved.update(beta=beta, c=c, thr=thr)
         spec: FusedSpec = ctx.spec
         needs = ctx.needs_input_grad
         x_shape, n_shape = ctx.shapes
-        h_like = ctx.like
+        like = ctx.like
 
         def zeros_n(g: Tensor | None) -> Tensor:
-            return g.contiguous() if g is not None else h_like.new_zeros(n_shape)
+            return g.contiguous() if g is not None else like.new_zeros(n_shape)
 
         want_beta, want_thr = needs[7], needs[9]
         gx, gv0, gi0, ga0, gbeta, gthr = ctx.engine.backward(
             spec,
-            h, a_prev, x, v0, beta, c, thr,
-            g_s, g_vrec if g_vrec is not None and g_vrec.numel() else None,
+            saved,
+            g_s,
+            g_vrec if g_vrec is not None and g_vrec.numel() else None,
             zeros_n(g_vt),
             zeros_n(g_it if spec.kind == KIND_CUBA else None),
             zeros_n(g_at if spec.kind == KIND_ALIF else None),
-            h_like, x_shape, want_beta, want_thr,
+            like, x_shape, want_beta, want_thr,
         )
         if want_beta and gbeta is not None:
             gbeta = gbeta.to(beta.dtype)

@@ -137,6 +137,7 @@ class CupyEngine:
 
     name = "cupy"
     dtypes = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+    recompute = False
 
     def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
                 beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> tuple[Tensor | None, ...]:
@@ -164,24 +165,20 @@ class CupyEngine:
             outs["aT"] if spec.kind == KIND_ALIF else None,
         )
 
-    def backward(self, spec: FusedSpec, h: Tensor | None, a_prev: Tensor | None,
-                 x: Tensor | None, v0: Tensor | None, beta: Tensor, c: Tensor, thr: Tensor,
-                 g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor,
-                 g_at: Tensor, like: Tensor, x_shape: torch.Size, want_beta: bool,
+    def backward(self, spec: FusedSpec, saved: dict[str, Tensor | None], g_s: Tensor | None,
+                 g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor, g_at: Tensor,
+                 like: Tensor, x_shape: torch.Size, want_beta: bool,
                  want_thr: bool) -> tuple[Tensor | None, ...]:
         T, N = x_shape
         dummy = like.new_zeros(1)
         gs, gs_mode = _grad_mode(g_s, dummy)
         gv, gv_mode = _grad_mode(g_vrec, dummy)
-        acc_dtype = torch.float64 if beta.dtype == torch.float64 else torch.float32
-        ins = {
-            "h": h if h is not None else dummy,
-            "a_prev": a_prev if a_prev is not None else dummy,
-            "x": x if x is not None else dummy,
-            "v0": v0 if v0 is not None else dummy,
-            "beta": beta, "c": c, "thr": thr, "gs": gs, "gv": gv,
-            "gvT": g_vt, "giT": g_it, "gaT": g_at,
-        }
+        beta = saved["beta"]
+        acc_dtype = beta.dtype
+        ins = {k: saved.get(k) if saved.get(k) is not None else dummy
+               for k in ("h", "a_prev", "x", "v0")}
+        ins.update(beta=beta, c=saved["c"], thr=saved["thr"], gs=gs, gv=gv, gvT=g_vt,
+                   giT=g_it, gaT=g_at)
         outs = {
             "gx": like.new_empty(T, N),
             "gv0": like.new_empty(N),

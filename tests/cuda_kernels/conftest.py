@@ -60,6 +60,7 @@ class HostEngine:
 
     name = "host-harness"
     dtypes = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+    recompute = False
 
     def __init__(self, lib: ctypes.CDLL):
         self.lib = lib
@@ -90,9 +91,10 @@ class HostEngine:
         return (spikes, h, a_prev, v_rec, v_t, i_t if spec.kind == KIND_CUBA else None,
                 a_t if spec.kind == KIND_ALIF else None)
 
-    def backward(self, spec: FusedSpec, h, a_prev, x, v0, beta, c, thr, g_s, g_vrec, g_vt,
-                 g_it, g_at, like, x_shape, want_beta, want_thr):
+    def backward(self, spec: FusedSpec, saved, g_s, g_vrec, g_vt, g_it, g_at, like, x_shape,
+                 want_beta, want_thr):
         T, N = x_shape
+        beta, c, thr = saved["beta"], saved["c"], saved["thr"]
         dummy = like.new_zeros(1)
 
         def mode(g):
@@ -107,7 +109,8 @@ class HostEngine:
         acc = beta.dtype
         outs = [like.new_empty(T, N), like.new_empty(N), like.new_zeros(N), like.new_zeros(N),
                 torch.zeros(N, dtype=acc), torch.zeros(N, dtype=acc)]
-        ins = [h, a_prev, x, v0, beta, c, thr, gs, gv, g_vt, g_it, g_at]
+        ins = [saved.get("h"), saved.get("a_prev"), saved.get("x"), saved.get("v0"), beta, c,
+               thr, gs, gv, g_vt, g_it, g_at]
         ins = [t if t is not None else dummy for t in ins]
         in_ptrs = (ctypes.c_void_p * 12)(*(t.data_ptr() for t in ins))
         out_ptrs = (ctypes.c_void_p * 6)(*(t.data_ptr() for t in outs))

@@ -68,6 +68,12 @@ def _threads_for(T: int, N: int) -> Iterator[None]:
             numba.set_num_threads(previous)
 
 
+def _workers() -> int:
+    import numba
+
+    return numba.get_num_threads()
+
+
 def _grad_mode(g: Tensor | None, like: np.ndarray) -> tuple[np.ndarray, int]:
     """A gradient as the loops take it: full ``[T, N]`` (0), one value (1) or none (2)."""
     if g is None:
@@ -96,7 +102,8 @@ class NumbaEngine:
         with _threads_for(*x.shape):
             loops.forward(
                 _np(x), _np(v0), _np(i0), _np(a0), _np(beta), _np(c), _np(thr),
-                _constants(spec, x.dtype), spec.kind, spec.reset, bool(record), _np(spikes),
+                _constants(spec, x.dtype), spec.kind, spec.reset, bool(record), _workers(),
+                _np(spikes),
                 _np(v_rec if v_rec is not None else x.new_empty(1, 1)),
                 _np(v_t), _np(i_t), _np(a_t),
             )
@@ -128,7 +135,7 @@ class NumbaEngine:
                 spec.kind, spec.reset, spec.detach_reset, spec.surrogate_id,
                 gs, gs_mode, gv, gv_mode, _np(g_vt), _np(g_it), _np(g_at),
                 bool(want_beta), spec.decay_input, bool(want_thr), loops.backward_block(T),
-                _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
+                _workers(), _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
             )
         return gx, gv0, gi0, ga0, gbeta if want_beta else None, gthr if want_thr else None
 

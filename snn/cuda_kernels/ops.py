@@ -126,6 +126,8 @@ def _grad_mode(g: Tensor | None, dummy: Tensor) -> tuple[Tensor, int]:
 def _launch(kernel: Any, device: torch.device, n: int, args: tuple[Any, ...]) -> None:
     import cupy
 
+    if n == 0:  # an empty batch: nothing to launch
+        return
     blocks = (n + THREADS - 1) // THREADS
     stream = torch.cuda.current_stream(device)
     with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(stream.cuda_stream):

@@ -231,12 +231,16 @@ def time_fwd_bwd(run: Runner, x: torch.Tensor, repeat: int, slow_s: float = 5.0
     return times[len(times) // 2], repeat
 
 
-def bytes_moved(dtype: torch.dtype, scalar_grad: bool = True) -> int:
-    """Bytes per neuron-step our fused LIF moves through memory in forward + backward:
-    forward reads x and writes spikes and h; backward reads h (and the output gradient unless
-    it is an expanded scalar, as for ``sum().backward()``) and writes the input gradient."""
+def bytes_moved(dtype: torch.dtype, device: torch.device, scalar_grad: bool = True) -> int:
+    """Bytes per neuron-step our fused LIF moves through main memory in forward + backward.
+
+    CUDA engine: forward reads ``x`` and writes spikes and ``h``; backward reads ``h`` and
+    writes the input gradient. CPU engine: forward reads ``x`` and writes spikes; backward
+    reads ``x`` again (it recomputes ``h`` in cache) and writes the input gradient. Both also
+    read the output gradient unless it is an expanded scalar (``sum().backward()``)."""
     size = torch.empty((), dtype=dtype).element_size()
-    return size * (3 + 2 + (0 if scalar_grad else 1))
+    streams = 4 if device.type == "cpu" else 5
+    return size * (streams + (0 if scalar_grad else 1))
 
 
 def set_threads(n: int | None) -> int:
@@ -291,7 +295,8 @@ def bench_size(device: torch.device, dtype: torch.dtype, size: tuple[int, int, i
             "saved_bytes_per_neuron_step_excluding_input": without_input / steps,
         }
     ours = rows.get("snn-fused", {}).get("seconds")
-    floor = bytes_moved(dtype) * T * B * N / bandwidth
+    moved = bytes_moved(dtype, device)
+    floor = moved * T * B * N / bandwidth
     for row in rows.values():
         if "seconds" not in row:
             continue
@@ -302,10 +307,11 @@ def bench_size(device: torch.device, dtype: torch.dtype, size: tuple[int, int, i
               + f"  kept {row['saved_bytes_per_neuron_step']:5.1f} B/step"
               + f" ({row['saved_bytes_per_neuron_step_excluding_input']:.1f} without input)")
     result = {"T": T, "B": B, "N": N, "dtype": str(dtype).replace("torch.", ""),
-              "libraries": rows, "bandwidth_floor_seconds": floor}
+              "libraries": rows, "bytes_moved_per_neuron_step": moved,
+              "bandwidth_floor_seconds": floor}
     if ours:
         result["fraction_of_bandwidth_floor"] = floor / ours
-        print(f"  bandwidth floor {floor * 1e3:.1f} ms ({bytes_moved(dtype)} B/neuron-step at "
+        print(f"  bandwidth floor {floor * 1e3:.1f} ms ({moved} B/neuron-step at "
               f"{bandwidth / 1e9:.1f} GB/s): ours reaches {floor / ours:.0%} of it")
     return result
 
@@ -362,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             "versions": {PEERS[p][1]: version(PEERS[p][1]) for p in peers},
             "numba": version("numba"), "cupy": version("cupy-cuda12x"),
             "loss": "spikes.sum().backward()", "repeat": args.repeat, "threads": threads,
+            "env": {k: os.environ[k] for k in ENV_OF_NOTE if k in os.environ},
             "load_average": os.getloadavg(), "results": results,
         }
         out = args.out or RESULTS / f"neurons_{name}.json"
@@ -371,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 RESULTS = Path(__file__).resolve().parent / "results"
+ENV_OF_NOTE = ("THP_MEM_ALLOC_ENABLE", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS",
+               "NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY")
 DEFAULT_SIZES = {
     "cpu": [(64, 32, 4096), (256, 32, 4096), (256, 32, 16384)],
     "cuda": [(64, 32, 4096), (256, 32, 16384), (500, 16, 16384), (1024, 64, 16384)],

@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from bench_neurons import PEERS, REPO, RESULTS, device_info, set_threads, sync, version, write_json
+from bench_neurons import (
+    ENV_OF_NOTE,
+    PEERS,
+    REPO,
+    RESULTS,
+    device_info,
+    set_threads,
+    sync,
+    version,
+    write_json,
+)
 
 BATCH = 16
 STEPS = 500
@@ -167,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_memory": ("torch.cuda.max_memory_allocated" if name == "cuda" else
                             "growth of peak RSS over RSS before the first forward"),
             "loss": "spikes.sum().backward()", "repeat": args.repeat, "threads": threads,
+            "env": {k: os.environ[k] for k in ENV_OF_NOTE if k in os.environ},
             "load_average": os.getloadavg(), "results": results,
         }
         out = args.out or RESULTS / f"open_neuromorphic_{name}.json"

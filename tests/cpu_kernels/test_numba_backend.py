@@ -94,3 +94,23 @@ def test_invalid_parameters_raise_like_the_reference():
         ops.lif_sequence(x, None, beta=0.5, tau=3.0)
     with pytest.raises(ValueError, match=r"state\.v"):
         ops.lif_sequence(x, LIFState(torch.zeros(5)), beta=0.5)
+
+
+@pytest.mark.parametrize("neuron", ["lif", "alif", "cuba_lif"])
+def test_parallel_blocks_match_reference(monkeypatch, neuron):
+    """Several blocks shared among worker threads, the last one partial."""
+    import numba
+
+    from snn.cpu_kernels import loops
+
+    monkeypatch.setattr(ops, "SERIAL_WORK", 0)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        params = next(p for n, p in CASES if n == neuron)
+        n = 3 * loops.BLOCK + 77
+        assert n > loops.backward_block(12)
+        x = make_input((12, 1, n), params).requires_grad_()
+        compare_with_reference(IMPLS[neuron], neuron, params, x, make_state(neuron, x))
+    finally:
+        numba.set_num_threads(previous)

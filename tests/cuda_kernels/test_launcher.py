@@ -76,3 +76,15 @@ def test_cupy_imports_and_the_backend_reports_unavailable_without_gpu():
     from snn.backends import BACKENDS
 
     assert BACKENDS["cupy"].is_available() == torch.cuda.is_available()
+
+
+def test_bytes_kept_per_step():
+    from snn.cuda_kernels.fused import KIND_ALIF, KIND_LI, KIND_LIF, bytes_kept_per_step
+
+    assert bytes_kept_per_step(FusedSpec(kind=KIND_LIF), torch.float16) == 2
+    assert bytes_kept_per_step(FusedSpec(kind=KIND_LIF), torch.float32) == 4
+    assert bytes_kept_per_step(FusedSpec(kind=KIND_ALIF), torch.bfloat16) == 4
+    assert bytes_kept_per_step(FusedSpec(kind=KIND_LI), torch.float32) == 0
+    spec = FusedSpec(kind=KIND_LIF, decay_input=True)
+    assert bytes_kept_per_step(spec, torch.float32, learn_decay=True) == 8
+    assert bytes_kept_per_step(spec, torch.float32, recompute=True) == 4

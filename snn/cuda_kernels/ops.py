@@ -37,12 +37,12 @@ THREADS = 256
 """Threads per block (one neuron per thread); matches ``__launch_bounds__`` in the source."""
 
 _STORAGE = {
-    torch.float32: ("float", np.float32, torch.int32),
-    torch.float64: ("double", np.float64, torch.int64),
-    torch.float16: ("snn::half_t", np.float32, torch.int16),
-    torch.bfloat16: ("snn::bf16_t", np.float32, torch.int16),
+    torch.float32: ("float", np.float32),
+    torch.float64: ("double", np.float64),
+    torch.float16: ("snn::half_t", np.float32),
+    torch.bfloat16: ("snn::bf16_t", np.float32),
 }
-"""torch dtype -> (C++ storage type, compute scalar type, same-size integer view)."""
+"""torch dtype -> (C++ storage type, compute scalar type)."""
 
 COMPILE_OPTIONS = ("-std=c++14", "--fmad=false", f"-I{SOURCE_DIR}")
 """NVRTC options: no contraction into fused multiply-adds (the reference rounds each op)."""
@@ -71,11 +71,13 @@ def _kernels(fwd: str, bwd: str, device_index: int) -> tuple[Any, Any]:
         return module.get_function(fwd), module.get_function(bwd)
 
 
-def _ptr(t: Tensor) -> Any:
-    """A CuPy view of ``t`` (through an integer view: CuPy has no bfloat16)."""
-    import cupy
+def _ptr(t: Tensor) -> np.uint64:
+    """The device address of ``t`` as a kernel argument (8 bytes, passed by value).
 
-    return cupy.asarray(t.view(_STORAGE[t.dtype][2]))
+    Raw addresses avoid wrapping each tensor in a CuPy array: no ``__cuda_array_interface__``
+    stream synchronisation, no per-array overhead, and bfloat16 (which CuPy lacks) needs no
+    special case. The kernels index the memory as contiguous ``[T, N]`` / ``[N]``."""
+    return np.uint64(t.data_ptr())
 
 
 def forward_args(spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,

@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from snn.backends import UnsupportedConfiguration
 from snn.functional._common import (
@@ -307,6 +308,7 @@ class _FusedFunction(torch.autograd.Function):
         return tuple(outs)
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor | None,
                  g_it: Tensor | None, g_at: Tensor | None) -> tuple[Tensor | None, ...]:
         *kept, beta, c, thr = ctx.saved_tensors

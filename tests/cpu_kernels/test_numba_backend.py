@@ -114,3 +114,11 @@ def test_parallel_blocks_match_reference(monkeypatch, neuron):
         compare_with_reference(IMPLS[neuron], neuron, params, x, make_state(neuron, x))
     finally:
         numba.set_num_threads(previous)
+
+
+def test_double_backward_is_refused_clearly():
+    x = make_input((5, 2, 3), {}).requires_grad_()
+    out = ops.lif_sequence(x, None, beta=0.9)
+    (g,) = torch.autograd.grad(out.spikes.sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match=r"once_differentiable|does not require grad"):
+        torch.autograd.grad(g.sum(), x)

@@ -106,6 +106,16 @@ IMPLEMENTATIONS: dict[tuple[str, str], str] = {
     ("li", "torch"): "snn.functional.lif:li_sequence",
     ("cuba_lif", "torch"): "snn.functional.cuba:cuba_lif_sequence",
     ("alif", "torch"): "snn.functional.alif:alif_sequence",
+    ("if", "numba"): "snn.cpu_kernels.ops:if_sequence",
+    ("lif", "numba"): "snn.cpu_kernels.ops:lif_sequence",
+    ("li", "numba"): "snn.cpu_kernels.ops:li_sequence",
+    ("cuba_lif", "numba"): "snn.cpu_kernels.ops:cuba_lif_sequence",
+    ("alif", "numba"): "snn.cpu_kernels.ops:alif_sequence",
+    ("if", "cupy"): "snn.cuda_kernels.ops:if_sequence",
+    ("lif", "cupy"): "snn.cuda_kernels.ops:lif_sequence",
+    ("li", "cupy"): "snn.cuda_kernels.ops:li_sequence",
+    ("cuba_lif", "cupy"): "snn.cuda_kernels.ops:cuba_lif_sequence",
+    ("alif", "cupy"): "snn.cuda_kernels.ops:alif_sequence",
 }
 """``(neuron, backend) -> "module:function"`` of the whole-sequence implementation."""
 

@@ -217,8 +217,10 @@ def run_sequence(
     check_sequence(x)
     outputs: list[Tensor] = []
     vs: list[Tensor] = []
-    for t in range(x.shape[0]):
-        out, state = step(x[t], state, **params)
+    # unbind: one backward node for all steps (indexing x[t] would scatter every step's
+    # gradient into a fresh zero tensor of the whole input, O(T^2) in backward)
+    for x_t in x.unbind(0):
+        out, state = step(x_t, state, **params)
         outputs.append(out)
         if record:
             vs.append(state.v)

@@ -13,7 +13,6 @@ import importlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -126,37 +125,19 @@ def _load_data(path: str, what: str) -> tuple[Any, Any]:
 
 
 def _write_json(path: str, data: Any) -> None:
-    import tempfile
+    from snn._files import atomic_open
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_open(path, "w") as f:
+        json.dump(data, f, indent=2, default=str)
 
 
 def _save_torch(obj: Any, path: str) -> None:
-    import tempfile
-
     import torch
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from snn._files import atomic_open
+
+    with atomic_open(path) as f:
+        torch.save(obj, f)
 
 
 # -- commands --------------------------------------------------------------------------------

@@ -15,8 +15,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from snn._files import atomic_open
 from snn.datasets.io._common import PathLike
 
 
@@ -72,15 +71,8 @@ def transform_key(transform: Any) -> str:
 
 def atomic_save(path: Path, **arrays: np.ndarray) -> None:
     """Write ``arrays`` as an ``.npz`` to ``path`` through a temporary file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, fsync=False) as f:  # a cache entry can be rebuilt
+        np.savez(f, **arrays)
 
 
 class CachedDataset(torch.utils.data.Dataset):

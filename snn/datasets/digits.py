@@ -25,7 +25,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from snn._files import atomic_open
 from snn.datasets.emulator import (
     EVENT_DTYPE,
     PixelState,
@@ -293,15 +293,8 @@ class DigitsEvents:
         offsets[1:] = np.cumsum([len(r) for r in recordings])
         events = np.concatenate(recordings) if recordings else np.empty(0, EVENT_DTYPE)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    np.savez(f, events=events, offsets=offsets, labels=labels)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_open(path, fsync=False) as f:  # a cache, rebuilt when missing
+                np.savez(f, events=events, offsets=offsets, labels=labels)
         return events, offsets, labels
 
     def __len__(self) -> int:

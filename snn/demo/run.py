@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import torch
 
 import snn
+from snn._files import atomic_write_bytes
 from snn.demo.data import load_digits
 from snn.demo.models import cnn, spiking_cnn
 from snn.demo.train import accuracy, snn_accuracy_vs_steps, snn_logits, train
@@ -80,15 +80,7 @@ class DemoConfig:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_bytes(path, data)
 
 
 def _save_figure(fig: Any, path: Path) -> None:

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from snn._files import atomic_write_text
 from snn.energy.counts import LayerCounts, ModelCounts
 from snn.energy.metrics import neurobench_metrics
 from snn.energy.targets import CATEGORIES, Figure, HardwareTarget, get_target
@@ -257,15 +256,7 @@ class EnergyReport:
         """The report as JSON text; also written atomically to ``path`` when given."""
         text = json.dumps(self.to_dict(), indent=2)
         if path is not None:
-            path = Path(path)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write_text(path, text)
         return text
 
     def to_text(self) -> str:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from snn._files import atomic_open
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -37,19 +38,9 @@ class CheckpointError(ValueError):
 def atomic_write_bytes(path: str | os.PathLike, write: Any) -> Path:
     """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename it to
     ``path``; the temporary file is removed on failure. Returns ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path) as f:
+        write(f)
+    return Path(path)
 
 
 def capture_rng() -> dict[str, Any]:

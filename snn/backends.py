@@ -15,6 +15,7 @@ candidate, while an explicitly chosen backend lets the error through.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 from collections.abc import Callable
@@ -51,12 +52,14 @@ def _always() -> bool:
 
 
 def _module_available(name: str) -> Callable[[], bool]:
+    @functools.cache
     def check() -> bool:
         return importlib.util.find_spec(name) is not None
 
     return check
 
 
+@functools.cache
 def _cupy_available() -> bool:
     if importlib.util.find_spec("cupy") is None:
         return False
@@ -73,7 +76,7 @@ class Backend:
         name: the name users pass as ``backend=``.
         devices: device types (``"cpu"``, ``"cuda"``) it runs on.
         priority: higher is preferred by ``backend="auto"``.
-        is_available: cheap check that its dependencies are importable.
+        is_available: check that its dependencies are importable (read once per process).
         install_hint: what to install when it is missing.
     """
 
@@ -136,6 +139,7 @@ def available_backends(neuron: str | None = None) -> list[str]:
     return [n for n in names if BACKENDS[n].is_available()]
 
 
+@functools.cache
 def _load(path: str) -> Callable[..., SequenceOutput]:
     module, _, attr = path.partition(":")
     return getattr(importlib.import_module(module), attr)

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from snn.datasets._events import EVENT_DTYPE
+
 __all__ = [
     "EVENT_DTYPE",
     "EventEmulator",
@@ -47,8 +49,6 @@ __all__ = [
     "shot_noise",
 ]
 
-EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", bool)])
-"""Event layout shared with tonic (``tonic.io.events_struct``)."""
 
 
 @dataclass

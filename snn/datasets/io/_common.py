@@ -13,11 +13,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-#: Event layout shared with tonic (``tonic.io.events_struct``): packed, 13 bytes per event.
-EVENT_DTYPE = np.dtype([("x", np.int16), ("y", np.int16), ("t", np.int64), ("p", bool)])
-
-#: Spiking-audio layout shared with tonic's SHD/SSC datasets: channel in ``x``, ``p`` = 1.
-AUDIO_DTYPE = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])
+from snn.datasets._events import AUDIO_DTYPE as AUDIO_DTYPE  # re-exported
+from snn.datasets._events import EVENT_DTYPE
 
 PathLike = str | os.PathLike
 

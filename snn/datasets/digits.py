@@ -42,7 +42,15 @@ from snn.datasets.emulator import (
     shot_noise,
 )
 
-__all__ = ["DigitsEvents", "SaccadeConfig", "make_digits_events", "saccade_frames", "split_indices"]
+__all__ = [
+    "DigitsEvents",
+    "SaccadeConfig",
+    "load_digit_images",
+    "make_digits_events",
+    "saccade_frames",
+    "split_indices",
+    "stratified_split",
+]
 
 _FORMAT_VERSION = 1
 
@@ -203,12 +211,17 @@ def make_digits_events(
     return out
 
 
-def split_indices(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean mask of the test samples: a stratified split, ``round(n_c * test_fraction)``
-    samples of each class ``c`` chosen at random from ``seed``."""
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Boolean mask of the test samples: ``round(n_c * test_fraction)`` samples of each class
+    ``c``, chosen at random by ``rng``.
+
+    Raises:
+        ValueError: if ``test_fraction`` is not in ``(0, 1)``.
+    """
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng([seed, 2])
     test = np.zeros(len(labels), dtype=bool)
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
@@ -216,11 +229,22 @@ def split_indices(labels: np.ndarray, test_fraction: float, seed: int) -> np.nda
     return test
 
 
-def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+def split_indices(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+    """The digits-event dataset's split: :func:`stratified_split` drawn from ``seed``."""
+    return stratified_split(labels, test_fraction, np.random.default_rng([seed, 2]))
+
+
+def load_digit_images() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1797 8x8 digits (shipped with scikit-learn, no download): images
+    ``[N, 8, 8]`` scaled from 0-16 to ``[0, 1]`` (float64) and labels ``[N]`` (int64).
+
+    Raises:
+        ImportError: with the install command when scikit-learn is missing.
+    """
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("DigitsEvents needs scikit-learn: pip install 'snn[demo]'") from err
+        raise ImportError("the digits need scikit-learn: pip install 'snn[demo]'") from err
     digits = load_digits()
     return digits.images / 16.0, digits.target.astype(np.int64)
 
@@ -287,7 +311,7 @@ class DigitsEvents:
                     return data["events"], data["offsets"], data["labels"]
                 except KeyError as err:
                     raise ValueError(f"{path}: not a DigitsEvents cache file ({err})") from None
-        images, labels = _load_digits()
+        images, labels = load_digit_images()
         recordings = make_digits_events(images, self.config, self.seed)
         offsets = np.zeros(len(recordings) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(r) for r in recordings])

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from snn.datasets.digits import load_digit_images, stratified_split
+
 __all__ = ["Digits", "load_digits"]
 
 
@@ -33,20 +35,8 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Digits:
     Raises:
         ImportError: with the install command when scikit-learn is missing.
     """
-    try:
-        from sklearn.datasets import load_digits as sk_digits
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("the demo needs scikit-learn: pip install 'snn[demo]'") from err
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    bunch = sk_digits()
-    images = bunch.images.astype(np.float32) / 16.0
-    labels = bunch.target.astype(np.int64)
-    rng = np.random.default_rng(seed)
-    test = np.zeros(len(labels), dtype=bool)
-    for c in np.unique(labels):  # stratified: the same fraction of every class
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        test[idx[: round(len(idx) * test_fraction)]] = True
-    x = torch.from_numpy(images).unsqueeze(1)
+    images, labels = load_digit_images()
+    test = stratified_split(labels, test_fraction, np.random.default_rng(seed))
+    x = torch.from_numpy(images.astype(np.float32)).unsqueeze(1)
     y = torch.from_numpy(labels)
     return Digits(x[~test], y[~test], x[test], y[test])

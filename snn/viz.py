@@ -24,6 +24,7 @@ __all__ = [
     "events_to_frames",
     "firing_rate_histogram",
     "membrane_traces",
+    "si_scale",
     "spike_raster",
 ]
 
@@ -35,6 +36,20 @@ def _figure(width: float = 6.4, height: float = 4.0) -> Any:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
+
+
+def si_scale(value: float, unit: str = "J") -> tuple[float, str]:
+    """The SI prefix that shows ``value`` (e.g. the largest bar) between 1 and 1000.
+
+    Returns:
+        ``(factor, label)``: divide values by ``factor`` and label the axis with ``label``,
+        e.g. ``si_scale(3.2e-6) == (1e-6, "µJ")``.
+    """
+    value = abs(float(value))
+    for prefix, factor in (("", 1.0), ("m", 1e-3), ("\u00b5", 1e-6), ("n", 1e-9), ("p", 1e-12)):
+        if value >= factor:
+            return factor, prefix + unit
+    return (1e-15, "f" + unit) if value > 0 else (1.0, unit)
 
 
 def _as_numpy(x: Tensor | np.ndarray, what: str) -> np.ndarray:

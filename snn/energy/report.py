@@ -33,16 +33,16 @@ from snn.energy.counts import LayerCounts, ModelCounts
 from snn.energy.metrics import neurobench_metrics
 from snn.energy.targets import CATEGORIES, Figure, HardwareTarget, get_target
 
-__all__ = ["EnergyReport", "LayerEnergy", "format_energy"]
+__all__ = ["EnergyReport", "LayerEnergy", "figure_sources", "format_energy", "plot_reports"]
 
 
 def format_energy(joules: float | None) -> str:
-    """``1.23 mJ``-style text (``-`` for ``None``)."""
+    """``1.23 mJ``-style text with an SI prefix (``-`` for ``None``)."""
     if joules is None:
         return "-"
     if joules == 0:
         return "0 J"
-    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6), ("nJ", 1e-9), ("pJ", 1e-12)):
+    for unit, scale in (("J", 1.0), ("mJ", 1e-3), ("\u00b5J", 1e-6), ("nJ", 1e-9), ("pJ", 1e-12)):
         if abs(joules) >= scale:
             return f"{joules / scale:.3g} {unit}"
     return f"{joules / 1e-15:.3g} fJ"
@@ -218,6 +218,37 @@ class EnergyReport:
         return self.ann_totals["total"] / snn if snn else None
 
     @property
+    def snn_is_lower_bound(self) -> bool:
+        """Whether the network's total leaves out work (unpriced or uncounted): the true
+        energy is at least the total."""
+        return bool(self.uncounted) or any(u["model"] == "snn" for u in self.unpriced)
+
+    @property
+    def ann_is_lower_bound(self) -> bool:
+        """Whether the equivalent ANN's total leaves out work (unpriced or uncounted)."""
+        return bool(self.uncounted) or any(u["model"] == "ann" for u in self.unpriced)
+
+    @property
+    def ratio_bound(self) -> str | None:
+        """How :attr:`ratio` relates to the true ratio: ``"="`` (both totals complete),
+        ``"<="`` (the network's total is a lower bound, so the true ratio is at most
+        :attr:`ratio`), ``">="`` (the ANN's total is a lower bound) or ``None`` (both are: no
+        bound follows)."""
+        snn, ann = self.snn_is_lower_bound, self.ann_is_lower_bound
+        if snn and ann:
+            return None
+        return "<=" if snn else (">=" if ann else "=")
+
+    @property
+    def spiking(self) -> bool:
+        """Whether the counted network has spiking neurons (otherwise it is itself an ANN,
+        and the text calls it "network", not "SNN")."""
+        return any(
+            x.kind == "neuron" and x.reason != "non-spiking" and x.calls
+            for x in self.counts.layers
+        )
+
+    @property
     def uncounted(self) -> list[str]:
         """Layers and torch functions the counter could not count."""
         return self.counts.uncounted
@@ -240,6 +271,10 @@ class EnergyReport:
             "ann_totals": self.ann_totals,
             "per_sample": self.per_sample,
             "ratio_ann_over_snn": self.ratio,
+            "ratio_bound": self.ratio_bound,
+            "snn_is_lower_bound": self.snn_is_lower_bound,
+            "ann_is_lower_bound": self.ann_is_lower_bound,
+            "spiking": self.spiking,
             "dense_macs_per_step_per_sample": self.counts.total("dense_macs")
             / (self.counts.steps * self.counts.samples),
             "complete": self.complete,
@@ -259,13 +294,24 @@ class EnergyReport:
             atomic_write_text(path, text)
         return text
 
-    def to_text(self) -> str:
-        """A fixed-width table per layer, totals, the ANN comparison and every caveat."""
+    def to_text(self, *, sources: bool = True) -> str:
+        """A fixed-width table per layer, totals, the ANN comparison and every caveat.
+
+        Totals that leave out work are printed as ``>= x`` and the ratio with the bound it
+        inherits (:attr:`ratio_bound`). The network's column is headed ``SNN`` only when it
+        has spiking neurons.
+
+        Args:
+            sources: end with the source of every energy figure used (pass ``False`` when
+                printing several reports, then print :func:`figure_sources` once).
+        """
         c = self.counts
+        net = "SNN" if self.spiking else "network"
         lines = [
             f"Energy on {self.target.name}: {self.target.description}",
             f"{c.samples} sample(s), {c.steps:g} time step(s) each; equivalent ANN on "
-            f"{self.ann_target.name}",
+            f"{self.ann_target.name}"
+            + ("" if self.spiking else " (the network has no spiking neurons: it is an ANN)"),
             "",
         ]
         header = ("layer", "kind", "ACs", "MACs", "updates", "spikes", "mem acc",
@@ -285,13 +331,14 @@ class EnergyReport:
                 v.ljust(w) if i < 2 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths))
             ))
         t, a = self.totals, self.ann_totals
-        lines += ["", "category       SNN          ANN"]
+        ge_snn = ">= " if self.snn_is_lower_bound else ""
+        ge_ann = ">= " if self.ann_is_lower_bound else ""
+        lines += ["", f"{'category':<14} {net + ' on ' + self.target.name:<22} "
+                  f"equivalent ANN on {self.ann_target.name}"]
         for k in (*CATEGORIES, "total"):
-            lines.append(f"{k:<14} {format_energy(t[k]):<12} {format_energy(a[k])}")
-        ratio = self.ratio
-        lines.append(
-            f"ANN / SNN energy: {ratio:.3g}" if ratio is not None else "ANN / SNN energy: -"
-        )
+            lines.append(f"{k:<14} {ge_snn + format_energy(t[k]):<22} "
+                         f"{ge_ann + format_energy(a[k])}")
+        lines.append(self._ratio_text(net))
         m = neurobench_metrics(c)
         lines.append(
             "per sample: effective ACs {effective_acs:,.0f}, effective MACs {effective_macs:,.0f}, "
@@ -307,63 +354,152 @@ class EnergyReport:
         if not self.complete:
             lines += ["", "INCOMPLETE: the totals leave out"]
             for u in self.unpriced:
-                lines.append(f"  unpriced ({u['model']}) {u['layer'] or '<model>'}: "
+                who = net if u["model"] == "snn" else "ANN"
+                lines.append(f"  unpriced ({who}) {u['layer'] or '<model>'}: "
                              f"{u['count']:,.0f} {u['what']} ({u['reason']})")
             for u in self.uncounted:
                 lines.append(f"  uncounted {u}")
-        lines += ["", "figures:"]
-        targets = {self.target.name: self.target, self.ann_target.name: self.ann_target}
-        for target in targets.values():
-            for op, f in target.figures().items():
-                lines.append(f"  {target.name}.{op} = {f.picojoules:g} pJ [{f.kind}] {f.source}"
-                             + (f" ({f.note})" if f.note else ""))
+        if sources:
+            lines += ["", figure_sources([self])]
         return "\n".join(lines)
+
+    def _ratio_text(self, net: str) -> str:
+        ratio, bound = self.ratio, self.ratio_bound
+        label = f"ANN / {net} energy"
+        if ratio is None:
+            return f"{label}: - ({net} energy is 0)"
+        if bound == "=":
+            return f"{label}: {ratio:.3g}"
+        if bound == "<=":
+            return (f"{label}: <= {ratio:.3g} (the {net} total leaves out work, see "
+                    "INCOMPLETE below, so the true ratio can only be smaller)")
+        if bound == ">=":
+            return (f"{label}: >= {ratio:.3g} (the ANN total leaves out work, see "
+                    "INCOMPLETE below, so the true ratio can only be larger)")
+        return (f"{label}: unknown (both totals leave out work, see INCOMPLETE below; "
+                f"{ratio:.3g} is no bound)")
 
     def __str__(self) -> str:
         return self.to_text()
 
     def plot(self, ax=None, *, include_ann: bool = True):
-        """Stacked bars of energy per layer by category (and SNN vs ANN totals).
+        """Stacked bars of energy per layer by category (and the network vs ANN totals), in
+        joules with an SI prefix; layers are named by their module path.
 
         Args:
             ax: a matplotlib axes for the per-layer bars (a new figure when ``None``).
-            include_ann: add a second axes with the SNN and ANN totals.
+            include_ann: add a second axes with the network's and the ANN's totals.
 
         Returns:
             the matplotlib ``Figure``.
         """
-        import matplotlib.pyplot as plt
+        if ax is not None:
+            _layer_bars(self, ax)
+            ax.legend(fontsize="small")
+            return ax.figure
+        return plot_reports([self], include_ann=include_ann)
 
-        shown = [(x, e) for x, e in zip(self.counts.layers, self.layers) if x.calls]
-        if ax is None:
-            ncols = 2 if include_ann else 1
-            fig, axes = plt.subplots(
-                1, ncols, figsize=(max(6.0, 0.5 * len(shown) + 3), 4),
-                gridspec_kw={"width_ratios": [4, 1]} if include_ann else None, squeeze=False,
-            )
-            ax, ax_tot = axes[0][0], (axes[0][1] if include_ann else None)
-        else:
-            fig, ax_tot = ax.figure, None
-        names = [x.name or "<model>" for x, _ in shown]
-        bottom = [0.0] * len(shown)
-        for cat in CATEGORIES:
-            values = [getattr(e, cat) for _, e in shown]
-            ax.bar(range(len(shown)), values, bottom=bottom, label=cat)
-            bottom = [b + v for b, v in zip(bottom, values)]
-        ax.set_xticks(range(len(shown)))
-        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel("energy (J)")
-        title = f"SNN energy per layer on {self.target.name}"
-        ax.set_title(title if self.complete else f"{title} (incomplete: see the report text)")
-        ax.legend(fontsize=7)
-        if ax_tot is not None:
-            bottom2 = [0.0, 0.0]
-            for cat in CATEGORIES:
-                vals = [self.totals[cat], self.ann_totals[cat]]
-                ax_tot.bar([0, 1], vals, bottom=bottom2, label=cat)
-                bottom2 = [b + v for b, v in zip(bottom2, vals)]
-            ax_tot.set_xticks([0, 1])
-            ax_tot.set_xticklabels(["SNN", f"ANN\n({self.ann_target.name})"], fontsize=7)
-            ax_tot.set_title("totals")
-        fig.tight_layout()
-        return fig
+
+def figure_sources(reports: list[EnergyReport]) -> str:
+    """The energy figures of every target the reports use, each target once, with sources."""
+    targets: dict[str, HardwareTarget] = {}
+    for r in reports:
+        targets.setdefault(r.target.name, r.target)
+        targets.setdefault(r.ann_target.name, r.ann_target)
+    lines = ["energy figures used:"]
+    for target in targets.values():
+        for op, f in target.figures().items():
+            lines.append(f"  {target.name}.{op} = {f.picojoules:g} pJ [{f.kind}] {f.source}"
+                         + (f" ({f.note})" if f.note else ""))
+    return "\n".join(lines)
+
+
+def _layer_bars(report: EnergyReport, ax: Any) -> None:
+    from snn.viz import si_scale
+
+    shown = [(x, e) for x, e in zip(report.counts.layers, report.layers) if x.calls]
+    names = [f"{x.name or '<model>'} ({x.type})" for x, _ in shown]
+    scale, unit = si_scale(max([e.total for _, e in shown] + [0.0]))
+    bottom = [0.0] * len(shown)
+    for i, cat in enumerate(CATEGORIES):
+        values = [getattr(e, cat) / scale for _, e in shown]
+        ax.bar(range(len(shown)), values, bottom=bottom, label=cat, color=f"C{i}")
+        bottom = [b + v for b, v in zip(bottom, values)]
+    missing = {u["layer"] for u in report.unpriced if u["model"] == "snn"}
+    top = max(bottom + [0.0])
+    for i, (x, _) in enumerate(shown):
+        if x.name in missing:
+            ax.annotate("unpriced\nwork", (i, bottom[i] + 0.01 * top), ha="center",
+                        va="bottom", fontsize="x-small", color="C3")
+    ax.set_xticks(range(len(shown)))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize="small")
+    ax.set_xlabel("layer (module path)")
+    ax.set_ylabel(f"energy ({unit}, {report.counts.samples} sample(s))")
+    net = "SNN" if report.spiking else "network"
+    title = f"{net} energy per layer on {report.target.name}"
+    if not report.complete:
+        title += " (lower bound: work left out)"
+    ax.set_title(title, fontsize="medium")
+    ax.set_ylim(0, max(top, 1e-30) * 1.15)
+
+
+def _total_bars(report: EnergyReport, ax: Any) -> None:
+    from snn.viz import si_scale
+
+    net = "SNN" if report.spiking else "network"
+    t, a = report.totals, report.ann_totals
+    scale, unit = si_scale(max(t["total"], a["total"]))
+    bottom = [0.0, 0.0]
+    for i, cat in enumerate(CATEGORIES):
+        vals = [t[cat] / scale, a[cat] / scale]
+        ax.bar([0, 1], vals, bottom=bottom, color=f"C{i}")
+        bottom = [b + v for b, v in zip(bottom, vals)]
+    ge = "\u2265 "
+    marks = [ge if report.snn_is_lower_bound else "", ge if report.ann_is_lower_bound else ""]
+    for x, (total, mark) in enumerate(zip(bottom, marks)):
+        ax.annotate(f"{mark}{total:.3g} {unit}", (x, total), ha="center", va="bottom",
+                    fontsize="small")
+    ax.set_xticks([0, 1])
+    ax.set_xticklabels([f"{net}\n{report.target.name}", f"ANN\n{report.ann_target.name}"],
+                       fontsize="x-small")
+    ax.set_xlim(-0.6, 1.6)
+    ax.set_ylabel(f"total energy ({unit})")
+    ax.set_ylim(0, max([*bottom, 1e-30]) * 1.18)
+    ratio, bound = report.ratio, report.ratio_bound
+    if ratio is None:
+        text = "ANN / " + net + ": -"
+    elif bound is None:
+        text = "ANN / " + net + ": unknown"
+    else:
+        sign = {"=": "=", "<=": "\u2264", ">=": "\u2265"}[bound]
+        text = f"ANN / {net} {sign} {ratio:.3g}"
+    ax.set_title(text, fontsize="medium")
+
+
+def plot_reports(reports: list[EnergyReport], *, include_ann: bool = True) -> Any:
+    """One figure of several reports (e.g. one per hardware target): a row per report with
+    its per-layer bars and, with ``include_ann``, the totals beside the equivalent ANN.
+
+    Energies are in joules with an SI prefix chosen per panel; totals that leave out work are
+    marked ``>=`` and the ratio carries its bound (≤, ≥ or "unknown").
+
+    Returns:
+        a :class:`matplotlib.figure.Figure` (no pyplot state).
+    """
+    from snn.viz import _figure
+
+    if not reports:
+        raise ValueError("reports is empty; expected at least one EnergyReport")
+    n_layers = max(sum(1 for x in r.counts.layers if x.calls) for r in reports)
+    width = max(8.0, 0.45 * n_layers + (5.0 if include_ann else 2.5))
+    fig = _figure(width, 4.2 * len(reports))
+    grid = fig.add_gridspec(len(reports), 2 if include_ann else 1,
+                            width_ratios=[4, 1.8] if include_ann else None)
+    for row, report in enumerate(reports):
+        ax = fig.add_subplot(grid[row, 0])
+        _layer_bars(report, ax)
+        if include_ann:
+            _total_bars(report, fig.add_subplot(grid[row, 1]))
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), fontsize="small")
+    return fig

@@ -102,7 +102,14 @@ def spike_raster(
     fig = _figure()
     ax = fig.add_subplot()
     scale = 1.0 if dt is None else dt
-    ax.scatter(t * scale, n, s=4, marker="|", color="black", linewidths=1)
+    ax.scatter(
+        t * scale,
+        n,
+        s=max(8.0, 600.0 / max(s.shape[1], 1)),
+        marker="|",
+        color="black",
+        linewidths=1.2,
+    )
     ax.set_xlim(-0.5 * scale, (s.shape[0] - 0.5) * scale)
     ax.set_ylim(-0.5, s.shape[1] - 0.5)
     ax.set_xlabel("time step" if dt is None else "time (ms)")
@@ -171,12 +178,16 @@ def firing_rate_histogram(
 
     Args:
         recordings: a :class:`snn.layers.Monitor` after a run, or a mapping from layer name to
-            spikes ``[T, B, ...]``.
+            spikes ``[T, B, ...]``; panels are titled with the layer's module path (and its
+            class, from a monitor).
         bins: histogram bins over ``[0, 1]``.
         title: figure title.
     """
+    types: dict[str, str] = {}
     if hasattr(recordings, "layers") and hasattr(recordings, "spikes"):
         layers = {n: recordings.spikes(n) for n in recordings.layers}
+        modules = getattr(recordings, "modules", {})
+        types = {n: type(m).__name__ for n, m in getattr(modules, "items", dict().items)()}
     elif isinstance(recordings, Mapping):
         layers = dict(recordings)
     else:
@@ -195,7 +206,8 @@ def firing_rate_histogram(
         rates = s.reshape(s.shape[0], s.shape[1], -1).mean(axis=(0, 1))
         ax.hist(rates, bins=bins, range=(0.0, 1.0), color="tab:green", edgecolor="black", lw=0.5)
         ax.axvline(rates.mean(), color="black", ls="--", lw=1)
-        ax.set_title(f"{name or 'model'}: mean {rates.mean():.3f}", fontsize="medium")
+        kind = f" ({types[name]})" if name in types else ""
+        ax.set_title(f"{name or '<model>'}{kind}\nmean {rates.mean():.3f}", fontsize="medium")
         ax.set_xlabel("spikes per step")
     for ax in axes[len(layers) :]:
         ax.set_visible(False)
@@ -253,6 +265,37 @@ def _frame_image(ax: Any, frame: np.ndarray, vmax: float) -> Any:
     return ax.imshow(frame, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
 
 
+def _time_unit(span: float, unit: str) -> tuple[float, str]:
+    """Divide timestamps in ``unit`` (``"us"``, ``"ms"``, ``"s"``) by the factor returned to
+    show them in the unit returned (µs, ms or s)."""
+    to_us = {"us": 1.0, "ms": 1e3, "s": 1e6}
+    if unit not in to_us:
+        raise ValueError(f"time_unit must be one of {sorted(to_us)}, got {unit!r}")
+    span_us = span * to_us[unit]
+    for label, factor in (("s", 1e6), ("ms", 1e3)):
+        if span_us >= 10 * factor:
+            return factor / to_us[unit], label
+    return 1.0 / to_us[unit], "\u00b5s"
+
+
+def _on_off_key(fig: Any, image: Any, axes: Any, vmax: float) -> None:
+    """A colour bar of ON minus OFF counts, and a legend naming the two colours."""
+    from matplotlib.patches import Patch
+
+    bar = fig.colorbar(image, ax=axes, shrink=0.8, pad=0.02)
+    bar.set_label("events per pixel (ON \u2212 OFF)")
+    cmap = image.get_cmap()
+    fig.legend(
+        handles=[
+            Patch(color=cmap(1.0), label="ON (polarity 1)"),
+            Patch(color=cmap(0.0), label="OFF (polarity 0)"),
+        ],
+        loc="outside lower center",
+        ncols=2,
+        fontsize="small",
+    )
+
+
 def event_frames(
     events: np.ndarray,
     sensor_size: tuple[int, int, int],
@@ -260,8 +303,10 @@ def event_frames(
     n_frames: int = 8,
     columns: int = 4,
     title: str | None = None,
+    time_unit: str = "us",
 ) -> Any:
-    """A grid of frames showing an event stream (red ON, blue OFF).
+    """A grid of frames showing an event stream (red ON, blue OFF), each titled with its time
+    window, with a colour bar of ON minus OFF counts and an ON/OFF legend.
 
     Args:
         events: structured array with fields ``x, y, t, p``.
@@ -269,21 +314,30 @@ def event_frames(
         n_frames: time bins.
         columns: frames per row.
         title: figure title.
+        time_unit: unit of ``events["t"]`` (``"us"``, tonic's and the readers' convention,
+            ``"ms"`` or ``"s"``); windows are shown in µs, ms or s, whichever reads best.
     """
     frames = events_to_frames(events, sensor_size, n_frames)
     rows = (n_frames + columns - 1) // columns
-    fig = _figure(2.2 * min(columns, n_frames), 2.2 * rows + 0.4)
-    axes = fig.subplots(rows, min(columns, n_frames), squeeze=False).ravel()
+    cols = min(columns, n_frames)
+    fig = _figure(2.2 * cols + 1.2, 2.3 * rows + 1.0)
+    axes = fig.subplots(rows, cols, squeeze=False)
     vmax = max(float(np.abs(frames).max()), 1.0)
     t = events["t"] if len(events) else np.zeros(1)
-    edges = np.linspace(float(t.min()), float(t.max()), n_frames + 1)
-    for i, ax in enumerate(axes):
+    t0 = float(t.min())
+    edges = np.linspace(0.0, float(t.max()) - t0, n_frames + 1)
+    factor, unit = _time_unit(edges[-1], time_unit)
+    image = None
+    for i, ax in enumerate(axes.ravel()):
         if i >= n_frames:
             ax.set_visible(False)
             continue
-        _frame_image(ax, frames[i], vmax)
-        ax.set_title(f"t {edges[i]:.0f}-{edges[i + 1]:.0f}", fontsize="small")
-    fig.suptitle(title or f"{len(events)} events")
+        image = _frame_image(ax, frames[i], vmax)
+        ax.set_title(
+            f"{edges[i] / factor:.3g}\u2013{edges[i + 1] / factor:.3g} {unit}", fontsize="small"
+        )
+    _on_off_key(fig, image, axes, vmax)
+    fig.suptitle(title or f"{len(events)} events, time from the first event")
     return fig
 
 
@@ -293,8 +347,10 @@ def event_animation(
     *,
     n_frames: int = 30,
     interval_ms: int = 50,
+    time_unit: str = "us",
 ) -> Any:
-    """An animation of the event stream, frame by frame.
+    """An animation of the event stream, frame by frame, with its time windows (timestamps in
+    ``time_unit``, see :func:`event_frames`), a colour bar and an ON/OFF legend.
 
     Returns:
         a :class:`matplotlib.animation.FuncAnimation`; its ``.save("events.gif",
@@ -304,15 +360,24 @@ def event_animation(
     from matplotlib.animation import FuncAnimation
 
     frames = events_to_frames(events, sensor_size, n_frames)
-    fig = _figure(4, 4)
+    fig = _figure(4.8, 4.6)
     ax = fig.add_subplot()
     vmax = max(float(np.abs(frames).max()), 1.0)
     image = _frame_image(ax, frames[0], vmax)
+    _on_off_key(fig, image, ax, vmax)
+    t = events["t"] if len(events) else np.zeros(1)
+    edges = np.linspace(0.0, float(t.max()) - float(t.min()), n_frames + 1)
+    factor, unit = _time_unit(edges[-1], time_unit)
 
     def update(i: int) -> list[Any]:
         image.set_data(frames[i])
-        ax.set_title(f"frame {i + 1}/{n_frames}")
+        ax.set_title(
+            f"frame {i + 1}/{n_frames}: {edges[i] / factor:.3g}\u2013"
+            f"{edges[i + 1] / factor:.3g} {unit}"
+        )
         return [image]
+
+    update(0)
 
     return FuncAnimation(fig, update, frames=n_frames, interval=interval_ms, blit=False)
 
@@ -345,6 +410,9 @@ def accuracy_vs_steps(
     for i, (label, value) in enumerate((references or {}).items()):
         ax.axhline(float(value), ls="--", color=f"C{len(curves) + i}", label=label)
     ax.set_xscale("log", base=2)
+    all_steps = sorted({int(t) for points in curves.values() for t in points})
+    ax.set_xticks(all_steps, [str(t) for t in all_steps])
+    ax.minorticks_off()
     ax.set_xlabel("time steps T")
     ax.set_ylabel("accuracy")
     ax.set_ylim(0, 1.02)
@@ -366,7 +434,8 @@ def energy_bars(
 
     Args:
         breakdown: ``{bar label: {component: energy}}``, energies non-negative.
-        unit: unit of the values, for the axis label.
+        unit: unit of the values; ``"J"`` values are shown with an SI prefix (µJ, nJ, ...)
+            chosen from the largest bar.
         log: logarithmic y axis (bars of very different size).
         title: axes title.
     """
@@ -382,17 +451,24 @@ def energy_bars(
     labels = list(breakdown)
     fig = _figure(max(6.4, 1.1 * len(labels) + 2), 4.2)
     ax = fig.add_subplot()
+    totals = [sum(float(v) for v in breakdown[lab].values()) for lab in labels]
+    factor, shown_unit = si_scale(max(totals), unit) if unit == "J" else (1.0, unit)
     bottom = np.zeros(len(labels))
     for i, comp in enumerate(components):
-        values = np.array([float(breakdown[lab].get(comp, 0.0)) for lab in labels])
-        ax.bar(labels, values, bottom=bottom, label=comp, color=f"C{i}")
+        values = np.array([float(breakdown[lab].get(comp, 0.0)) for lab in labels]) / factor
+        ax.bar(range(len(labels)), values, bottom=bottom, label=comp, color=f"C{i}")
         bottom += values
     for x, total in enumerate(bottom):
-        ax.annotate(f"{total:.3g}", (x, total), ha="center", va="bottom", fontsize="small")
+        ax.annotate(
+            f"{total:.3g} {shown_unit}", (x, total), ha="center", va="bottom", fontsize="small"
+        )
     if log:
         ax.set_yscale("log")
-    ax.set_ylabel(f"energy per inference ({unit})")
-    ax.tick_params(axis="x", rotation=30)
+    else:
+        ax.set_ylim(0, max(float(bottom.max()), 1e-30) * 1.15)
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=30, ha="right")
+    ax.set_ylabel(f"energy per inference ({shown_unit})")
     ax.legend(fontsize="small")
     ax.set_title(title or "energy per inference")
     return fig

@@ -199,6 +199,7 @@ def _convert(args: argparse.Namespace) -> int:
         f"snn energy {args.out} --input X"
         if source in _model_names()
         else f"snn energy {source.removeprefix('file:')} --weights {args.out} --input X"
+        + (" --trust-pickle" if args.trust_pickle else "")
     )
     print(f"converted model saved to {args.out} (weights and recipe, no pickled code; use: {how})")
     if args.report:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
 import snn
+from snn._cli_load import load_model
 from snn.cli import build_parser, main
 from snn.layers import TimeDistributed
 
@@ -54,14 +58,15 @@ def test_errors_are_one_line_unless_debug(capsys, tmp_path):
     code, _out, err = _run(capsys, "energy", str(tmp_path / "missing.pt"), "--input", "x.pt")
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert "model file not found" in err and "missing.pt" in err
+    assert "no such file" in err and "missing.pt" in err
     torch.save({"weight": torch.zeros(2)}, tmp_path / "sd.pt")
     torch.save(torch.zeros(2, 3), tmp_path / "x.pt")
     code, _, err = _run(
         capsys, "energy", str(tmp_path / "sd.pt"), "--input", str(tmp_path / "x.pt")
     )
-    assert code == 2 and "state_dict has no architecture" in err
-    with pytest.raises(FileNotFoundError):
+    assert code == 2 and "a state dict (weights without architecture)" in err
+    assert "--weights" in err and "sd.pt" in err and err.count("\n") == 1
+    with pytest.raises(ValueError, match="missing.pt"):
         main(["--debug", "energy", str(tmp_path / "missing.pt"), "--input", "x.pt"])
 
 
@@ -113,6 +118,7 @@ def test_nir_export_and_show(capsys, tmp_path):
         str(tmp_path / "s.nir"),
     )
     assert code == 2 and "reset='subtract'" in err
+    assert "--any-reset" in err and "allow_any_reset" not in err and err.count("\n") == 1
 
 
 def test_energy_reports_every_target(capsys, tmp_path):
@@ -138,8 +144,15 @@ def test_energy_reports_every_target(capsys, tmp_path):
     data = json.loads((tmp_path / "e.json").read_text())
     assert set(data) == {"loihi", "cmos45_fp32"}
     assert data["cmos45_fp32"]["totals"]["total"] > 0
-    for target in ("loihi", "cmos45_fp32"):
-        assert (tmp_path / f"e_{target}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "e.png").read_bytes()[:4] == b"\x89PNG"  # one file, as named
+    assert not list(tmp_path.glob("e_*.png"))
+    assert out.count("energy figures used:") == 1  # sources once, not per target
+    assert out.count("cmos45_fp32.mac = ") == 1 and out.count("loihi.ac = ") == 1
+    # on loihi the MACs of the analog first layer are unpriced: the SNN total is a lower
+    # bound and the ratio an upper bound
+    loihi = out.split("Energy on cmos45_fp32")[0]
+    assert "unpriced (SNN)" in loihi and "ANN / SNN energy: <= " in loihi
+    assert data["loihi"]["ratio_bound"] == "<=" and data["cmos45_fp32"]["ratio_bound"] == "="
     code, out, _ = _run(capsys, "energy", "--list-targets")
     assert code == 0 and "loihi" in out and "truenorth" in out
 
@@ -170,7 +183,15 @@ def test_convert_saves_a_working_snn(capsys, tmp_path):
         str(tmp_path / "r.json"),
     )
     assert code == 0, err
-    snn_model = torch.load(tmp_path / "snn.pt", weights_only=False)
+    record = torch.load(tmp_path / "snn.pt", weights_only=True)  # no pickled code inside
+    assert record["format"] == "snn-converted-v1"
+    args = argparse.Namespace(
+        model=str(tmp_path / "ann.pt"),
+        weights=str(tmp_path / "snn.pt"),
+        model_kwargs=None,
+        trust_pickle=False,
+    )
+    snn_model = load_model(args, note=lambda text: None)
     with torch.no_grad():
         agree = (snn_model(x, steps=32).argmax(1) == y).float().mean()
     assert agree > 0.8
@@ -207,6 +228,28 @@ def test_bench_lists_and_runs_scripts(capsys, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "ARGS ['--n', '3']" in proc.stdout
+    # a script that writes a record gets --out in the current folder, never its own default
+    (bench / "bench_rec.py").write_text(
+        '"""Writes a record."""\nimport sys\np = sys.argv[1:]\n'
+        'out = p[p.index("--out") + 1] if "--out" in p else "results/rec.json"\n'
+        'print("OUT", out)\n'
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "snn", "bench", "--dir", str(bench), "rec"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(Path(snn.__file__).parents[1])},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"OUT {work / 'rec.json'}" in proc.stdout
+    code, _, err = _run(
+        capsys, "bench", "--dir", str(bench), "--out", str(tmp_path / "no/r.json"), "rec"
+    )
+    assert code == 2 and "does not exist" in err
     code, _, err = _run(capsys, "bench", "--dir", str(bench), "nope")
     assert code == 2 and "unknown benchmark 'nope'" in err
 

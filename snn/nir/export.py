@@ -448,15 +448,70 @@ def _record_shapes(
     return shapes
 
 
-def _walk_fx(model: nn.Module, builder: _Builder) -> list[str]:
+def _walk_recorded(model: nn.Module, sample: Tensor, builder: _Builder, why: str) -> list[str]:
+    """Add the nodes of a model that torch.fx cannot trace (e.g. a ``forward`` that checks its
+    input's shape) from one run: the leaf modules in call order, each fed by the layer that
+    produced its input tensor. Computation outside layers cannot be recorded and is refused."""
+    from snn.neurons.utils import reset
+
+    model = reset(copy.deepcopy(model))
+    tracer = _Tracer()
+    leaves: dict[nn.Module, str] = {}
+
+    def visit(m: nn.Module, name: str) -> None:
+        for child_name, child in m.named_children():
+            qual = f"{name}.{child_name}" if name else child_name
+            if tracer.is_leaf_module(child, qual):
+                leaves.setdefault(child, qual)
+            else:
+                visit(child, qual)
+
+    visit(model, "")
+    calls: list[tuple[str, nn.Module, Any, Any]] = []
+    handles = [
+        m.register_forward_hook(lambda mod, args, out, n=n: calls.append((n, mod, args, out)))
+        for m, n in leaves.items()
+    ]
+    try:
+        with torch.no_grad():
+            result = model(sample)
+    finally:
+        for h in handles:
+            h.remove()
+    producers: dict[int, list[str]] = {id(sample): ["input"]}
+    seen: set[str] = set()
+    for name, mod, args, out in calls:
+        if name in seen:
+            raise NIRExportError(
+                f"layer {name!r} is called more than once per step; NIR export of a model that "
+                f"torch.fx cannot trace ({why}) needs each layer called once"
+            )
+        seen.add(name)
+        if len(args) != 1 or not isinstance(args[0], Tensor) or not isinstance(out, Tensor):
+            raise NIRExportError(f"layer {name!r} must take and return one tensor")
+        sources = producers.get(id(args[0]))
+        if sources is None:
+            raise NIRExportError(
+                f"layer {name!r} receives a tensor computed by code outside any layer; NIR "
+                f"export needs the model's forward to only chain layers (torch.fx could not "
+                f"trace it: {why})"
+            )
+        producers[id(out)] = builder.leaf(name, mod, sources)
+    if not isinstance(result, Tensor) or id(result) not in producers:
+        raise NIRExportError(
+            "the model's output is computed by code outside any layer; NIR export needs the "
+            f"last layer's output to be the model's output (torch.fx could not trace: {why})"
+        )
+    return producers[id(result)]
+
+
+def _walk_fx(model: nn.Module, builder: _Builder, sample: Tensor) -> list[str]:
     """Add the nodes of a traceable model; return the names feeding the output."""
     try:
         graph = _Tracer().trace(model)
     except Exception as err:  # fx raises many types for untraceable code
-        raise NIRExportError(
-            f"cannot trace {type(model).__name__}.forward with torch.fx ({err}); build the model "
-            "from nn.Sequential or keep Python control flow inside leaf modules"
-        ) from err
+        why = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return _walk_recorded(model, sample, builder, why)
     modules = dict(model.named_modules())
     values: dict[fx.Node, list[str]] = {}
     result: list[str] | None = None
@@ -506,6 +561,23 @@ def _walk_graph_module(model: Any, builder: _Builder) -> list[str]:
     raise NIRExportError("the graph module has no output node")
 
 
+def _refuse_converted(model: nn.Module) -> None:
+    """A converted network has no NIR form; name its first neuron layer and why."""
+    from snn.converters.network import ConvertedSNN
+
+    if not isinstance(model, ConvertedSNN):
+        return
+    first = next(iter(model.neurons()), None)
+    where = f"layer 'graph.{first}' (IFActivation)" if first else "its IF layers"
+    raise NIRExportError(
+        f"{where} of the converted network has no NIR node: it integrates x/threshold from a "
+        "non-zero initial membrane (v_init), resets by subtraction and emits spikes of "
+        "amplitude threshold, and the network repeats its static input at every step and "
+        "averages a readout; NIR's IF node has none of these. Run the converted network with "
+        "snn (snn energy, Python) or export a spiking model trained with snn train"
+    )
+
+
 def _step_lead(model: nn.Module) -> int:
     modes = {m.step_mode for m in model.modules() if isinstance(m, BaseNeuron)}
     if len(modes) > 1:
@@ -538,7 +610,9 @@ def export(
         model: a model built from ``nn.Sequential``, :class:`~snn.layers.TimeDistributed`,
             :class:`~snn.nir.Recurrent`, neurons (IF, LIF, ParametricLIF, CubaLIF, LI) and the
             layers of :data:`EXPORTERS`; a custom ``forward`` is traced with ``torch.fx``
-            (branches that are added become several edges into one node).
+            (branches that are added become several edges into one node). A ``forward`` that
+            fx cannot trace (e.g. one that checks its input's shape) is read from one run on
+            ``sample_input`` instead, as a chain of its layers in call order.
         sample_input: one input, time-first ``[T, B, ...]`` for sequence-mode models, ``[B, ...]``
             for single-step models; used once (on a copy of the model) to find the shapes.
         dt: the simulation step the time constants are expressed in.
@@ -561,6 +635,7 @@ def export(
         raise TypeError(f"sample_input must be a tensor, got {type(sample_input).__name__}")
     if not (dt > 0 and math.isfinite(dt)):
         raise ValueError(f"dt must be positive and finite, got {dt}")
+    _refuse_converted(model)
     disc = get_discretisation(discretisation)
     lead = _step_lead(model)
     if sample_input.dim() <= lead:
@@ -577,7 +652,7 @@ def export(
     if isinstance(model, NIRGraphModule):
         result = _walk_graph_module(model, builder)
     else:
-        result = _walk_fx(model, builder)
+        result = _walk_fx(model, builder, sample_input)
     out_shape = builder.out_shapes.get(result[0], in_shape)
     builder.nodes["output"] = nir.Output(output_type={"output": np.array(out_shape)})
     builder.connect(result, "output")

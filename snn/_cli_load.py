@@ -22,6 +22,7 @@ import argparse
 import importlib
 import json
 import pickle
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -46,6 +47,10 @@ TRUST_HELP = (
     "unpickling runs whatever code the file names, so only use this for files you made or "
     "trust (safer: a builder with --weights, or a .pt2 program)"
 )
+
+
+_BUILDER = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
+"""``package.module:function``."""
 
 
 class CommandError(ValueError):
@@ -153,7 +158,7 @@ def _builder(spec: str) -> Any | None:
 
     if spec in MODELS:
         return MODELS[spec]
-    if ":" not in spec or Path(spec).suffix:
+    if not _BUILDER.fullmatch(spec):
         return None
     module, _, attr = spec.partition(":")
     try:
@@ -238,7 +243,7 @@ def model_spec(args: argparse.Namespace) -> str:
     builder spec, or ``file:PATH``."""
     from snn.models import MODELS
 
-    if args.model in MODELS or (":" in args.model and not Path(args.model).suffix):
+    if args.model in MODELS or (_BUILDER.fullmatch(args.model) and not Path(args.model).is_file()):
         return args.model
     return f"file:{args.model}"
 
@@ -284,6 +289,8 @@ def load_model(args: argparse.Namespace, note: Any = None) -> Any:
         model = _with_weights(model, spec, Path(weights), trust)
     if not isinstance(model, nn.Module):
         raise CommandError(f"MODEL {spec}: holds a {type(model).__name__}, not a model")
+    if path.suffix == ".pt2" and weights is None:
+        return model  # an exported program has no train/eval modes (it was exported in one)
     return model.eval()
 
 

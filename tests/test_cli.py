@@ -66,7 +66,7 @@ def test_errors_are_one_line_unless_debug(capsys, tmp_path):
     )
     assert code == 2 and "a state dict (weights without architecture)" in err
     assert "--weights" in err and "sd.pt" in err and err.count("\n") == 1
-    with pytest.raises(ValueError, match="missing.pt"):
+    with pytest.raises(ValueError, match=r"missing\.pt"):
         main(["--debug", "energy", str(tmp_path / "missing.pt"), "--input", "x.pt"])
 
 

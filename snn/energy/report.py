@@ -426,7 +426,7 @@ def _layer_bars(report: EnergyReport, ax: Any) -> None:
         ax.bar(range(len(shown)), values, bottom=bottom, label=cat, color=f"C{i}")
         bottom = [b + v for b, v in zip(bottom, values)]
     missing = {u["layer"] for u in report.unpriced if u["model"] == "snn"}
-    top = max(bottom + [0.0])
+    top = max([*bottom, 0.0])
     for i, (x, _) in enumerate(shown):
         if x.name in missing:
             ax.annotate("unpriced\nwork", (i, bottom[i] + 0.01 * top), ha="center",

@@ -11,6 +11,7 @@ from torch import nn
 
 import snn
 from snn.energy import EnergyReport, OpCounter, count_ops, format_energy, neurobench_metrics
+from snn.viz import si_scale
 
 matplotlib.use("Agg")
 
@@ -113,7 +114,9 @@ def test_json_dict_text_and_figure(tmp_path):
     assert len(fig.axes) == 2
     assert len(fig.axes[0].patches) == 2 * 4 and len(fig.axes[1].patches) == 2 * 4
     heights = sum(p.get_height() for p in fig.axes[0].patches)
-    assert heights == pytest.approx(r.totals["total"])
+    factor, unit = si_scale(max(e.total for e in r.layers))  # bars in J with an SI prefix
+    assert f"({unit}," in fig.axes[0].get_ylabel()
+    assert heights * factor == pytest.approx(r.totals["total"])
 
 
 def test_ann_equivalent_divides_by_time_steps():

@@ -317,3 +317,6 @@ def test_nir_export_of_zoo_models(capsys, files):
     )
     assert code == 2 and "layer 'features.0.1' (BatchNorm2d)" in _one_line(err)
     assert "cannot trace" not in err
+    # every layer without a node is named at once; inference-time identities are not
+    assert "'features.2.0' (MaxPool2d)" in err and "'classifier.7' (VotingLayer)" in err
+    assert "TimeConsistentDropout" not in err

@@ -283,6 +283,13 @@ EXPORTERS: dict[type[nn.Module], Exporter] = {
 _PASS_THROUGH = (nn.Identity, nn.Dropout)
 
 
+def _inference_identity(m: nn.Module) -> bool:
+    """Whether ``m`` is the identity at inference (time-consistent dropout in eval mode)."""
+    from snn.models.blocks import TimeConsistentDropout
+
+    return isinstance(m, TimeConsistentDropout) and (not m.training or m.p == 0)
+
+
 def _exporter(m: nn.Module, name: str) -> Exporter:
     for cls in type(m).__mro__:
         if cls in EXPORTERS:
@@ -320,6 +327,7 @@ class _Builder:
         self.edges: list[tuple[str, str]] = []
         self.shapes: dict[str, tuple[tuple[int, ...], tuple[int, ...], int]] = {}
         self.out_shapes: dict[str, tuple[int, ...]] = {}
+        self.missing: list[tuple[str, str, str]] = []  # (layer, class, message)
 
     def ctx(self, name: str) -> _Ctx:
         in_shape, out_shape, lead = self.shapes[name]
@@ -334,7 +342,7 @@ class _Builder:
         """Add the nodes of module ``m`` (qualified name ``qual``, default ``name``) fed by
         ``sources``; return the names that feed on."""
         qual = name if qual is None else qual
-        if isinstance(m, _PASS_THROUGH):
+        if isinstance(m, _PASS_THROUGH) or _inference_identity(m):
             return sources
         if isinstance(m, nn.Sequential):  # TimeDistributed included
             for i, child in m.named_children():
@@ -361,6 +369,7 @@ class _Builder:
                 inner.node("feedforward", "feedforward", m.feedforward)
                 entry, in_shape = "feedforward", np.array(inner.shapes["feedforward"][0])
                 inner.edges.append(("feedforward", "neuron"))
+            inner.raise_missing()
             inner.nodes["input"] = nir.Input(input_type={"input": in_shape})
             inner.nodes["output"] = nir.Output(output_type={"output": shape})
             inner.edges += [
@@ -387,8 +396,24 @@ class _Builder:
             )
         ctx = self.ctx(qual)
         ctx.name = name
-        self.nodes[name] = _exporter(m, name)(m, ctx)
+        try:
+            exporter = _exporter(m, name)
+        except NIRExportError as err:  # keep going to name every such layer at once
+            self.missing.append((name, type(m).__name__, str(err)))
+            self.out_shapes[name] = ctx.out_shape
+            return
+        self.nodes[name] = exporter(m, ctx)
         self.out_shapes[name] = ctx.out_shape
+
+    def raise_missing(self) -> None:
+        """Raise for the layers without a NIR node: the first in full, the others by name."""
+        if not self.missing:
+            return
+        message = self.missing[0][2]
+        if len(self.missing) > 1:
+            others = ", ".join(f"{n!r} ({t})" for n, t, _ in self.missing[1:])
+            message += f". Also without a NIR node: {others}"
+        raise NIRExportError(message)
 
 
 def _folded_modules(model: nn.Module) -> set[str]:
@@ -653,6 +678,7 @@ def export(
         result = _walk_graph_module(model, builder)
     else:
         result = _walk_fx(model, builder, sample_input)
+    builder.raise_missing()
     out_shape = builder.out_shapes.get(result[0], in_shape)
     builder.nodes["output"] = nir.Output(output_type={"output": np.array(out_shape)})
     builder.connect(result, "output")

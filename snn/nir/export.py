@@ -362,14 +362,17 @@ class _Builder:
             if "neuron" not in inner.shapes:
                 raise NIRExportError(f"layer {name!r} was not called on sample_input")
             shape = np.array(inner.shapes["neuron"][1])
-            inner.node("neuron", "neuron", m.neuron)
-            inner.node("recurrent", "recurrent", m.recurrent)
             entry, in_shape = "neuron", shape
-            if m.feedforward is not None:  # input -> feedforward -> neuron <-> weight
-                inner.node("feedforward", "feedforward", m.feedforward)
-                entry, in_shape = "feedforward", np.array(inner.shapes["feedforward"][0])
-                inner.edges.append(("feedforward", "neuron"))
-            inner.raise_missing()
+            try:  # name the inner layers by their full module path in errors
+                inner.node("neuron", "neuron", m.neuron)
+                inner.node("recurrent", "recurrent", m.recurrent)
+                if m.feedforward is not None:  # input -> feedforward -> neuron <-> weight
+                    inner.node("feedforward", "feedforward", m.feedforward)
+                    entry, in_shape = "feedforward", np.array(inner.shapes["feedforward"][0])
+                    inner.edges.append(("feedforward", "neuron"))
+                inner.raise_missing()
+            except NIRExportError as err:
+                raise NIRExportError(str(err).replace("layer '", f"layer '{name}.")) from None
             inner.nodes["input"] = nir.Input(input_type={"input": in_shape})
             inner.nodes["output"] = nir.Output(output_type={"output": shape})
             inner.edges += [

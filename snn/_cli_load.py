@@ -57,14 +57,24 @@ class CommandError(ValueError):
     """A command-line mistake; printed as one line (plus indented details) with its fix."""
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, role: str = "the model") -> None:
-    """Add ``MODEL``, ``--weights``, ``--model-kwargs`` and ``--trust-pickle`` to ``parser``."""
+def add_model_arguments(
+    parser: argparse.ArgumentParser, role: str = "the model", *, programs: bool = True
+) -> None:
+    """Add ``MODEL``, ``--weights``, ``--model-kwargs`` and ``--trust-pickle`` to ``parser``.
+
+    Args:
+        parser: the subcommand's parser.
+        role: what MODEL is, for the help text.
+        programs: whether the command accepts a ``.pt2`` program (one that only runs the model;
+            converting and NIR export need the model's layers).
+    """
+    program = "a torch.export .pt2 program, " if programs else ""
     parser.add_argument(
         "model",
         metavar="MODEL",
         help=f"{role}: a zoo name (snn.models.MODELS) or package.module:function builder "
-        "(with --weights), a torch.export .pt2 program, a checkpoint of snn train, a file of "
-        "snn convert, or a model saved with torch.save(model, path) from torch.nn/snn classes",
+        f"(with --weights), {program}a checkpoint of snn train, a file of snn convert, or a "
+        "model saved with torch.save(model, path) from torch.nn/snn classes",
     )
     parser.add_argument(
         "--weights",
@@ -85,8 +95,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, role: str = "the model"
 
 
 def _allowed_class(name: str) -> Any | None:
-    """The class a pickle names, if it is one we allow: any class of ``snn`` or a module of
-    ``torch.nn`` (imports only installed code; functions are never allowed)."""
+    """The class a pickle names, if it is one we allow: a module class (``nn.Module``) of
+    ``torch.nn`` or ``snn``, a surrogate of :mod:`snn.surrogate`, or a named tuple (neuron
+    state) of ``snn``. The unpickler may call an allowed class with arguments from the file,
+    so nothing with side effects (datasets, files, downloads) and no function is allowed;
+    resolving the name imports installed code only."""
+    from torch import nn
+
     module, _, attr = name.rpartition(".")
     if not (module == "snn" or module.startswith(("snn.", "torch.nn."))):
         return None
@@ -94,7 +109,13 @@ def _allowed_class(name: str) -> Any | None:
         obj = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError):
         return None
-    return obj if isinstance(obj, type) else None
+    if not isinstance(obj, type):
+        return None
+    if issubclass(obj, nn.Module):
+        return obj
+    if module.startswith("snn") and (module == "snn.surrogate" or issubclass(obj, tuple)):
+        return obj
+    return None
 
 
 def _torch_read(path: Path, what: str, trust_pickle: bool = False) -> Any:
@@ -252,7 +273,8 @@ def load_model(args: argparse.Namespace, note: Any = None) -> Any:
     """The model the arguments of :func:`add_model_arguments` describe, in eval mode.
 
     Args:
-        args: parsed arguments with ``model``, ``weights``, ``model_kwargs``, ``trust_pickle``.
+        args: parsed arguments with ``model``, ``weights``, ``model_kwargs``, ``trust_pickle``
+            and optionally ``programs`` (``False``: refuse ``.pt2`` programs).
         note: called with one-line notes for the user (default: print to stderr).
 
     Raises:
@@ -277,6 +299,12 @@ def load_model(args: argparse.Namespace, note: Any = None) -> Any:
             "--model-kwargs only applies to a builder MODEL (zoo name or package.module:function)"
         )
     if path.suffix == ".pt2":
+        if not getattr(args, "programs", True):
+            raise CommandError(
+                f"MODEL {spec}: a torch.export program holds operations, not layers, so it "
+                "cannot be converted or exported to NIR; give the model's builder (zoo name or "
+                "package.module:function) with --weights STATE_DICT"
+            )
         model = _load_program(path)
     else:
         if not path.is_file():

@@ -265,7 +265,8 @@ def add_convert(sub: Any) -> None:
         epilog=CONVERT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_model_arguments(p, "the ANN")
+    add_model_arguments(p, "the ANN", programs=False)
+    p.set_defaults(programs=False)
     p.add_argument(
         "--data",
         required=True,
@@ -362,7 +363,8 @@ def add_nir(sub: Any) -> None:
         help="write a model as a .nir file",
         description="Write MODEL as a NIR graph; a layer without a NIR node is named in the error.",
     )
-    add_model_arguments(e)
+    add_model_arguments(e, programs=False)
+    e.set_defaults(programs=False)
     e.add_argument("--input", required=True, metavar="FILE", help="a sample input, [T, B, ...]")
     e.add_argument("--out", required=True, metavar="FILE", help="the .nir file to write")
     e.add_argument("--dt", type=float, default=1.0, help="time step of the time constants")

@@ -464,6 +464,9 @@ def energy_bars(
         )
     if log:
         ax.set_yscale("log")
+        positive = bottom[bottom > 0]
+        if positive.size:  # room below the smallest bar and above the tallest label
+            ax.set_ylim(float(positive.min()) / 3, float(positive.max()) * 3)
     else:
         ax.set_ylim(0, max(float(bottom.max()), 1e-30) * 1.15)
     ax.set_xticks(range(len(labels)))

@@ -227,6 +227,10 @@ def test_pt2_program(capsys, files):
     code, out, err = _run(capsys, "energy", files / "ann.pt2", "--input", files / "x3.pt")
     assert code == 0, err
     assert "Energy on" in out and "no spiking neurons" in out and "SNN on" not in out
+    code, _, err = _run(
+        capsys, "convert", files / "ann.pt2", "--data", files / "x3.pt", "--out", files / "s.pt"
+    )
+    assert code == 2 and "holds operations, not layers" in _one_line(err) and "--weights" in err
 
 
 @pytest.mark.slow

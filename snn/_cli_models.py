@@ -112,8 +112,10 @@ def _model_names() -> set[str]:
 
 
 def _energy(args: argparse.Namespace) -> int:
+    import torch
+
     import snn
-    from snn.energy import TARGETS, EnergyReport, OpCounter
+    from snn.energy import TARGETS, EnergyReport, OpCounter, load_target
     from snn.energy.report import figure_sources, plot_reports
 
     if args.list_targets:
@@ -122,27 +124,29 @@ def _energy(args: argparse.Namespace) -> int:
         return 0
     if not args.model or not args.input:
         raise CommandError("give a MODEL and --input FILE (or --list-targets)")
-    for name in [*(args.target or []), args.ann_target]:
-        if name not in TARGETS and not Path(name).is_file():
-            raise CommandError(
-                f"--target {name!r}: unknown hardware target; known: {', '.join(TARGETS)} "
-                "(or a TOML file, see snn.energy.load_target)"
-            )
+
+    def target(name: str, flag: str) -> Any:
+        if name in TARGETS:
+            return TARGETS[name]
+        if Path(name).is_file():
+            return load_target(name)
+        raise CommandError(
+            f"{flag} {name!r}: unknown hardware target; known: {', '.join(TARGETS)}, or a "
+            ".json/.toml file of your own (see snn.energy.load_target)"
+        )
+
+    targets = [target(name, "--target") for name in args.target or ["cmos45_fp32"]]
+    ann_target = target(args.ann_target, "--ann-target")
     check_out(args.json, "--json")
     check_out(args.figure, "--figure")
     model = load_model(args)
     x, _ = load_data(args.input, "--input")
     counter = OpCounter(model)
     snn.reset(model)
-    import torch
-
     with counter, torch.no_grad():
         run_model(model, x, f"--input {args.input}")
     counts = counter.counts()
-    reports = [
-        EnergyReport(counts, target, ann_target=args.ann_target)
-        for target in args.target or ["cmos45_fp32"]
-    ]
+    reports = [EnergyReport(counts, t, ann_target=ann_target) for t in targets]
     results = {}
     for report in reports:
         print(report.to_text(sources=False))
@@ -150,14 +154,11 @@ def _energy(args: argparse.Namespace) -> int:
         results[report.target.name] = report.to_dict()
     print(figure_sources(reports))
     if args.figure:
-        import matplotlib.pyplot as plt
-
-        fig = plot_reports(reports)
         from snn._files import atomic_open
 
+        fig = plot_reports(reports)  # a pyplot-free figure: nothing to close
         with atomic_open(args.figure) as f:
             fig.savefig(f, format=Path(args.figure).suffix.lstrip(".") or "png", dpi=150)
-        plt.close(fig)
         print(f"figure written to {args.figure}")
     if args.json:
         _write_json(args.json, results)
@@ -344,8 +345,17 @@ def add_energy(sub: Any) -> None:
     p.add_argument("--model-kwargs", metavar="JSON", help="keyword arguments of a builder MODEL")
     p.add_argument("--trust-pickle", action="store_true", help=TRUST_HELP)
     p.add_argument("--input", metavar="FILE", help="input (.pt/.npy/.npz), e.g. [T, B, ...]")
-    p.add_argument("--target", action="append", help="hardware target (repeatable)")
-    p.add_argument("--ann-target", default="cmos45_fp32", help="target of the equivalent ANN")
+    p.add_argument(
+        "--target",
+        action="append",
+        help="hardware target: a name of --list-targets or a .json/.toml file (repeatable; "
+        "default: cmos45_fp32)",
+    )
+    p.add_argument(
+        "--ann-target",
+        default="cmos45_fp32",
+        help="target of the equivalent ANN (default: %(default)s)",
+    )
     p.add_argument("--json", metavar="FILE", help="write the reports as JSON")
     p.add_argument(
         "--figure", metavar="FILE", help="write one figure of every target to FILE (e.g. .png)"

@@ -324,3 +324,10 @@ def test_nir_export_of_zoo_models(capsys, files):
     # every layer without a node is named at once; inference-time identities are not
     assert "'features.2.0' (MaxPool2d)" in err and "'classifier.7' (VotingLayer)" in err
     assert "TimeConsistentDropout" not in err
+
+
+def test_unknown_target_names_the_flag(capsys, files):
+    code, _, err = _run(
+        capsys, "energy", files / "m.pt", "--input", files / "x.pt", "--ann-target", "gpu9000"
+    )
+    assert code == 2 and "--ann-target 'gpu9000'" in _one_line(err) and "loihi" in err

@@ -35,6 +35,7 @@ __all__ = [
     "check_out",
     "load_data",
     "load_model",
+    "match_dtype",
     "model_spec",
     "run_model",
 ]
@@ -469,6 +470,20 @@ def check_out(path: str | None, flag: str = "--out") -> None:
 # -- running ----------------------------------------------------------------------------------
 
 
+def match_dtype(model: Any, x: Any, what: str) -> Any:
+    """``x`` cast to the floating-point dtype of the model's parameters (NumPy saves float64
+    by default), with a note on stderr when a cast happens."""
+    param = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if param is not None and x.is_floating_point() and x.dtype != param.dtype:
+        print(
+            f"note: {what} holds {str(x.dtype).removeprefix('torch.')}; cast to the model's "
+            f"{str(param.dtype).removeprefix('torch.')}",
+            file=sys.stderr,
+        )
+        x = x.to(param.dtype)
+    return x
+
+
 def run_model(model: Any, x: Any, what: str, **kwargs: Any) -> Any:
     """``model(x, **kwargs)`` with errors that name the failing layer and the input file.
 
@@ -478,9 +493,7 @@ def run_model(model: Any, x: Any, what: str, **kwargs: Any) -> Any:
     """
     import torch
 
-    param = next((p for p in model.parameters() if p.is_floating_point()), None)
-    if param is not None and x.is_floating_point() and x.dtype != param.dtype:
-        x = x.to(param.dtype)
+    x = match_dtype(model, x, what)
     stack: list[tuple[str, Any, tuple[int, ...]]] = []
     failed: list[tuple[str, Any, tuple[int, ...]]] = []
 

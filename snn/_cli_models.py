@@ -21,6 +21,7 @@ from snn._cli_load import (
     check_out,
     load_data,
     load_model,
+    match_dtype,
     model_spec,
     run_model,
 )
@@ -51,10 +52,8 @@ def _convert(args: argparse.Namespace) -> int:
     check_out(args.report, "--report")
     model = load_model(args)
     x, _ = load_data(args.data, "--data")
+    x = match_dtype(model, x, f"--data {args.data}")
     run_model(model, x[:2], f"--data {args.data}")
-    param = next((p for p in model.parameters() if p.is_floating_point()), None)
-    if param is not None:
-        x = x.to(param.dtype)
     snn_model, report = convert(
         model,
         x,
@@ -70,8 +69,7 @@ def _convert(args: argparse.Namespace) -> int:
         xe, ye = load_data(args.eval, "--eval")
         if ye is None:
             raise CommandError(f"--eval {args.eval}: needs labels, (inputs, labels)")
-        if param is not None:
-            xe = xe.to(param.dtype)
+        xe = match_dtype(model, xe, f"--eval {args.eval}")
         result = evaluate(model, snn_model, (xe, ye), timesteps=args.timesteps)
         print(result.table())
     record = {
@@ -174,9 +172,7 @@ def _nir_export(args: argparse.Namespace) -> int:
     check_out(args.out)
     model = load_model(args)
     x, _ = load_data(args.input, "--input")
-    param = next((p for p in model.parameters() if p.is_floating_point()), None)
-    if param is not None:
-        x = x.to(param.dtype)
+    x = match_dtype(model, x, f"--input {args.input}")
     run_model(model, x, f"--input {args.input}")
     try:
         graph = export(

@@ -102,6 +102,7 @@ def test_float64_numpy_input_is_cast_and_a_wrong_shape_names_the_layer(capsys, f
     code, out, err = _run(capsys, "energy", files / "m.pt", "--input", files / "x64.npy")
     assert code == 0, err
     assert "Energy on cmos45_fp32" in out
+    assert "note: --input" in err and "holds float64; cast to the model's float32" in err
     np.savez(files / "bad.npz", x=rng.random((5, 2, 7)))
     code, _, err = _run(capsys, "energy", files / "m.pt", "--input", files / "bad.npz")
     assert code == 2 and "layer '0.0' (Linear, expects in_features=6)" in _one_line(err)

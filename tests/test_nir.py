@@ -474,3 +474,31 @@ def test_recurrent_layer_with_feedforward_round_trips():
     sub = graph.nodes["lif1"]
     assert {("input", "feedforward"), ("feedforward", "neuron")} <= set(sub.edges)
     assert torch.equal(_run(load(graph), x), ours)
+
+
+def test_batch_norm_is_folded_and_voting_is_linear():
+    from snn.models.blocks import VotingLayer
+
+    model = _init(
+        nn.Sequential(
+            TD(nn.Conv2d(2, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.Flatten()),
+            snn.LI(0.8),
+            TD(nn.Linear(64, 6)),
+            snn.LI(0.9),
+            VotingLayer(3),
+        )
+    )
+    norm = model[0][1]
+    with torch.no_grad():  # running statistics far from the identity
+        norm.running_mean.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+        norm.running_var.copy_(torch.tensor([4.0, 0.25, 1.0, 9.0]))
+    model.eval()
+    x = torch.rand(5, 2, 2, 4, 4)
+    graph = export(model, x)
+    assert "0.1" not in graph.nodes  # the norm lives in the convolution's weights and bias
+    assert isinstance(graph.nodes["0.0"], nir.Conv2d) and graph.nodes["0.0"].bias.any()
+    np.testing.assert_allclose(graph.nodes["4"].weight, np.kron(np.eye(2), np.full((1, 3), 1 / 3)))
+    torch.testing.assert_close(_run(load(graph), x), _run(model, x), atol=1e-5, rtol=1e-5)
+    model.train()  # batch statistics: nothing to fold
+    with pytest.raises(NIRExportError, match=r"'0\.1' \(BatchNorm2d\)"):
+        export(model, x)

@@ -283,6 +283,49 @@ EXPORTERS: dict[type[nn.Module], Exporter] = {
 _PASS_THROUGH = (nn.Identity, nn.Dropout)
 
 
+def _foldable(layer: nn.Module, norm: nn.Module | None) -> bool:
+    """Whether ``norm`` is an inference-mode batch norm that folds into ``layer`` before it."""
+    return (
+        isinstance(layer, nn.Linear | nn.Conv1d | nn.Conv2d)
+        and isinstance(norm, nn.modules.batchnorm._BatchNorm)
+        and not norm.training
+        and norm.running_mean is not None
+        and norm.num_features
+        == (layer.out_features if isinstance(layer, nn.Linear) else layer.out_channels)
+    )
+
+
+def _fold_batchnorm(layer: nn.Module, norm: nn.Module) -> nn.Module:
+    r"""A copy of ``layer`` with the following inference-mode batch norm folded in:
+    :math:`W' = W\gamma/\sqrt{\sigma^2+\epsilon}`,
+    :math:`b' = (b-\mu)\gamma/\sqrt{\sigma^2+\epsilon} + \beta`."""
+    folded = copy.deepcopy(layer)
+    with torch.no_grad():
+        scale = torch.rsqrt(norm.running_var + norm.eps)
+        if norm.weight is not None:
+            scale = scale * norm.weight
+        shift = -norm.running_mean * scale
+        if norm.bias is not None:
+            shift = shift + norm.bias
+        folded.weight.mul_(scale.view(-1, *([1] * (folded.weight.dim() - 1))))
+        bias = scale * layer.bias if layer.bias is not None else torch.zeros_like(shift)
+        folded.bias = nn.Parameter(bias + shift)
+    return folded
+
+
+def _voting(m: nn.Module, ctx: _Ctx) -> nir.NIRNode:
+    """:class:`snn.models.blocks.VotingLayer`: the mean of each group of ``voters`` outputs,
+    a linear map."""
+    n_in = int(ctx.in_shape[-1])
+    if len(ctx.in_shape) != 1 or n_in % m.voters:
+        raise NIRExportError(
+            f"layer {ctx.name!r}: voting over {ctx.in_shape} is not a flat multiple of "
+            f"{m.voters} voters"
+        )
+    weight = np.kron(np.eye(n_in // m.voters), np.full((1, m.voters), 1.0 / m.voters))
+    return nir.Linear(weight=weight)
+
+
 def _inference_identity(m: nn.Module) -> bool:
     """Whether ``m`` is the identity at inference (time-consistent dropout in eval mode)."""
     from snn.models.blocks import TimeConsistentDropout
@@ -294,9 +337,17 @@ def _exporter(m: nn.Module, name: str) -> Exporter:
     for cls in type(m).__mro__:
         if cls in EXPORTERS:
             return EXPORTERS[cls]
+    from snn.models.blocks import VotingLayer  # here: snn.models imports this package
+
+    if isinstance(m, VotingLayer):
+        return _voting
     hint = ""
     if isinstance(m, nn.modules.batchnorm._BatchNorm):
-        hint = "; fold batch normalisation into the preceding layer first"
+        hint = (
+            "; fold batch normalisation into the preceding layer first (done for you when a "
+            "Linear/Conv comes directly before it in the same Sequential and the model is in "
+            "eval mode)"
+        )
     elif isinstance(m, nn.MaxPool2d | nn.MaxPool1d):
         hint = "; NIR 1.0 has no max pooling, use average pooling"
     elif isinstance(m, BaseNeuron):
@@ -345,8 +396,16 @@ class _Builder:
         if isinstance(m, _PASS_THROUGH) or _inference_identity(m):
             return sources
         if isinstance(m, nn.Sequential):  # TimeDistributed included
-            for i, child in m.named_children():
+            children = list(m.named_children())
+            k = 0
+            while k < len(children):
+                i, child = children[k]
+                following = children[k + 1][1] if k + 1 < len(children) else None
+                if _foldable(child, following):
+                    child = _fold_batchnorm(child, following)  # the norm is skipped below
+                    k += 1
                 sources = self.leaf(f"{name}.{i}", child, sources, f"{qual}.{i}")
+                k += 1
             return sources
         if isinstance(m, Recurrent):
             if not isinstance(m.neuron, BaseNeuron):

@@ -1,7 +1,7 @@
 """The ``snn`` subcommands that take a model: ``convert``, ``energy`` and ``nir``.
 
-Models come in through :mod:`snn._cli_load` (no code runs from a data file unless
-``--trust-pickle`` says so); every mistake is a :class:`~snn._cli_load.CommandError` naming
+Models come in through ``snn._cli_load`` (no code runs from a data file unless
+``--trust-pickle`` says so); every mistake is a ``CommandError`` naming
 the file, argument or layer and the fix.
 """
 

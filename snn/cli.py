@@ -3,7 +3,13 @@
 Subcommands: ``demo`` (the main job, no download), ``convert`` (ANN to SNN), ``energy``
 (operation counts priced on hardware targets), ``nir`` (export/inspect NIR graphs), ``bench``
 (the benchmark scripts), ``train`` (the training recipes) and ``info`` (versions and backends).
-Errors print one line with the fix; ``--debug`` shows the traceback.
+Errors print one line with the fix (and, where the fix is a list, such as the files of a
+dataset to fetch, that list indented below it); ``--debug`` shows the traceback.
+
+A model is given as a zoo name or ``package.module:function`` builder with ``--weights``, a
+``.pt2`` program, a checkpoint of ``snn train``, a file of ``snn convert``, or a whole model
+saved with ``torch.save`` from ``torch.nn``/``snn`` classes; any other pickle needs
+``--trust-pickle`` (see ``snn/_cli_load.py``).
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ EXAMPLES = """\
 examples:
   snn demo                       the main job on the 8x8 digits (a few minutes on a CPU)
   snn demo --quick --out report  the same in under a minute
-  snn convert cnn.pt --data calib.pt --eval test.pt --out snn.pt
-  snn energy model.pt --input x.pt --target loihi --target cmos45_fp32
-  snn nir export model.pt --input sample.pt --out model.nir
+  snn convert my_pkg.nets:cnn --weights cnn_state.pt --data calib.npz --out snn.pt
+  snn energy my_pkg.nets:cnn --weights snn.pt --input x.npy --target loihi --figure e.png
+  snn energy runs/nmnist/last.pt --input frames.pt     a checkpoint of snn train
+  snn nir export nir_cuba_rsnn --weights state.pt --input sample.pt --out model.nir
   snn nir show model.nir
+  snn bench energy               writes energy.json in the current folder
   snn bench --list
   snn info
 """

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -212,13 +210,13 @@ def test_convert_saves_a_working_snn(capsys, tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_lists_and_runs_scripts(capsys, tmp_path):
+def test_bench_lists_and_runs_scripts(capfd, monkeypatch, tmp_path):
     bench = tmp_path / "benchmarks"
     bench.mkdir()
     (bench / "bench_echo.py").write_text(
         '"""Echo its arguments."""\nimport sys\nprint("ARGS", sys.argv[1:])\n'
     )
-    code, out, _ = _run(capsys, "bench", "--dir", str(bench), "--list")
+    code, out, _ = _run(capfd, "bench", "--dir", str(bench), "--list")
     assert code == 0 and "echo" in out and "Echo its arguments." in out
     proc = subprocess.run(
         [sys.executable, "-m", "snn.cli", "bench", "--dir", str(bench), "echo", "--n", "3"],
@@ -236,22 +234,17 @@ def test_bench_lists_and_runs_scripts(capsys, tmp_path):
     )
     work = tmp_path / "work"
     work.mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-m", "snn", "bench", "--dir", str(bench), "rec"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=work,
-        env={**os.environ, "PYTHONPATH": str(Path(snn.__file__).parents[1])},
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert f"OUT {work / 'rec.json'}" in proc.stdout
-    code, _, err = _run(
-        capsys, "bench", "--dir", str(bench), "--out", str(tmp_path / "no/r.json"), "rec"
-    )
-    assert code == 2 and "does not exist" in err
-    code, _, err = _run(capsys, "bench", "--dir", str(bench), "nope")
-    assert code == 2 and "unknown benchmark 'nope'" in err
+    monkeypatch.chdir(work)
+    assert main(["bench", "--dir", str(bench), "rec"]) == 0
+    assert f"OUT {work / 'rec.json'}" in capfd.readouterr().out  # the script's own stdout
+    assert main(["bench", "--dir", str(bench), "--out", "mine.json", "rec"]) == 0
+    assert f"OUT {work / 'mine.json'}" in capfd.readouterr().out
+    assert main(["bench", "--dir", str(bench), "--record", "rec"]) == 0  # asked for, on purpose
+    assert "OUT results/rec.json" in capfd.readouterr().out
+    code = main(["bench", "--dir", str(bench), "--out", str(tmp_path / "no/r.json"), "rec"])
+    assert code == 2 and "does not exist" in capfd.readouterr().err
+    code = main(["bench", "--dir", str(bench), "nope"])
+    assert code == 2 and "unknown benchmark 'nope'" in capfd.readouterr().err
 
 
 def test_train_is_wired_to_the_training_recipes(capsys):

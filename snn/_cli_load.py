@@ -255,7 +255,8 @@ def _rebuild_converted(ann: Any, record: dict[str, Any], where: str) -> Any:
     shape = tuple(record.get("sample_shape") or ())
     options = dict(record.get("options") or {})
     options["calibration"] = None  # the state dict holds the calibrated values
-    net, _ = convert(ann.eval(), torch.zeros(2, *shape), **options)
+    sample = torch.rand(4, *shape, generator=torch.Generator().manual_seed(0))
+    net, _ = convert(ann.eval(), sample, **options)  # thresholds are replaced below
     _load_state(net, record["state_dict"], where)
     return net
 

@@ -28,10 +28,8 @@ def _input(seed: int, low: float, high: float, shape=(T, B, N)) -> torch.Tensor:
 
 def _ours(neuron, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Spikes ``[T, B, N]`` and the final membrane, one step per call or all at once."""
-    if neuron.step_mode == "single":
-        spikes = torch.stack([neuron(x_t) for x_t in x])
-    else:
-        spikes = neuron(x)
+    single = neuron.step_mode == "single"
+    spikes = torch.stack([neuron(x_t) for x_t in x]) if single else neuron(x)
     return spikes, neuron.state.v
 
 
@@ -106,7 +104,10 @@ def test_spikingjelly_fires_at_the_threshold_like_ours():
 SNNTORCH_CASES = {
     "Leaky subtract no delay": ("Leaky", {"beta": 0.8, "reset_delay": False}),
     "Leaky zero": ("Leaky", {"beta": 0.7, "reset_mechanism": "zero"}),
-    "Leaky zero no delay": ("Leaky", {"beta": 0.7, "reset_mechanism": "zero", "reset_delay": False}),
+    "Leaky zero no delay": (
+        "Leaky",
+        {"beta": 0.7, "reset_mechanism": "zero", "reset_delay": False},
+    ),
     "Leaky none": ("Leaky", {"beta": 0.8, "reset_mechanism": "none", "threshold": 1.5}),
     "Synaptic subtract no delay": ("Synaptic", {"alpha": 0.5, "beta": 0.8, "reset_delay": False}),
     "Synaptic zero no delay": (
@@ -207,7 +208,7 @@ def test_snntorch_refusals():
         from_snntorch(snntorch.Leaky(beta=0.5, reset_delay=False, graded_spikes_factor=2.0))
     with pytest.raises(ValueError, match="one per neuron"):
         from_snntorch(snntorch.Leaky(beta=torch.full((4,), 0.5), reset_delay=False))
-    with pytest.raises(TypeError, match="expected snntorch.Leaky"):
+    with pytest.raises(TypeError, match=r"expected snntorch\.Leaky"):
         from_snntorch(nn.Linear(2, 2))
 
 

@@ -5,9 +5,11 @@ forward dynamics: the same spikes for the same input sequence, up to the thresho
 comparison (SpikingJelly fires at :math:`h \\ge \\vartheta` like this library, snnTorch and
 Norse at :math:`h > \\vartheta`; the two differ only when the membrane equals the threshold
 exactly). Where a peer's model has no exact counterpart here, the function raises a
-:class:`ValueError` that says why instead of returning an approximation. Surrogate gradients
-are not translated (pass ``surrogate=...``): the forward pass is the same, the backward pass
-uses this library's surrogate. The mappings are derived in ``docs/coming_from_peers.md`` and
+:class:`ValueError` that says why instead of returning an approximation. The surrogate
+gradient is carried over where the same function exists here (SpikingJelly's ``Sigmoid`` and
+``ATan``, snnTorch's default ``atan``, Norse's ``"super"``), so the gradients are the same too;
+any other surrogate is replaced by this library's default unless ``surrogate=...`` is passed.
+The mappings are derived in ``docs/coming_from_peers.md`` and
 checked against the installed peers by ``tests/test_peers.py``.
 
 The peers are imported only to recognise their classes; none is a dependency.
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from snn.neurons import IF, LIF, CubaLIF, ParametricLIF, SpikingNeuron
+from snn.surrogate import ATan, FastSigmoid, Sigmoid, Surrogate
 
 __all__ = ["from_norse", "from_snntorch", "from_spikingjelly"]
 
@@ -59,6 +62,16 @@ def _threshold_and_reset(v_th: float, v_reset: float | None, who: str) -> dict[s
     return {"threshold": v_th - v_reset, "reset": "hard", "v_reset": 0.0}
 
 
+def _spikingjelly_surrogate(function: Any) -> Surrogate | None:
+    """SpikingJelly's ``Sigmoid(alpha)`` and ``ATan(alpha)`` are the same functions here."""
+    same = {"Sigmoid": Sigmoid, "ATan": ATan}
+    cls = same.get(type(function).__name__)
+    module = type(function).__module__
+    if cls is None or not module.startswith("spikingjelly"):
+        return None
+    return cls(alpha=float(function.alpha))
+
+
 def from_spikingjelly(module: nn.Module, **kwargs: Any) -> SpikingNeuron:
     """The neuron here equal to a SpikingJelly ``IFNode``, ``LIFNode`` or ``ParametricLIFNode``.
 
@@ -68,7 +81,9 @@ def from_spikingjelly(module: nn.Module, **kwargs: Any) -> SpikingNeuron:
     reset, ``v_reset=None``); here the membrane leaks toward 0, so a hard reset to
     ``v_reset`` becomes a hard reset to 0 with threshold ``v_threshold - v_reset``: the spikes
     are identical and this membrane equals SpikingJelly's minus ``v_reset``. ``step_mode``
-    ``"s"``/``"m"`` becomes ``"single"``/``"sequence"``. A ``ParametricLIFNode``'s learnable
+    ``"s"``/``"m"`` becomes ``"single"``/``"sequence"``. The surrogates ``Sigmoid(alpha)``
+    (SpikingJelly's default) and ``ATan(alpha)`` become the same surrogates here. A
+    ``ParametricLIFNode``'s learnable
     ``w`` (:math:`1/\\tau = \\sigma(w)`) becomes ``w`` here negated (:math:`\\beta = \\sigma(w)`),
     so the decay and its gradient carry over.
 
@@ -94,6 +109,9 @@ def from_spikingjelly(module: nn.Module, **kwargs: Any) -> SpikingNeuron:
         "detach_reset": bool(getattr(module, "detach_reset", False)),
         "step_mode": "single" if getattr(module, "step_mode", "s") == "s" else "sequence",
     }
+    surrogate = _spikingjelly_surrogate(getattr(module, "surrogate_function", None))
+    if surrogate is not None:
+        common["surrogate"] = surrogate
     common.update(kwargs)
     if isinstance(module, neuron.ParametricLIFNode):
         out = ParametricLIF(beta=0.5, decay_input=bool(module.decay_input), **common)
@@ -133,6 +151,8 @@ def from_snntorch(module: nn.Module, **kwargs: Any) -> SpikingNeuron:
       refused here (build the snnTorch neuron with ``reset_delay=False``);
     - ``reset_mechanism="none"`` is ``reset="none"``.
 
+    snnTorch's default surrogate, ``atan`` with ``alpha=2``, is this library's default too; a
+    different ``spike_grad`` is not read (pass ``surrogate=...``).
     snnTorch neurons take one step per call; the neuron returned does too
     (``step_mode="single"``); pass ``step_mode="sequence"`` to run ``[T, B, ...]`` at once.
     A learnable ``beta`` becomes a fixed one (its current value).
@@ -193,7 +213,9 @@ def from_norse(module: nn.Module, **kwargs: Any) -> SpikingNeuron:
     Norse leaks toward ``v_leak``; here toward 0, so the threshold becomes ``v_th - v_leak``
     and the reset value ``v_reset - v_leak`` (this membrane is Norse's minus ``v_leak``).
     ``LIFCell``/``LIFBoxCell`` step one ``[B, ...]`` at a time (``step_mode="single"``),
-    ``LIF`` takes ``[T, B, ...]`` (``"sequence"``).
+    ``LIF`` takes ``[T, B, ...]`` (``"sequence"``). Norse's default surrogate ``"super"`` has
+    the backward :math:`1/(|x|+1)^2` whatever its ``alpha`` (Norse 1.1), which is
+    :class:`~snn.surrogate.FastSigmoid` with ``alpha=1`` here, and is mapped to it.
 
     Args:
         module: ``norse.torch.LIFCell``, ``norse.torch.LIF`` or ``norse.torch.LIFBoxCell``.
@@ -230,6 +252,8 @@ def from_norse(module: nn.Module, **kwargs: Any) -> SpikingNeuron:
         "step_mode": "sequence" if isinstance(module, nt.LIF) else "single",
         "beta": decay("tau_mem_inv"),
     }
+    if p.method == "super":  # Norse's SuperSpike backward is 1 / (|x| + 1)^2, alpha unused
+        params["surrogate"] = FastSigmoid(alpha=1.0)
     if isinstance(module, nt.LIFBoxCell):
         if p.reset_method is functional_reset.reset_subtract:
             if v_leak != 0:

@@ -6,6 +6,8 @@ Each peer is optional (the ``bench`` extra): its tests skip, saying so, when it 
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -339,3 +341,14 @@ def test_norse_superspike_is_fast_sigmoid_with_alpha_one():
     got = _grad(from_norse(peer, backend="torch"), x)
     assert expected.abs().sum() > 0
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_the_guide_examples_run():
+    _need("spikingjelly")
+    guide = Path(__file__).resolve().parents[1] / "docs" / "coming_from_peers.md"
+    blocks = re.findall(r"```python\n(.*?)```", guide.read_text(), flags=re.S)
+    assert len(blocks) == 2
+    for block in blocks:
+        namespace: dict = {}
+        exec(compile(block, str(guide), "exec"), namespace)
+    assert namespace["out"].shape == (100, 32, 20)

@@ -3,7 +3,8 @@
 - :mod:`snn.datasets.io`: readers of raw event files (EVT 2.0/3.0, DAT, AEDAT 2/3.1/4, ATIS
   ``.bin``, MATLAB, SHD/SSC HDF5) returning tonic-layout structured arrays;
 - :mod:`snn.datasets.transforms`: frames, voxel grids, denoise, crops, slicing;
-- dataset classes reading official archives from a local folder (``DATASETS`` registry);
+- dataset classes reading official archives from a local folder, fetched with
+  ``download=True`` where the archive has a direct link (``DATASETS`` registry);
 - :class:`CachedDataset` and :func:`pad_collate` for training loops.
 
 Submodules import lazily so ``import snn`` stays light.
@@ -32,6 +33,8 @@ _EXPORTS = {
     "Resource": "snn.datasets.base",
     "ChecksumError": "snn.datasets.archive",
     "UnsafeArchiveError": "snn.datasets.archive",
+    "DownloadError": "snn.datasets.download",
+    "download_file": "snn.datasets.download",
     "CachedDataset": "snn.datasets.cache",
     "transform_key": "snn.datasets.cache",
     "PadCollate": "snn.datasets.collate",

@@ -39,6 +39,9 @@ class ASLDVS(EventDataset):
                 "https://www.dropbox.com/sh/ibq0jsicatn7l6r/AACNrNELV56rs1YInMWUs9CAa?dl=0",
                 None,
                 "y",
+                # The same folder as one zip (the link tonic's ASLDVS downloads). No MD5 is
+                # listed here, so the download is extracted unverified, with a warning.
+                ("https://www.dropbox.com/sh/ibq0jsicatn7l6r/AACNrNELV56rs1YInMWUs9CAa?dl=1",),
             )
         ]
 

@@ -1,10 +1,12 @@
 """Base class of the event datasets: locating, verifying and extracting local files.
 
-Nothing is downloaded. Each dataset lists its :class:`Resource` archives (file name, URL,
-published MD5). For every resource a split needs, the dataset looks in ``root`` for the
-extracted files; failing that for the archive, which it verifies and extracts safely; failing
-that it raises :class:`DatasetNotFoundError` saying which files to get, from where, and
-where to put them.
+Each dataset lists its :class:`Resource` archives (file name, landing page, published MD5,
+direct-download mirrors). For every resource a split needs, the dataset looks in ``root`` for
+the extracted files; failing that for the archive, which it verifies and extracts safely;
+failing that, with ``download=True``, it fetches the archive from its mirrors
+(:func:`snn.datasets.download.download_file`: resumable, MD5-checked, never a partial file
+under the archive's name); failing that it raises :class:`DatasetNotFoundError` saying which
+files to get, from where, their checksums, and where to put them.
 """
 
 from __future__ import annotations
@@ -28,15 +30,18 @@ class Resource:
 
     Attributes:
         filename: Archive name, placed in the dataset's ``root``.
-        url: Where to get it.
+        url: Where to get it by hand (the landing page, or a direct link).
         md5: Published MD5 (``None`` where none is published: extraction warns).
         marker: Path, relative to ``root``, that exists once the archive is extracted.
+        mirrors: Direct-download URLs of this very file, tried in order by ``download=True``
+            (empty where the file is only offered behind a web page).
     """
 
     filename: str
     url: str
     md5: str | None
     marker: str
+    mirrors: tuple[str, ...] = ()
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -55,6 +60,10 @@ class EventDataset(torch.utils.data.Dataset):
         transform: Callable applied to the events (ours or tonic's).
         target_transform: Callable applied to the integer target.
         extract: Extract archives found in ``root`` when the extracted files are missing.
+        download: Fetch missing archives from their mirrors (resumable, MD5-checked) before
+            extracting them. Without it, or when no mirror answers, the error lists the files,
+            URLs and checksums to fetch by hand.
+        progress: Report download progress on stderr.
     """
 
     #: Short name, also the registry key.
@@ -75,6 +84,8 @@ class EventDataset(torch.utils.data.Dataset):
         transform: Callable[[Any], Any] | None = None,
         target_transform: Callable[[int], Any] | None = None,
         extract: bool = True,
+        download: bool = False,
+        progress: bool = True,
     ) -> None:
         split = self.splits[0] if split is None else split
         if split not in self.splits:
@@ -85,6 +96,9 @@ class EventDataset(torch.utils.data.Dataset):
         self.split = split
         self.transform = transform
         self.target_transform = target_transform
+        self._download_failures: dict[str, str] = {}
+        if download:
+            self._download(progress)
         self._prepare(extract)
         self.samples, targets = self._index()
         self.targets = np.asarray(targets, dtype=np.int64)
@@ -109,6 +123,24 @@ class EventDataset(torch.utils.data.Dataset):
 
     # -- shared ----------------------------------------------------------------------------
 
+    def _download(self, progress: bool) -> None:
+        """Fetch every archive that is neither extracted nor present and has mirrors."""
+        from snn.datasets.download import DownloadError, ProgressBar, download_file
+
+        for res in self.resources():
+            archive = self.root / res.filename
+            if (self.root / res.marker).exists() or archive.is_file() or not res.mirrors:
+                continue
+            try:
+                download_file(
+                    res.mirrors,
+                    archive,
+                    res.md5,
+                    progress=ProgressBar(res.filename) if progress else None,
+                )
+            except DownloadError as e:
+                self._download_failures[res.filename] = str(e)
+
     def _prepare(self, extract: bool) -> None:
         missing: list[Resource] = []
         for res in self.resources():
@@ -132,16 +164,25 @@ class EventDataset(torch.utils.data.Dataset):
                     "is it the right archive?"
                 )
         if missing:
+            failures = getattr(self, "_download_failures", {})
+            how = (
+                "The download failed"
+                if failures
+                else "Nothing is downloaded unless download=True is passed"
+            )
             lines = [
                 f"{type(self).__name__} ({self.split}): files missing under {self.root}. "
-                "Nothing is downloaded automatically; get these and place them there:"
+                f"{how}; get these and place them there:"
             ]
             for res in missing:
                 md5 = f", MD5 {res.md5}" if res.md5 else ""
+                urls = ", ".join(dict.fromkeys((res.url, *res.mirrors)))
                 lines.append(
-                    f"  - {res.filename} from {res.url}{md5} -> {self.root / res.filename} "
+                    f"  - {res.filename} from {urls}{md5} -> {self.root / res.filename} "
                     f"(or its extracted contents, so that {self.root / res.marker} exists)"
                 )
+            for name, failure in failures.items():
+                lines.append(f"Download of {name}: {failure}")
             raise DatasetNotFoundError("\n".join(lines))
 
     def __len__(self) -> int:

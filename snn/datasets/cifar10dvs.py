@@ -53,8 +53,9 @@ class CIFAR10DVS(EventDataset):
 
     def resources(self) -> list[Resource]:
         return [
-            Resource(f"{c}.zip", f"https://ndownloader.figshare.com/files/{_URL[c]}", _MD5[c], c)
+            Resource(f"{c}.zip", url, _MD5[c], c, (url,))
             for c in self.classes
+            for url in [f"https://ndownloader.figshare.com/files/{_URL[c]}"]
         ]
 
     def _index(self) -> tuple[list[Any], list[int]]:

@@ -177,7 +177,7 @@ def make_digits_events(
     generated with it.
 
     Returns:
-        one structured event array (:data:`~snn.datasets.emulator.EVENT_DTYPE`) per image,
+        one structured event array (``EVENT_DTYPE``, tonic's layout) per image,
         sorted by time.
     """
     config = config or SaccadeConfig()

@@ -47,6 +47,8 @@ class DVSGesture(EventDataset):
                 self.homepage,
                 "8a5c71fb11e24e5ca5b11866ca6c00a1",
                 f"{self.folder}/trials_to_{self.split}.txt",
+                # A copy of the same archive published by snnTorch (checked against the MD5).
+                ("https://www.dropbox.com/s/cct5kyilhtsliup/DvsGesture.tar.gz?dl=1",),
             )
         ]
 

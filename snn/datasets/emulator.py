@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 
-
 @dataclass
 class PixelState:
     """State of a flat array of ``P`` pixels between frames.

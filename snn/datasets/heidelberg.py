@@ -28,7 +28,7 @@ class _Heidelberg(EventDataset):
     def resources(self) -> list[Resource]:
         h5 = f"{self.prefix}_{self.split}.h5"
         url = f"https://zenkelab.org/datasets/{h5}.zip"
-        return [Resource(f"{h5}.zip", url, self.md5[self.split], h5)]
+        return [Resource(f"{h5}.zip", url, self.md5[self.split], h5, (url,))]
 
     def _index(self) -> tuple[list[Any], list[int]]:
         self.file = SpikeAudioFile(self.root / f"{self.prefix}_{self.split}.h5")

@@ -30,7 +30,15 @@ class NCaltech101(EventDataset):
     def resources(self) -> list[Resource]:
         return [
             Resource(
-                "Caltech101.zip", self.homepage, "66201824eabb0239c7ab992480b50ba3", self.folder
+                "Caltech101.zip",
+                self.homepage,
+                "66201824eabb0239c7ab992480b50ba3",
+                self.folder,
+                # The authors' Mendeley Data record (the same MD5; published by tonic).
+                (
+                    "https://data.mendeley.com/public-files/datasets/cy6cvx3ryv/files/"
+                    "36b5c52a-b49d-4853-addb-a836a8883e49/file_downloaded",
+                ),
             )
         ]
 

@@ -29,13 +29,32 @@ class NMNIST(EventDataset):
         "train": "20959b8e626244a1b502305a9e6e2031",
         "test": "69ca8762b2fe404d9b9bad1103e97832",
     }
+    # The authors' Mendeley Data record (the same MD5s; published by tonic's NMNIST).
+    _mirrors: ClassVar[dict[str, tuple[str, ...]]] = {
+        "train": (
+            "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
+            "39c25547-014b-4137-a934-9d29fa53c7a0/file_downloaded",
+        ),
+        "test": (
+            "https://data.mendeley.com/public-files/datasets/468j46mzdv/files/"
+            "05a4d654-7e03-4c15-bdfa-9bb2bcbea494/file_downloaded",
+        ),
+    }
 
     @property
     def _folder(self) -> str:
         return self.split.capitalize()
 
     def resources(self) -> list[Resource]:
-        return [Resource(f"{self._folder}.zip", self.homepage, self._md5[self.split], self._folder)]
+        return [
+            Resource(
+                f"{self._folder}.zip",
+                self.homepage,
+                self._md5[self.split],
+                self._folder,
+                self._mirrors[self.split],
+            )
+        ]
 
     def _index(self) -> tuple[list[Any], list[int]]:
         return class_folder_files(self.root / self._folder, self.classes, ".bin")

@@ -31,6 +31,9 @@ class TimeDistributed(nn.Sequential):
     Args:
         *layers: modules applied in order, as in ``nn.Sequential``.
 
+    Raises:
+        ValueError: when called on fewer than 3 dimensions (e.g. one step ``[B, F]``).
+
     Example:
         >>> layer = TimeDistributed(nn.Conv2d(2, 8, 3, padding=1), nn.BatchNorm2d(8))
         >>> layer(torch.rand(10, 4, 2, 32, 32)).shape
@@ -49,5 +52,10 @@ class TimeDistributed(nn.Sequential):
         super().__init__(*layers)
 
     def forward(self, x: Tensor) -> Tensor:
-        steps = x.shape[0] if x.dim() >= 2 else 0
-        return unfold_time(super().forward(fold_time(x)), steps)
+        if x.dim() < 3:
+            raise ValueError(
+                f"TimeDistributed expects a time-first sequence [T, B, features...], got shape "
+                f"{tuple(x.shape)}; for one step [B, F] call the wrapped layers directly "
+                "(layer[0](x), or nn.Sequential(*layer)) or add a time axis with x.unsqueeze(0)"
+            )
+        return unfold_time(super().forward(fold_time(x)), x.shape[0])

@@ -8,13 +8,13 @@ APk10s10``: ``N`` blocks of 3x3 convolution, batch norm, parametric LIF and 2x2 
 then two fully connected spiking layers with time-consistent dropout and a voting layer that
 averages groups of 10 output neurons per class. The paper uses ``C = 128`` and
 
-============== ====== ====== ====== ==============
-dataset        input  blocks hidden T (frames)
-============== ====== ====== ====== ==============
-N-MNIST        34x34  2      2048   10
-DVS128 Gesture 128x128 5     512    20
-CIFAR10-DVS    128x128 4     512    20
-============== ====== ====== ====== ==============
+============== ======= ====== ====== ==============
+dataset        input   blocks hidden T (frames)
+============== ======= ====== ====== ==============
+N-MNIST        34x34   2      2048   10
+DVS128 Gesture 128x128 5      512    20
+CIFAR10-DVS    128x128 4      512    20
+============== ======= ====== ====== ==============
 """
 
 from __future__ import annotations

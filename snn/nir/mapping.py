@@ -19,9 +19,9 @@ rule that turned the equation into the map (the *discretisation*). Two rules are
 Under both rules one step of :math:`\tau\dot v = -v + R\,I` adds :math:`(1-\beta)\,R\,x` to the
 membrane, so the resistance follows from the input convention alone:
 
-=====================  =========================================================
-ours                   NIR
-=====================  =========================================================
+======================  ========================================================
+ours                    NIR
+======================  ========================================================
 LIF/LI ``decay_input``  :math:`R = 1` (input scaled by :math:`1-\beta`)
 LIF/LI plain            :math:`R = 1/(1-\beta)` (input added unscaled)
 CuBa LIF current        :math:`w_\text{in} = 1/(1-\alpha)`, i.e. :math:`i_t = \alpha i_{t-1} + x_t`
@@ -29,7 +29,7 @@ CuBa LIF membrane       :math:`R = 1` with ``decay_input``, else :math:`R = 1/(1
 IF                      :math:`\dot v = R\,I` stepped as :math:`v \mathrel{+}= \Delta t\,R\,x`,
                         so :math:`R = 1/\Delta t`
 threshold, reset        ``v_threshold = threshold``; ``reset="hard"`` resets to ``v_reset``
-=====================  =========================================================
+======================  ========================================================
 
 NIR neurons reset to ``v_reset``; the library's reset by subtraction (and ``"none"``) has no NIR
 counterpart (see :func:`snn.nir.export`). NIR fires on :math:`v > \vartheta`, the library on

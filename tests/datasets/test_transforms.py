@@ -163,25 +163,71 @@ def denoise_reference(ev, size, filter_time):
 
 def test_denoise_matches_definition():
     ev = random_events(n=400, size=(8, 6, 2), t_max=40_000, seed=5)
-    ours = Denoise(sensor_size=(8, 6, 2), filter_time=1500)(ev)
+    ours = Denoise(sensor_size=(8, 6, 2), filter_time=1500, history_start=None)(ev)
     np.testing.assert_array_equal(ours, denoise_reference(ev, (8, 6, 2), 1500))
     assert 0 < ours.size < ev.size
 
 
-def test_denoise_agrees_with_tonic_after_warmup():
-    ev = random_events(n=2000, size=(16, 16, 2), t_max=200_000, seed=2)
-    ev["t"] += 50_000  # tonic's history starts at filter_time; shift past it
-    ours = Denoise(sensor_size=(16, 16, 2), filter_time=3000)(ev)
-    ref = TT.Denoise(filter_time=3000)(ev.copy())
-    np.testing.assert_array_equal(ours, ref)
+def test_denoise_history_start_counts_as_an_event_at_every_pixel():
+    ev = make_events([1, 3, 3, 5], [1, 1, 2, 5], [100, 2500, 2600, 2700], [1, 0, 1, 0])
+    size = (8, 8, 2)
+    # tonic's rule (the default): every pixel fired at t = 0, so t < filter_time is kept
+    assert Denoise(size, 2000)(ev)["t"].tolist() == [100, 2600]
+    assert Denoise(size, 2000, history_start=None)(ev)["t"].tolist() == [2600]
+    assert Denoise(size, 2000, history_start=600)(ev)["t"].tolist() == [100, 2500, 2600]
+    with pytest.raises(ValueError, match="history_start must be an integer"):
+        Denoise(size, 2000, history_start=0.5)(ev)
+
+
+def test_denoise_equals_tonic_on_synthetic_events():
+    for seed, start in [(2, 0), (3, 1000), (4, 50_000)]:
+        ev = random_events(n=2000, size=(16, 16, 2), t_max=200_000, seed=seed)
+        ev["t"] += start
+        for filter_time in (700, 3000, 2500.5):
+            ours = Denoise(sensor_size=(16, 16, 2), filter_time=filter_time)(ev)
+            ref = TT.Denoise(filter_time=filter_time)(ev.copy())
+            np.testing.assert_array_equal(ours, ref)
+
+
+RECORDINGS = [
+    "nmnist_sample.bin",
+    "ncars_sample_td.dat",
+    "gen4_pedestrians_evt3.raw",
+    "dvs128_building.mat",
+]
+
+
+@pytest.mark.parametrize("name", RECORDINGS)
+def test_denoise_and_downsample_equal_tonic_on_real_recordings(fixtures_dir, name):
+    rec = read_events(fixtures_dir / name)
+    ev = rec.events[:8000]
+    for filter_time in (1000, 10_000):
+        ours = Denoise(rec.sensor_size, filter_time)(ev)
+        ref = TT.Denoise(filter_time=filter_time)(ev.copy())
+        np.testing.assert_array_equal(ours, ref)
+        assert 0 < ours.size < ev.size
+    for kwargs in (
+        dict(spatial_factor=0.5),
+        dict(spatial_factor=(0.25, 0.5), time_factor=0.001),
+        dict(sensor_size=rec.sensor_size, target_size=(20, 10)),
+    ):
+        ours = Downsample(**kwargs)(ev)
+        np.testing.assert_array_equal(ours, TT.Downsample(**kwargs)(ev.copy()))
+        size = Downsample(**kwargs).sensor_size_after(rec.sensor_size)
+        assert ours["x"].max() < size[0] and ours["y"].max() < size[1]
 
 
 def test_spatial_and_time_transforms_golden():
     ev = make_events([0, 3, 7, 9], [1, 2, 5, 9], [100, 200, 300, 400], [1, 0, 1, 0])
-    d = Downsample(spatial_factor=2, time_factor=0.01)(ev)
+    d = Downsample(spatial_factor=0.5, time_factor=0.01)(ev)
     assert d["x"].tolist() == [0, 1, 3, 4] and d["y"].tolist() == [0, 1, 2, 4]
     assert d["t"].tolist() == [1, 2, 3, 4]
-    assert Downsample(spatial_factor=3).sensor_size_after((10, 10, 2)) == (4, 4, 2)
+    assert Downsample(spatial_factor=1 / 3).sensor_size_after((10, 10, 2)) == (4, 4, 2)
+    assert Downsample(spatial_factor=0.5).sensor_size_after((34, 34, 2)) == (17, 17, 2)
+    with pytest.raises(ValueError, match="multiply coordinates"):
+        Downsample(spatial_factor=0)(ev)
+    with pytest.raises(ValueError, match="target_size needs sensor_size"):
+        Downsample(target_size=(5, 5))(ev)
     c = Crop(left=2, top=1, width=6, height=5)(ev)
     assert list(zip(c["x"].tolist(), c["y"].tolist())) == [(1, 1), (5, 4)]
     cc = CenterCrop(sensor_size=(10, 10, 2), size=(6, 6))(ev)

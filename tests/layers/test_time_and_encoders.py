@@ -31,11 +31,18 @@ def test_time_distributed_equals_per_step_application() -> None:
 def test_time_distributed_rejects_neurons_and_bad_rank() -> None:
     with pytest.raises(TypeError, match="LIF is a neuron"):
         TimeDistributed(snn.LIF())
-    with pytest.raises(ValueError, match=r"\[T, B, \.\.\.\]"):
+    with pytest.raises(ValueError, match=r"\[T, B, features\.\.\.\]"):
         TimeDistributed(nn.Identity())(torch.zeros(3))
     with pytest.raises(ValueError, match="not a multiple"):
         unfold_time(torch.zeros(7, 2), 2)
     assert unfold_time(fold_time(torch.zeros(3, 2, 5)), 3).shape == (3, 2, 5)
+
+
+def test_time_distributed_one_step_gets_a_clear_error() -> None:
+    layer = TimeDistributed(nn.Linear(4, 6))
+    with pytest.raises(ValueError, match=r"got shape \(8, 4\).*one step \[B, F\]"):
+        layer(torch.zeros(8, 4))
+    assert layer(torch.zeros(1, 8, 4)).shape == (1, 8, 6)
 
 
 def test_repeat_encoder() -> None:

@@ -46,9 +46,12 @@ def accumulate_voxels(x, y, sign, tn, grid):  # pragma: no cover - jit
 
 
 @njit(cache=True, nogil=True)
-def denoise_mask(x, y, t, width, height, filter_time):  # pragma: no cover - jit
-    """Keep an event when a 4-neighbour pixel fired within ``filter_time`` before it."""
-    last = np.full((height, width), np.iinfo(np.int64).min // 2, dtype=np.int64)
+def denoise_mask(x, y, t, width, height, filter_time, history):  # pragma: no cover - jit
+    """Keep an event when a 4-neighbour pixel fired within ``filter_time`` before it.
+
+    Every pixel starts as if it last fired at ``history``.
+    """
+    last = np.full((height, width), history, dtype=np.int64)
     keep = np.zeros(x.shape[0], dtype=np.bool_)
     for j in range(x.shape[0]):
         xj, yj, tj = x[j], y[j], t[j]

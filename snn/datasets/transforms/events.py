@@ -41,21 +41,43 @@ class Compose:
 class Denoise:
     """Drop events with no event at a 4-neighbour pixel in the preceding ``filter_time`` us.
 
-    An event at ``(x, y, t)`` is kept when a neighbour fired at ``t'`` with
-    ``t' + filter_time > t`` (earlier events only; the first events of a recording have no
-    history). tonic's ``Denoise`` differs for events within ``filter_time`` of the start, which
-    it keeps against a history initialised to ``filter_time``.
+    An event at ``(x, y, t)`` is kept when one of its 4 neighbours fired at ``t'`` with
+    ``t' + filter_time > t`` (events earlier in the array; the pixel's own events do not count).
+    What came before the recording is set by ``history_start``:
+
+    - ``history_start=0`` (the default, tonic's rule): every pixel is taken to have fired at
+      ``t = 0``, so every event with ``t < filter_time`` is kept. With these settings the kept
+      events equal ``tonic.transforms.Denoise(filter_time)``'s (tonic bounds the pixel grid by
+      the events' largest ``x`` and ``y`` instead of ``sensor_size``; the two differ only when
+      every event lies on the single pixel ``(0, 0)``).
+    - ``history_start=None``: no history; an event needs a real earlier neighbour event, so
+      the first events of a recording are dropped.
+    - any integer: every pixel is taken to have fired at that time (e.g. the recording's
+      first timestamp when it does not start at 0).
+
+    Args:
+        sensor_size: ``(W, H, P)``; every ``x < W`` and ``y < H``.
+        filter_time: the time window, in the units of ``t`` (> 0).
+        history_start: the time every pixel is taken to have last fired before the first
+            event, or ``None`` for no history.
     """
 
     sensor_size: tuple[int, int, int]
     filter_time: float = 10000
+    history_start: int | None = 0
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
         if self.filter_time <= 0:
             raise ValueError(f"Denoise.filter_time must be positive, got {self.filter_time}")
+        start = self.history_start
+        if start is not None and (isinstance(start, bool) or int(start) != start):
+            raise ValueError(
+                f"Denoise.history_start must be an integer time or None, got {start!r}"
+            )
         _xy_within(events, self.sensor_size, "Denoise")
         if events.size == 0:
             return events.copy()
+        never = np.iinfo(np.int64).min // 2
         keep = _kernels.denoise_mask(
             events["x"].astype(np.int64),
             events["y"].astype(np.int64),
@@ -63,37 +85,77 @@ class Denoise:
             int(self.sensor_size[0]),
             int(self.sensor_size[1]),
             int(np.ceil(self.filter_time)),
+            never if start is None else int(start),
         )
         return events[keep]
 
 
 @dataclass(frozen=True)
 class Downsample:
-    """Scale coordinates down by integer ``spatial_factor`` and time by ``time_factor``.
+    """Multiply pixel coordinates by ``spatial_factor`` and timestamps by ``time_factor``.
 
-    ``x // spatial_factor`` (and ``y``); ``t`` becomes ``floor(t * time_factor)``. The new sensor
-    size is ``ceil(W / f), ceil(H / f)`` (see :meth:`sensor_size_after`).
+    tonic's convention and arithmetic: ``Downsample(spatial_factor=0.5)`` halves the
+    resolution; the new coordinate is ``x * spatial_factor`` stored back into the event
+    array's field, so integer fields truncate (``floor`` for the non-negative coordinates),
+    and likewise ``t * time_factor``. ``spatial_factor`` may be one factor or ``(fx, fy)``;
+    alternatively ``sensor_size`` with ``target_size = (W', H')`` gives the factors
+    ``W' / W`` and ``H' / H``. The results equal ``tonic.transforms.Downsample``'s with the
+    same arguments. No event is dropped; see :meth:`sensor_size_after` for the new size.
+
+    Args:
+        time_factor: multiplies ``t`` (> 0), e.g. ``0.001`` for us to ms.
+        spatial_factor: multiplies ``x`` and ``y`` (> 0), or ``(fx, fy)``.
+        sensor_size: ``(W, H, P)`` of the input; needed with ``target_size``.
+        target_size: ``(W', H')`` wanted; overrides ``spatial_factor``.
     """
 
-    spatial_factor: int = 1
     time_factor: float = 1.0
+    spatial_factor: float | tuple[float, float] = 1.0
+    sensor_size: tuple[int, int, int] | None = None
+    target_size: tuple[int, int] | None = None
+
+    def factors(self) -> tuple[float, float]:
+        """The ``(fx, fy)`` multipliers of ``x`` and ``y`` after validation."""
+        if self.target_size is not None:
+            if self.sensor_size is None:
+                raise ValueError("Downsample: target_size needs sensor_size (W, H, P) as well")
+            fx = self.target_size[0] / self.sensor_size[0]
+            fy = self.target_size[1] / self.sensor_size[1]
+        elif isinstance(self.spatial_factor, tuple | list):
+            if len(self.spatial_factor) != 2:
+                raise ValueError(
+                    f"Downsample.spatial_factor must be a number or (fx, fy), "
+                    f"got {self.spatial_factor!r}"
+                )
+            fx, fy = (float(f) for f in self.spatial_factor)
+        else:
+            fx = fy = float(self.spatial_factor)
+        if not (fx > 0 and fy > 0):
+            raise ValueError(
+                f"Downsample: spatial factors multiply coordinates (tonic's convention, e.g. 0.5 "
+                f"halves the resolution) and must be positive, got {(fx, fy)}"
+            )
+        return fx, fy
 
     def sensor_size_after(self, sensor_size: tuple[int, int, int]) -> tuple[int, int, int]:
-        f = self.spatial_factor
-        return (-(-sensor_size[0] // f), -(-sensor_size[1] // f), sensor_size[2])
+        """The sensor size holding every output event: ``floor((W - 1) * fx) + 1`` (and H)."""
+        fx, fy = self.factors()
+        return (
+            int(np.floor((sensor_size[0] - 1) * fx)) + 1,
+            int(np.floor((sensor_size[1] - 1) * fy)) + 1,
+            sensor_size[2],
+        )
 
     def __call__(self, events: np.ndarray) -> np.ndarray:
-        if int(self.spatial_factor) != self.spatial_factor or self.spatial_factor < 1:
-            raise ValueError(f"spatial_factor must be an int >= 1, got {self.spatial_factor}")
-        if self.time_factor <= 0:
-            raise ValueError(f"time_factor must be positive, got {self.time_factor}")
+        if not self.time_factor > 0:
+            raise ValueError(f"Downsample.time_factor must be positive, got {self.time_factor}")
+        fx, fy = self.factors()
         out = events.copy()
-        f = int(self.spatial_factor)
-        out["x"] = events["x"] // f
+        out["x"] = events["x"] * fx
         if "y" in events.dtype.names:
-            out["y"] = events["y"] // f
+            out["y"] = events["y"] * fy
         if self.time_factor != 1:
-            out["t"] = np.floor(events["t"] * self.time_factor)
+            out["t"] = events["t"] * self.time_factor
         return out
 
 

@@ -42,7 +42,7 @@ from snn.fused.description import (
     RESET_CODES,
     NeuronDescription,
 )
-from snn.surrogate import Surrogate, get_surrogate
+from snn.surrogate import SURROGATES, Surrogate, get_surrogate
 
 __all__ = [
     "ENGINES",
@@ -372,6 +372,17 @@ def _backward(ctx: Any, g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor 
 torch.library.register_autograd("snn::fused_forward", _backward, setup_context=_setup_context)
 
 
+def _no_double_backward(ctx: Any, *grads: Any) -> tuple[Any, ...]:
+    raise RuntimeError(
+        "the fused neuron kernels have no second derivative (double backward, "
+        "create_graph=True through a neuron); run the neuron with backend='torch' for it"
+    )
+
+
+torch.library.register_autograd("snn::fused_backward", _no_double_backward,
+                                setup_context=lambda ctx, inputs, output: None)
+
+
 # --------------------------------------------------------------------------------------------
 # from a neuron's keyword parameters to a run
 
@@ -389,11 +400,14 @@ def _parse_params(desc: NeuronDescription, params: dict[str, Any]) -> dict[str, 
 
 
 def _kernel_surrogate(surrogate: Surrogate) -> tuple[int, tuple[float, float, float]]:
-    sid = type(surrogate).kernel_id
-    if sid < 0:
+    cls = type(surrogate)
+    sid = cls.kernel_id
+    # a subclass inherits kernel_id but may change the derivative: only the registered class
+    # of a kernel_id has that kernel's derivative
+    if sid < 0 or SURROGATES.get(cls.name) is not cls:
         raise UnsupportedConfiguration(
-            f"surrogate {type(surrogate).__name__} has no derivative written in the fused "
-            "kernels (kernel_id < 0); it runs on the reference backend"
+            f"surrogate {cls.__name__} has no derivative written in the fused kernels "
+            "(kernel_id < 0 or not the registered class); it runs on the reference backend"
         )
     return sid, surrogate.kernel_constants()
 

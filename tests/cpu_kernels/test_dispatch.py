@@ -15,7 +15,7 @@ from snn.surrogate import SURROGATES, ATan
 
 pytest.importorskip("numba", reason="the numba backend needs numba (pip install 'snn[cpu]')")
 
-from snn.cpu_kernels import ops
+from kernel_cases import FUSED
 
 
 def _module_cases():
@@ -76,9 +76,9 @@ def test_auto_module_matches_torch_module(case):
         plain.detach_state()
 
 
-@pytest.mark.parametrize("neuron", ["if", "lif", "li", "cuba_lif", "alif"])
+@pytest.mark.parametrize("neuron", sorted(FUSED))
 def test_auto_picks_numba_for_cpu_tensors(neuron):
-    assert resolve(neuron, "auto", "cpu")[0] is getattr(ops, f"{neuron}_sequence")
+    assert resolve(neuron, "auto", "cpu")[0].__name__ == f"{neuron}_sequence_numba"
 
 
 def test_auto_falls_back_to_torch_for_a_surrogate_without_kernel():
@@ -108,6 +108,7 @@ def test_explicit_numba_raises_for_a_surrogate_without_kernel():
 def test_explicit_unavailable_backend_says_how_to_install(monkeypatch):
     missing = dataclasses.replace(backends.BACKENDS["numba"], is_available=lambda: False)
     monkeypatch.setitem(backends.BACKENDS, "numba", missing)
+    monkeypatch.setattr(backends, "_RESOLVED", {})  # resolutions are cached per process
     with pytest.raises(BackendUnavailableError, match=r"pip install 'snn\[cpu\]'"):
         create_neuron("lif", backend="numba")(torch.randn(3, 2, 2))
     # auto quietly uses the reference

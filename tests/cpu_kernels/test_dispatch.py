@@ -9,7 +9,7 @@ import torch
 
 from snn import backends
 from snn.backends import BackendUnavailableError, resolve
-from snn.functional import RESET_MODES
+from snn.fused.description import get_description
 from snn.neurons.registry import NEURONS, create_neuron
 from snn.surrogate import SURROGATES, ATan
 
@@ -19,17 +19,23 @@ from kernel_cases import FUSED
 
 
 def _module_cases():
+    """Every module x the resets its description allows x every registered surrogate (those
+    without a kernel included: auto falls back to the reference for them)."""
     for name, cls in NEURONS.items():
         if not cls.spiking:
             for di in (False, True):
                 yield name, {"decay_input": di}
             continue
+        desc = get_description(cls.kind)
         decays = (False,) if name == "if" else (False, True)
-        for reset in RESET_MODES:
-            for k, sg in enumerate(sorted(SURROGATES)):
+        surrogates = sorted(SURROGATES) if desc.uses_surrogate else [None]
+        for reset in desc.resets:
+            for k, sg in enumerate(surrogates):
                 for di in decays:
-                    kw = {"reset": reset, "surrogate": sg, "detach_reset": k % 3 == 1,
+                    kw = {"reset": reset, "detach_reset": k % 3 == 1,
                           "learn_threshold": k % 2 == 0}
+                    if sg is not None:
+                        kw["surrogate"] = sg
                     if name != "if":
                         kw["decay_input"] = di
                     yield name, kw

@@ -74,16 +74,26 @@ def heaviside(x: Tensor) -> Tensor:
 
 
 class _SpikeFunction(torch.autograd.Function):
+    # forward / setup_context kept apart so that torch.func transforms (grad, vmap) accept it
     @staticmethod
-    def forward(ctx: Any, x: Tensor, surrogate: Surrogate) -> Tensor:
+    def forward(x: Tensor, surrogate: Surrogate) -> Tensor:
+        return heaviside(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Surrogate], output: Tensor) -> None:
+        x, surrogate = inputs
         ctx.save_for_backward(x)
         ctx.surrogate = surrogate
-        return heaviside(x)
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
         (x,) = ctx.saved_tensors
         return grad_output * ctx.surrogate.derivative(x), None
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[Any, Any], x: Tensor, surrogate: Surrogate
+             ) -> tuple[Tensor, Any]:
+        return _SpikeFunction.apply(x, surrogate), in_dims[0]
 
 
 @dataclass(frozen=True)

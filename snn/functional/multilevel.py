@@ -46,16 +46,25 @@ __all__ = [
 
 class _MultiLevelSpike(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, q: Tensor, levels: float) -> Tensor:
+    def forward(q: Tensor, levels: float) -> Tensor:
+        return torch.round(torch.clamp(q, 0.0, levels))
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, float], output: Tensor) -> None:
+        q, levels = inputs
         ctx.save_for_backward(q)
         ctx.levels = levels
-        return torch.round(torch.clamp(q, 0.0, levels))
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (q,) = ctx.saved_tensors
         window = (q >= 0) & (q <= ctx.levels)
         return torch.where(window, grad, torch.zeros_like(grad)), None
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[Any, Any], q: Tensor, levels: float
+             ) -> tuple[Tensor, Any]:
+        return _MultiLevelSpike.apply(q, levels), in_dims[0]
 
 
 def multilevel_spike(q: Tensor, levels: int) -> Tensor:

@@ -502,6 +502,12 @@ def fused_sequence(
         ValueError, TypeError: for invalid parameters, as the reference raises them.
     """
     check_sequence(x)
+    if torch._C._are_functorch_transforms_active():
+        raise UnsupportedConfiguration(
+            "the fused kernels do not run under torch.func transforms (grad, vmap, jacrev, "
+            "...): their PyTorch custom operators have no functorch rules; backend='auto' "
+            "runs the reference there, or pass backend='torch'"
+        )
     engine = get_engine(engine_name)
     if x.device.type not in engine.devices:
         raise UnsupportedConfiguration(f"{engine.name} kernels run on {engine.devices} tensors")

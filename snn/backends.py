@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from snn.functional._common import SequenceOutput
@@ -158,7 +159,7 @@ def _make_impl(neuron: str, path: str) -> Callable[..., SequenceOutput]:
     module, _, attr = path.partition(":")
     if module != "engine":
         return getattr(importlib.import_module(module), attr)
-    from snn.fused.autograd import fused_sequence
+    from snn.fused.autograd import fused_sequence, get_engine
     from snn.fused.description import get_description
 
     desc = get_description(neuron)
@@ -167,7 +168,13 @@ def _make_impl(neuron: str, path: str) -> Callable[..., SequenceOutput]:
              **params: Any) -> SequenceOutput:
         return fused_sequence(attr, desc, x, state, record, params)
 
+    def prepare(block: bool) -> bool:
+        engine = get_engine(attr)
+        ready = getattr(engine, "prepare", None)
+        return True if ready is None else ready(block)
+
     impl.__name__ = impl.__qualname__ = f"{neuron}_sequence_{attr}"
+    impl.prepare = prepare  # type: ignore[attr-defined]
     return impl
 
 
@@ -234,6 +241,12 @@ def run_sequence_backend(
     """Run ``neuron`` over the sequence ``x`` (``[T, B, ...]``) on the chosen backend."""
     impls = resolve(neuron, backend, x.device.type)
     for i, impl in enumerate(impls):
+        prepare = getattr(impl, "prepare", None)
+        # a fused engine whose kernels are not compiled yet: "auto" moves on while they
+        # compile elsewhere; an explicit backend waits for them
+        if (prepare is not None and not torch.compiler.is_compiling()
+                and not prepare(backend != "auto") and i < len(impls) - 1):
+            continue
         try:
             return impl(x, state, record=record, **params)
         except UnsupportedConfiguration:

@@ -85,6 +85,13 @@ class NumbaEngine:
     devices = ("cpu",)
     recompute = True
 
+    def prepare(self, block: bool) -> bool:
+        """Whether the kernels run without compiling in this process (see
+        :mod:`snn.cpu_kernels.warmup`); ``block`` waits for them."""
+        from snn.cpu_kernels.warmup import ensure_compiled
+
+        return ensure_compiled(block)
+
     def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
                 beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> ForwardResult:
         from snn.cpu_kernels import loops

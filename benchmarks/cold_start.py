@@ -65,9 +65,11 @@ print(warmup.cache_is_warm())
 """
 
 
-def _run(code: str, env: dict[str, str], *args: str) -> str:
+def _run(code: str, env: dict[str, str], cwd: Path, *args: str) -> str:
+    # cwd: the copy, so that "python -c" (which puts the working folder first on sys.path)
+    # imports the copied package, not a checkout it was started from
     proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
-                          text=True, timeout=3600)
+                          text=True, timeout=3600, cwd=cwd)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return proc.stdout.strip().splitlines()[-1]
@@ -86,11 +88,11 @@ def scenario(read_only: bool, wait_s: float) -> dict[str, Any]:
             (root / "snn").chmod(0o555)
         env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
         env.update(PYTHONPATH=str(root), HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
-        cold = json.loads(_run(CHILD, env))
+        cold = json.loads(_run(CHILD, env, home))
         t = time.perf_counter()
-        warmed = _run(WAIT, env, str(wait_s)) == "True"
+        warmed = _run(WAIT, env, home, str(wait_s)) == "True"
         waited = time.perf_counter() - t
-        warm = json.loads(_run(CHILD, env))
+        warm = json.loads(_run(CHILD, env, home))
         in_tree = any((root / "snn").rglob("*.nbi"))
         user = any(home.rglob("*.nbi"))
         for path in (root / "snn").rglob("*"):  # let the temporary folder be removed

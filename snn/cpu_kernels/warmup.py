@@ -78,7 +78,7 @@ def _start() -> subprocess.Popen | None:
     return subprocess.Popen(
         [sys.executable, "-m", "snn.cpu_kernels.warmup"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=env, start_new_session=True,
+        env=env, cwd=root, start_new_session=True,
     )
 
 

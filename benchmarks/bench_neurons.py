@@ -210,14 +210,27 @@ def saved_bytes(run: Runner, x: torch.Tensor) -> tuple[int, int]:
     return total, total - own
 
 
-def _once(run: Runner, x: torch.Tensor) -> float:
-    """Seconds of one forward + ``sum().backward()``."""
+FAULTS: dict[str, list[int]] = {}
+"""Minor page faults of each timed call, by library (filled by :func:`time_interleaved`)."""
+
+
+def _faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _once(run: Runner, x: torch.Tensor, key: str = "") -> float:
+    """Seconds of one forward + ``sum().backward()`` (its page faults go to FAULTS)."""
     x.grad = None
     sync(x.device)
+    f0 = _faults()
     t0 = time.perf_counter()
     run(x).sum().backward()
     sync(x.device)
-    return time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    FAULTS.setdefault(key, []).append(_faults() - f0)
+    return elapsed
 
 
 def spread(times: list[float]) -> dict[str, float]:
@@ -243,7 +256,7 @@ def time_interleaved(runs: dict[str, Runner], x: torch.Tensor, repeat: int
     times: dict[str, list[float]] = {k: [] for k in keys}
     for r in range(repeat):
         for k in keys[r % len(keys):] + keys[:r % len(keys)]:
-            times[k].append(_once(runs[k], x))
+            times[k].append(_once(runs[k], x, k))
     return times
 
 
@@ -311,11 +324,14 @@ def bench_size(device: torch.device, dtype: torch.dtype, size: tuple[int, int, i
             "saved_bytes_per_neuron_step_excluding_input": without_input / steps,
         }
     load_before = os.getloadavg()
+    FAULTS.clear()
     times = time_interleaved(runs, x, repeat)
     load_after = os.getloadavg()
     for key, ts in times.items():
         stats = spread(ts)
-        rows[key].update(seconds=stats["median"], spread=stats, times=ts, runs=len(ts))
+        faults = sorted(FAULTS.get(key, [0]))
+        rows[key].update(seconds=stats["median"], spread=stats, times=ts, runs=len(ts),
+                         minor_page_faults_median=faults[len(faults) // 2])
     ours = rows.get("snn-fused", {}).get("seconds")
     moved = bytes_moved(dtype, device)
     floor = moved * T * B * N / bandwidth

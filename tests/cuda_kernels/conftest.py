@@ -54,10 +54,13 @@ def _key(compiler: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def host_lib(request: pytest.FixtureRequest) -> ctypes.CDLL:
+def host_lib(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     """The kernels compiled for the host (warnings are errors, no FMA contraction)."""
     compiler = _compiler()
-    folder = Path(request.config.cache.mkdir("snn-host-kernels"))
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    folder = (Path(cache.mkdir("snn-host-kernels")) if cache is not None
+              else tmp_path_factory.mktemp("snn-host-kernels"))
     out = folder / f"libsnn_host_{_key(compiler)}.so"
     if not out.exists():
         tmp = out.with_suffix(".tmp.so")

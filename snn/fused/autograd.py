@@ -246,7 +246,23 @@ def _empty(x: Tensor) -> Tensor:
     return x.new_empty(0)
 
 
-@torch.library.custom_op("snn::fused_forward", mutates_args=())
+_LIB = torch.library.Library("snn", "DEF")
+"""The ``snn`` operator namespace. The operators are defined with the plain dispatcher API
+(not ``torch.library.custom_op``, whose first call imports ``torch._dynamo``: seconds)."""
+
+_LIB.define(
+    "fused_forward(str engine, int[] ispec, float[] fspec, bool record, Tensor x, Tensor v0, "
+    "Tensor i0, Tensor a0, Tensor beta, Tensor c, Tensor thr) "
+    "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)"
+)
+_LIB.define(
+    "fused_backward(str engine, int[] ispec, float[] fspec, bool want_beta, bool want_thr, "
+    "Tensor h, Tensor a_prev, Tensor x, Tensor v0, Tensor i0, Tensor a0, Tensor beta, "
+    "Tensor c, Tensor thr, Tensor g_s, Tensor g_vrec, Tensor g_vt, Tensor g_it, Tensor g_at) "
+    "-> (Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)"
+)
+
+
 def _forward_op(engine: str, ispec: list[int], fspec: list[float], record: bool, x: Tensor,
                 v0: Tensor, i0: Tensor, a0: Tensor, beta: Tensor, c: Tensor, thr: Tensor
                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -256,7 +272,10 @@ def _forward_op(engine: str, ispec: list[int], fspec: list[float], record: bool,
     return tuple(t if t is not None else _empty(x) for t in r)  # type: ignore[return-value]
 
 
-@_forward_op.register_fake
+_LIB.impl("fused_forward", _forward_op, "CompositeExplicitAutograd")
+
+
+@torch.library.register_fake("snn::fused_forward", lib=_LIB)
 def _forward_fake(engine: str, ispec: list[int], fspec: list[float], record: bool, x: Tensor,
                   v0: Tensor, i0: Tensor, a0: Tensor, beta: Tensor, c: Tensor, thr: Tensor
                   ) -> tuple[Tensor, ...]:
@@ -274,7 +293,6 @@ def _forward_fake(engine: str, ispec: list[int], fspec: list[float], record: boo
     )
 
 
-@torch.library.custom_op("snn::fused_backward", mutates_args=())
 def _backward_op(engine: str, ispec: list[int], fspec: list[float], want_beta: bool,
                  want_thr: bool, h: Tensor, a_prev: Tensor, x: Tensor, v0: Tensor, i0: Tensor,
                  a0: Tensor, beta: Tensor, c: Tensor, thr: Tensor, g_s: Tensor, g_vrec: Tensor,
@@ -294,7 +312,10 @@ def _backward_op(engine: str, ispec: list[int], fspec: list[float], want_beta: b
             r.gthr if r.gthr is not None else thr.new_empty(0))
 
 
-@_backward_op.register_fake
+_LIB.impl("fused_backward", _backward_op, "CompositeExplicitAutograd")
+
+
+@torch.library.register_fake("snn::fused_backward", lib=_LIB)
 def _backward_fake(engine: str, ispec: list[int], fspec: list[float], want_beta: bool,
                    want_thr: bool, h: Tensor, a_prev: Tensor, x: Tensor, v0: Tensor,
                    i0: Tensor, a0: Tensor, beta: Tensor, c: Tensor, thr: Tensor, g_s: Tensor,
@@ -344,7 +365,7 @@ def _backward(ctx: Any, g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor 
             return like.new_zeros(n)
         return g.contiguous()
 
-    gx, gv0, gi0, ga0, gbeta, gthr = _backward_op(
+    gx, gv0, gi0, ga0, gbeta, gthr = torch.ops.snn.fused_backward(
         ctx.engine, ctx.ispec, ctx.fspec, bool(want_beta), bool(want_thr),
         h, a_prev, x, v0, i0, a0, beta, c, thr,
         g_s if g_s is not None else _empty(like),
@@ -369,7 +390,8 @@ def _backward(ctx: Any, g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor 
     )
 
 
-torch.library.register_autograd("snn::fused_forward", _backward, setup_context=_setup_context)
+torch.library.register_autograd("snn::fused_forward", _backward, setup_context=_setup_context,
+                                lib=_LIB)
 
 
 def _no_double_backward(ctx: Any, *grads: Any) -> tuple[Any, ...]:
@@ -380,7 +402,7 @@ def _no_double_backward(ctx: Any, *grads: Any) -> tuple[Any, ...]:
 
 
 torch.library.register_autograd("snn::fused_backward", _no_double_backward,
-                                setup_context=lambda ctx, inputs, output: None)
+                                setup_context=lambda ctx, inputs, output: None, lib=_LIB)
 
 
 # --------------------------------------------------------------------------------------------
@@ -538,7 +560,7 @@ def fused_sequence(
             for f in names
         }
     zeros = xs.new_zeros(N)
-    spikes, v_rec, v_t, i_t, a_t, _, _ = _forward_op(
+    spikes, v_rec, v_t, i_t, a_t, _, _ = torch.ops.snn.fused_forward(
         engine_name, spec.ints(), spec.floats(), bool(record), xs,
         given.get("v", zeros), given.get("i", zeros), given.get("a", zeros), beta, c, thr,
     )

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         snn.reset(model)
         m(x).sum().backward()
 
+    step(model)  # eager first: resolutions and kernels loaded outside the trace
     explanation = torch._dynamo.explain(model)(x)
     snn.reset(model)
     compiled = torch.compile(model, fullgraph=True, backend=args.backend)

@@ -17,8 +17,10 @@ recurrence block by block in cache during backward (``Engine.recompute``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
+import sys
 from typing import Any, NamedTuple, Protocol
 
 import torch
@@ -272,7 +274,24 @@ def _forward_op(engine: str, ispec: list[int], fspec: list[float], record: bool,
     return tuple(t if t is not None else _empty(x) for t in r)  # type: ignore[return-value]
 
 
-_LIB.impl("fused_forward", _forward_op, "CompositeExplicitAutograd")
+def _not_traced(fn: Any) -> Any:
+    """``fn`` kept out of TorchDynamo's frame tracing when it runs inside compiled code (the
+    engines' Python is not graph material); without ``torch._dynamo`` loaded, ``fn`` as is,
+    so a first eager call does not pay for importing it."""
+    disabled: list[Any] = []
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        if "torch._dynamo" not in sys.modules:
+            return fn(*args)
+        if not disabled:
+            disabled.append(torch._disable_dynamo(fn, recursive=True))
+        return disabled[0](*args)
+
+    return wrapper
+
+
+_LIB.impl("fused_forward", _not_traced(_forward_op), "CompositeExplicitAutograd")
 
 
 @torch.library.register_fake("snn::fused_forward", lib=_LIB)
@@ -312,7 +331,7 @@ def _backward_op(engine: str, ispec: list[int], fspec: list[float], want_beta: b
             r.gthr if r.gthr is not None else thr.new_empty(0))
 
 
-_LIB.impl("fused_backward", _backward_op, "CompositeExplicitAutograd")
+_LIB.impl("fused_backward", _not_traced(_backward_op), "CompositeExplicitAutograd")
 
 
 @torch.library.register_fake("snn::fused_backward", lib=_LIB)

@@ -210,25 +210,54 @@ def saved_bytes(run: Runner, x: torch.Tensor) -> tuple[int, int]:
     return total, total - own
 
 
-def time_fwd_bwd(run: Runner, x: torch.Tensor, repeat: int, slow_s: float = 5.0
-                 ) -> tuple[float, int]:
-    """Median seconds of forward + ``sum().backward()``; one untimed warm-up unless a single
-    run is slower than ``slow_s`` (then that run is the measurement). Returns (s, runs)."""
-    device = x.device
+FAULTS: dict[str, list[int]] = {}
+"""Minor page faults of each timed call, by library (filled by :func:`time_interleaved`)."""
 
-    def once() -> float:
-        x.grad = None
-        sync(device)
-        t0 = time.perf_counter()
-        run(x).sum().backward()
-        sync(device)
-        return time.perf_counter() - t0
 
-    first = once()
-    if first > slow_s:
-        return first, 1
-    times = sorted(once() for _ in range(repeat))
-    return times[len(times) // 2], repeat
+def _faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _once(run: Runner, x: torch.Tensor, key: str = "") -> float:
+    """Seconds of one forward + ``sum().backward()`` (its page faults go to FAULTS)."""
+    x.grad = None
+    sync(x.device)
+    f0 = _faults()
+    t0 = time.perf_counter()
+    run(x).sum().backward()
+    sync(x.device)
+    elapsed = time.perf_counter() - t0
+    FAULTS.setdefault(key, []).append(_faults() - f0)
+    return elapsed
+
+
+def spread(times: list[float]) -> dict[str, float]:
+    """Median, quartiles and extremes of repeated timings."""
+    t = sorted(times)
+
+    def q(f: float) -> float:
+        k = (len(t) - 1) * f
+        lo, hi = int(k), min(int(k) + 1, len(t) - 1)
+        return t[lo] + (t[hi] - t[lo]) * (k - lo)
+
+    return {"median": q(0.5), "q1": q(0.25), "q3": q(0.75), "min": t[0], "max": t[-1]}
+
+
+def time_interleaved(runs: dict[str, Runner], x: torch.Tensor, repeat: int
+                     ) -> dict[str, list[float]]:
+    """``repeat`` rounds; each round times every library once, in an order rotated per
+    round, so that load changes on a shared machine hit every library alike. One untimed
+    warm-up call each first."""
+    for run in runs.values():
+        _once(run, x)
+    keys = list(runs)
+    times: dict[str, list[float]] = {k: [] for k in keys}
+    for r in range(repeat):
+        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+            times[k].append(_once(runs[k], x, k))
+    return times
 
 
 def bytes_moved(dtype: torch.dtype, device: torch.device, scalar_grad: bool = True) -> int:
@@ -277,23 +306,32 @@ def bench_size(device: torch.device, dtype: torch.dtype, size: tuple[int, int, i
     torch.manual_seed(0)
     x = (torch.randn(T, B, N, device=device) * 0.8 + 0.4).to(dtype).requires_grad_()
     rows: dict[str, Any] = {}
+    runs: dict[str, Runner] = {}
     for key in peers:
         label, package, build = PEERS[key]
         try:
             run = build(device)
             total, without_input = saved_bytes(run, x)
-            seconds, runs = time_fwd_bwd(run, x, repeat)
         except Exception as exc:  # a peer that cannot run this configuration
             rows[key] = {"label": label, "skipped": f"{type(exc).__name__}: {exc}"}
             print(f"  {label:55s} skipped: {type(exc).__name__}: {exc}")
             continue
+        runs[key] = run
         steps = T * B * N
         rows[key] = {
-            "label": label, "version": version(package), "seconds": seconds, "runs": runs,
-            "load_average_1min": os.getloadavg()[0],
+            "label": label, "version": version(package),
             "saved_bytes_per_neuron_step": total / steps,
             "saved_bytes_per_neuron_step_excluding_input": without_input / steps,
         }
+    load_before = os.getloadavg()
+    FAULTS.clear()
+    times = time_interleaved(runs, x, repeat)
+    load_after = os.getloadavg()
+    for key, ts in times.items():
+        stats = spread(ts)
+        faults = sorted(FAULTS.get(key, [0]))
+        rows[key].update(seconds=stats["median"], spread=stats, times=ts, runs=len(ts),
+                         minor_page_faults_median=faults[len(faults) // 2])
     ours = rows.get("snn-fused", {}).get("seconds")
     moved = bytes_moved(dtype, device)
     floor = moved * T * B * N / bandwidth
@@ -302,17 +340,24 @@ def bench_size(device: torch.device, dtype: torch.dtype, size: tuple[int, int, i
             continue
         if ours:
             row["time_over_ours"] = row["seconds"] / ours
-        print(f"  {row['label']:55s} {row['seconds'] * 1e3:10.1f} ms"
+        sp = row["spread"]
+        print(f"  {row['label']:55s} {row['seconds'] * 1e3:10.1f} ms "
+              f"[{sp['q1'] * 1e3:.0f}-{sp['q3'] * 1e3:.0f}]"
               + (f"  x{row['time_over_ours']:6.2f}" if ours else "")
-              + f"  kept {row['saved_bytes_per_neuron_step']:5.1f} B/step"
-              + f" ({row['saved_bytes_per_neuron_step_excluding_input']:.1f} without input)")
+              + f"  kept {row['saved_bytes_per_neuron_step']:5.1f} B/step")
     result = {"T": T, "B": B, "N": N, "dtype": str(dtype).replace("torch.", ""),
               "libraries": rows, "bytes_moved_per_neuron_step": moved,
-              "bandwidth_floor_seconds": floor}
+              "bandwidth_floor_seconds": floor, "load_average_before": load_before,
+              "load_average_after": load_after, "repeats_interleaved": repeat}
+    sj = [rows[k]["seconds"] for k in ("spikingjelly", "spikingjelly-torch")
+          if "seconds" in rows.get(k, {})]
     if ours:
         result["fraction_of_bandwidth_floor"] = floor / ours
         print(f"  bandwidth floor {floor * 1e3:.1f} ms ({moved} B/neuron-step at "
               f"{bandwidth / 1e9:.1f} GB/s): ours reaches {floor / ours:.0%} of it")
+        if sj:
+            result["fastest_spikingjelly_over_ours"] = min(sj) / ours
+            print(f"  fastest SpikingJelly path / ours: x{min(sj) / ours:.2f}")
     return result
 
 
@@ -332,11 +377,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", default=",".join(PEERS),
                         help=f"comma-separated subset of {list(PEERS)}")
     parser.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7,
+                        help="interleaved rounds (each times every library once)")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for torch and numba (default: their defaults)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON path (default: "
-                        "benchmarks/results/neurons_<device>.json)")
+    parser.add_argument("--out", type=Path, default=None, help="JSON path to write the "
+                        "record to (default: print only; committed records are only "
+                        "replaced on purpose)")
     args = parser.parse_args(argv)
     peers = [p for p in args.peers.split(",") if p]
     unknown = sorted(set(peers) - set(PEERS))
@@ -371,9 +418,11 @@ def main(argv: list[str] | None = None) -> int:
             "env": {k: os.environ[k] for k in ENV_OF_NOTE if k in os.environ},
             "load_average": os.getloadavg(), "results": results,
         }
-        out = args.out or RESULTS / f"neurons_{name}.json"
-        write_json(record, out)
-        print(f"wrote {out}")
+        if args.out is not None:
+            out = args.out if len(devices) == 1 else args.out.with_name(
+                f"{args.out.stem}_{name}{args.out.suffix}")
+            write_json(record, out)
+            print(f"wrote {out}")
     return 0
 
 

@@ -4,9 +4,11 @@ Every implementation has the signature of the reference functions in :mod:`snn.f
 
     impl(x, state, *, record: bool, **params) -> SequenceOutput
 
-with ``x`` time-first ``[T, B, ...]``. The ``"torch"`` rows point at those reference functions;
-fused backends add rows for the neurons they cover. Rows name their implementation as
-``"module:function"`` so nothing is imported until it is used.
+with ``x`` time-first ``[T, B, ...]``. The table (:func:`implementations`) is derived from
+the neuron descriptions (:mod:`snn.fused.description`): the ``"torch"`` row of a neuron is its
+reference sequence function, and every fused backend has a row for every neuron with fused
+kernels, run by the backend's engine (:mod:`snn.fused.autograd`). Nothing is imported until
+it is used.
 
 An implementation that cannot handle a particular configuration (a surrogate it does not know,
 say) raises :class:`UnsupportedConfiguration`; ``backend="auto"`` then moves on to the next
@@ -22,18 +24,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from snn.functional._common import SequenceOutput
 
 __all__ = [
     "BACKENDS",
-    "IMPLEMENTATIONS",
     "Backend",
     "BackendUnavailableError",
     "UnsupportedConfiguration",
     "available_backends",
     "check_backend_name",
+    "implementations",
     "resolve",
     "run_sequence_backend",
 ]
@@ -78,6 +81,8 @@ class Backend:
         priority: higher is preferred by ``backend="auto"``.
         is_available: check that its dependencies are importable (read once per process).
         install_hint: what to install when it is missing.
+        engine: name of its fused engine in :data:`snn.fused.autograd.ENGINES` (``""``
+            for the reference backend).
     """
 
     name: str
@@ -85,12 +90,14 @@ class Backend:
     priority: int
     is_available: Callable[[], bool]
     install_hint: str
+    engine: str = ""
 
 
 BACKENDS: dict[str, Backend] = {
     "torch": Backend("torch", ("cpu", "cuda", "mps", "xpu", "meta"), 0, _always, ""),
     "numba": Backend(
-        "numba", ("cpu",), 10, _module_available("numba"), "pip install 'snn[cpu]' (numba)"
+        "numba", ("cpu",), 10, _module_available("numba"), "pip install 'snn[cpu]' (numba)",
+        "numba",
     ),
     "cupy": Backend(
         "cupy",
@@ -99,28 +106,28 @@ BACKENDS: dict[str, Backend] = {
         _cupy_available,
         "pip install 'snn[cuda12]' or 'snn[cuda13]' (CuPy for your CUDA version) and use a "
         "CUDA device",
+        "cupy",
     ),
 }
 """Known backends by name."""
 
-IMPLEMENTATIONS: dict[tuple[str, str], str] = {
-    ("if", "torch"): "snn.functional.lif:if_sequence",
-    ("lif", "torch"): "snn.functional.lif:lif_sequence",
-    ("li", "torch"): "snn.functional.lif:li_sequence",
-    ("cuba_lif", "torch"): "snn.functional.cuba:cuba_lif_sequence",
-    ("alif", "torch"): "snn.functional.alif:alif_sequence",
-    ("if", "numba"): "snn.cpu_kernels.ops:if_sequence",
-    ("lif", "numba"): "snn.cpu_kernels.ops:lif_sequence",
-    ("li", "numba"): "snn.cpu_kernels.ops:li_sequence",
-    ("cuba_lif", "numba"): "snn.cpu_kernels.ops:cuba_lif_sequence",
-    ("alif", "numba"): "snn.cpu_kernels.ops:alif_sequence",
-    ("if", "cupy"): "snn.cuda_kernels.ops:if_sequence",
-    ("lif", "cupy"): "snn.cuda_kernels.ops:lif_sequence",
-    ("li", "cupy"): "snn.cuda_kernels.ops:li_sequence",
-    ("cuba_lif", "cupy"): "snn.cuda_kernels.ops:cuba_lif_sequence",
-    ("alif", "cupy"): "snn.cuda_kernels.ops:alif_sequence",
-}
-"""``(neuron, backend) -> "module:function"`` of the whole-sequence implementation."""
+def implementations() -> dict[tuple[str, str], str]:
+    """``(neuron, backend) -> implementation`` for every registered neuron description
+    (:data:`snn.fused.description.DESCRIPTIONS`): the ``"torch"`` row names the reference
+    ``"module:function"``; a fused backend's row names its engine (``"engine:NAME"``) and
+    exists for every neuron with fused kernels. Derived on each call, so a neuron described
+    later is covered."""
+    from snn.fused.description import DESCRIPTIONS, get_description
+
+    get_description("lif")  # imports snn.functional, which registers the built-in neurons
+    table: dict[tuple[str, str], str] = {}
+    for name, desc in DESCRIPTIONS.items():
+        table[(name, "torch")] = desc.reference
+        if desc.fused:
+            for backend in BACKENDS.values():
+                if backend.engine:
+                    table[(name, backend.name)] = f"engine:{backend.engine}"
+    return table
 
 
 def check_backend_name(backend: str) -> None:
@@ -135,14 +142,44 @@ def available_backends(neuron: str | None = None) -> list[str]:
     """Backends whose dependencies are importable (for ``neuron``'s rows, if given)."""
     names = sorted(BACKENDS, key=lambda n: -BACKENDS[n].priority)
     if neuron is not None:
-        names = [n for n in names if (neuron, n) in IMPLEMENTATIONS]
+        table = implementations()
+        names = [n for n in names if (neuron, n) in table]
     return [n for n in names if BACKENDS[n].is_available()]
 
 
-@functools.cache
-def _load(path: str) -> Callable[..., SequenceOutput]:
+def _load(neuron: str, path: str) -> Callable[..., SequenceOutput]:
+    key = (neuron, path)
+    impl = _LOADED.get(key)
+    if impl is None:
+        impl = _LOADED[key] = _make_impl(neuron, path)
+    return impl
+
+
+def _make_impl(neuron: str, path: str) -> Callable[..., SequenceOutput]:
     module, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module), attr)
+    if module != "engine":
+        return getattr(importlib.import_module(module), attr)
+    from snn.fused.autograd import fused_sequence, get_engine
+    from snn.fused.description import get_description
+
+    desc = get_description(neuron)
+
+    def impl(x: Tensor, state: Any = None, *, record: bool = False,
+             **params: Any) -> SequenceOutput:
+        return fused_sequence(attr, desc, x, state, record, params)
+
+    def prepare(block: bool) -> bool:
+        engine = get_engine(attr)
+        ready = getattr(engine, "prepare", None)
+        return True if ready is None else ready(block)
+
+    impl.__name__ = impl.__qualname__ = f"{neuron}_sequence_{attr}"
+    impl.prepare = prepare  # type: ignore[attr-defined]
+    return impl
+
+
+_LOADED: dict[tuple[str, str], Callable[..., SequenceOutput]] = {}
+"""Loaded implementations (a cache: filled on first use of each row)."""
 
 
 def resolve(neuron: str, backend: str, device_type: str) -> list[Callable[..., SequenceOutput]]:
@@ -153,13 +190,26 @@ def resolve(neuron: str, backend: str, device_type: str) -> list[Callable[..., S
             device.
         BackendUnavailableError: for an explicit backend whose dependencies are missing.
     """
+    key = (neuron, backend, device_type)
+    impls = _RESOLVED.get(key)
+    if impls is None:
+        impls = _RESOLVED[key] = _resolve(neuron, backend, device_type)
+    return impls
+
+
+_RESOLVED: dict[tuple[str, str, str], list[Callable[..., SequenceOutput]]] = {}
+"""Resolutions already made (a cache: availability is read once per process)."""
+
+
+def _resolve(neuron: str, backend: str, device_type: str) -> list[Callable[..., SequenceOutput]]:
     check_backend_name(backend)
-    if (neuron, "torch") not in IMPLEMENTATIONS:
-        known = sorted({n for n, _ in IMPLEMENTATIONS})
+    table = implementations()
+    if (neuron, "torch") not in table:
+        known = sorted({n for n, _ in table})
         raise ValueError(f"unknown neuron kind {neuron!r}; expected one of {known}")
     if backend != "auto":
         info = BACKENDS[backend]
-        if (neuron, backend) not in IMPLEMENTATIONS:
+        if (neuron, backend) not in table:
             raise ValueError(f"backend {backend!r} has no implementation of neuron {neuron!r}")
         if device_type not in info.devices:
             raise ValueError(
@@ -170,14 +220,14 @@ def resolve(neuron: str, backend: str, device_type: str) -> list[Callable[..., S
             raise BackendUnavailableError(
                 f"backend {backend!r} is not available: {info.install_hint}"
             )
-        return [_load(IMPLEMENTATIONS[(neuron, backend)])]
+        return [_load(neuron, table[(neuron, backend)])]
     candidates = [
         BACKENDS[b]
-        for (n, b) in IMPLEMENTATIONS
+        for (n, b) in table
         if n == neuron and device_type in BACKENDS[b].devices
     ]
     candidates.sort(key=lambda b: -b.priority)
-    return [_load(IMPLEMENTATIONS[(neuron, b.name)]) for b in candidates if b.is_available()]
+    return [_load(neuron, table[(neuron, b.name)]) for b in candidates if b.is_available()]
 
 
 def run_sequence_backend(
@@ -191,6 +241,12 @@ def run_sequence_backend(
     """Run ``neuron`` over the sequence ``x`` (``[T, B, ...]``) on the chosen backend."""
     impls = resolve(neuron, backend, x.device.type)
     for i, impl in enumerate(impls):
+        prepare = getattr(impl, "prepare", None)
+        # a fused engine whose kernels are not compiled yet: "auto" moves on while they
+        # compile elsewhere; an explicit backend waits for them
+        if (prepare is not None and not torch.compiler.is_compiling()
+                and not prepare(backend != "auto") and i < len(impls) - 1):
+            continue
         try:
             return impl(x, state, record=record, **params)
         except UnsupportedConfiguration:

@@ -83,7 +83,7 @@ def _info(args: argparse.Namespace) -> int:
     import torch
 
     import snn
-    from snn.backends import BACKENDS, IMPLEMENTATIONS
+    from snn.backends import BACKENDS, implementations
 
     print(f"snn {snn.__version__}  python {platform.python_version()}  torch {torch.__version__}")
     if torch.cuda.is_available():
@@ -93,7 +93,7 @@ def _info(args: argparse.Namespace) -> int:
         print("CUDA: not available (CPU-only torch build or no GPU)")
     print("backends:")
     for name, backend in sorted(BACKENDS.items(), key=lambda kv: -kv[1].priority):
-        neurons = sorted(n for n, b in IMPLEMENTATIONS if b == name)
+        neurons = sorted(n for n, b in implementations() if b == name)
         ok = backend.is_available()
         state = "available" if ok else f"missing -> {backend.install_hint}"
         print(f"  {name:7s} on {','.join(backend.devices):28s} {state}")

@@ -10,8 +10,10 @@ gradient is the surrogate derivative.
 Surrogates are kept in a registry by name (:data:`SURROGATES`); :func:`get_surrogate` accepts a
 name, a surrogate instance or ``None`` (the default, :class:`ATan`). Adding a surrogate means
 writing one class with ``primitive`` and ``derivative`` and decorating it with
-:func:`register_surrogate`; the test-suite then checks it automatically. The fused kernels in
-:mod:`snn.cuda_kernels` evaluate the same derivative, selected by ``kernel_id``.
+:func:`register_surrogate`; the test-suite then checks it automatically. The fused kernels
+(``snn/cuda_kernels/neuron.cuh`` and :mod:`snn.cpu_kernels.loops`) evaluate the same
+derivative, selected by ``kernel_id``, with the constants of :meth:`Surrogate.kernel_constants`.
+A surrogate with ``kernel_id = -1`` has no kernel derivative and runs on the reference backend.
 """
 
 from __future__ import annotations
@@ -47,12 +49,20 @@ SURROGATES: dict[str, type[Surrogate]] = {}
 def register_surrogate(cls: type[Surrogate]) -> type[Surrogate]:
     """Class decorator adding a :class:`Surrogate` subclass to :data:`SURROGATES`.
 
+    A surrogate without a derivative in the fused kernels keeps ``kernel_id = -1`` (any number
+    of them may be registered): it trains everywhere, and ``backend="auto"`` runs neurons
+    using it on the reference backend.
+
     Raises:
-        ValueError: if the name or the kernel id is already taken.
+        ValueError: if the name is empty or taken, or the kernel id (when >= 0) is taken.
     """
+    if not cls.name:
+        raise ValueError(f"surrogate class {cls.__name__} needs a non-empty name")
     if cls.name in SURROGATES:
         raise ValueError(f"surrogate name {cls.name!r} is already registered")
-    if any(other.kernel_id == cls.kernel_id for other in SURROGATES.values()):
+    if cls.kernel_id >= 0 and any(
+        other.kernel_id == cls.kernel_id for other in SURROGATES.values()
+    ):
         raise ValueError(f"surrogate kernel_id {cls.kernel_id} of {cls.name!r} is already taken")
     SURROGATES[cls.name] = cls
     return cls
@@ -64,16 +74,26 @@ def heaviside(x: Tensor) -> Tensor:
 
 
 class _SpikeFunction(torch.autograd.Function):
+    # forward / setup_context kept apart so that torch.func transforms (grad, vmap) accept it
     @staticmethod
-    def forward(ctx: Any, x: Tensor, surrogate: Surrogate) -> Tensor:
+    def forward(x: Tensor, surrogate: Surrogate) -> Tensor:
+        return heaviside(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Surrogate], output: Tensor) -> None:
+        x, surrogate = inputs
         ctx.save_for_backward(x)
         ctx.surrogate = surrogate
-        return heaviside(x)
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor, None]:
         (x,) = ctx.saved_tensors
         return grad_output * ctx.surrogate.derivative(x), None
+
+    @staticmethod
+    def vmap(info: Any, in_dims: tuple[Any, Any], x: Tensor, surrogate: Surrogate
+             ) -> tuple[Tensor, Any]:
+        return _SpikeFunction.apply(x, surrogate), in_dims[0]
 
 
 @dataclass(frozen=True)
@@ -120,6 +140,18 @@ class Surrogate:
         """Parameters passed to the fused kernels, in declaration order."""
         return tuple(getattr(self, f.name) for f in fields(self))
 
+    def kernel_constants(self) -> tuple[float, float, float]:
+        """Constants ``(k0, k1, k2)`` of the derivative as the fused kernels evaluate it
+        (case ``kernel_id`` of ``surrogate_grad`` in ``neuron.cuh`` and
+        :mod:`snn.cpu_kernels.loops`). They are computed in double precision exactly as
+        :meth:`derivative` computes its scalar factors, so a float32 kernel performs the same
+        float32 operations as the reference.
+
+        Raises:
+            NotImplementedError: for a surrogate without a kernel derivative.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no fused-kernel derivative")
+
 
 @register_surrogate
 @dataclass(frozen=True)
@@ -139,6 +171,10 @@ class ATan(Surrogate):
 
     def derivative(self, x: Tensor) -> Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
+
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: (a/2) / (1 + (k1 z)^2)
+        return (a / 2, math.pi / 2 * a, 0.0)
 
 
 @register_surrogate
@@ -160,6 +196,10 @@ class Sigmoid(Surrogate):
         s = torch.sigmoid(self.alpha * x)
         return self.alpha * s * (1 - s)
 
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: k0 s (1 - s), s = sigmoid(k0 z)
+        return (a, 0.0, 0.0)
+
 
 @register_surrogate
 @dataclass(frozen=True)
@@ -178,6 +218,10 @@ class FastSigmoid(Surrogate):
 
     def derivative(self, x: Tensor) -> Tensor:
         return 1 / (1 + self.alpha * x.abs()) ** 2
+
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: 1 / (1 + k0 |z|)^2
+        return (a, 0.0, 0.0)
 
 
 @register_surrogate
@@ -198,6 +242,10 @@ class SoftSign(Surrogate):
 
     def derivative(self, x: Tensor) -> Tensor:
         return self.alpha / (2 * (1 + self.alpha * x.abs()) ** 2)
+
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: k0 / (2 (1 + k0 |z|)^2)
+        return (a, 0.0, 0.0)
 
 
 @register_surrogate
@@ -222,6 +270,10 @@ class Triangle(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return torch.clamp(self.alpha - self.alpha**2 * x.abs(), min=0)
 
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: max(0, k0 - k1 |z|)
+        return (a, a**2, 0.0)
+
 
 @register_surrogate
 @dataclass(frozen=True)
@@ -244,6 +296,10 @@ class PiecewiseQuadratic(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return 0.75 * self.alpha * torch.clamp(1 - (self.alpha * x) ** 2, min=0)
 
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: k0 max(0, 1 - (k1 z)^2)
+        return (0.75 * a, a, 0.0)
+
 
 @register_surrogate
 @dataclass(frozen=True)
@@ -262,6 +318,10 @@ class Rectangle(Surrogate):
 
     def derivative(self, x: Tensor) -> Tensor:
         return (x.abs() < 0.5 / self.alpha).to(x.dtype) * self.alpha
+
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: k0 if |z| < k1
+        return (a, 0.5 / a, 0.0)
 
 
 @register_surrogate
@@ -283,6 +343,10 @@ class Erf(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return self.alpha / math.sqrt(2 * math.pi) * torch.exp(-0.5 * (self.alpha * x) ** 2)
 
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: k0 exp(k2 (k1 z)^2)
+        return (a / math.sqrt(2 * math.pi), a, -0.5)
+
 
 @register_surrogate
 @dataclass(frozen=True)
@@ -301,6 +365,10 @@ class StraightThrough(Surrogate):
 
     def derivative(self, x: Tensor) -> Tensor:
         return torch.full_like(x, self.alpha)
+
+    def kernel_constants(self) -> tuple[float, float, float]:
+        a = self.alpha  # kernel: k0
+        return (a, 0.0, 0.0)
 
 
 def get_surrogate(surrogate: str | Surrogate | None = None, **params: float) -> Surrogate:

@@ -44,8 +44,62 @@ def test_registry_has_the_required_surrogates() -> None:
         "straight_through",
     }
     assert required <= set(SURROGATES)
-    ids = [cls.kernel_id for cls in SURROGATES.values()]
+    ids = [cls.kernel_id for cls in SURROGATES.values() if cls.kernel_id >= 0]
     assert len(set(ids)) == len(ids)
+    assert all(SURROGATES[n].kernel_id >= 0 for n in required)
+
+
+def test_several_surrogates_without_kernel_register(monkeypatch) -> None:
+    """Any number of surrogates may lack a kernel derivative (kernel_id = -1); a kernel id
+    >= 0 stays unique."""
+    import snn.surrogate as sur
+
+    monkeypatch.setattr(sur, "SURROGATES", dict(SURROGATES))
+    made = []
+    for i in range(3):
+        cls = dataclasses.make_dataclass(f"Mine{i}", [], bases=(sur.ATan,), frozen=True)
+        cls.name, cls.kernel_id = f"mine_{i}", -1
+        made.append(sur.register_surrogate(cls))
+    assert all(sur.SURROGATES[f"mine_{i}"] is made[i] for i in range(3))
+    clash = dataclasses.make_dataclass("Clash", [], bases=(sur.ATan,), frozen=True)
+    clash.name = "clash"
+    with pytest.raises(ValueError, match="kernel_id 0"):
+        sur.register_surrogate(clash)
+
+
+@pytest.mark.parametrize("name", ["user_exponential", "user_algebraic"])
+def test_user_surrogate_trains_under_auto_through_the_reference(name: str) -> None:
+    """A registered surrogate without a kernel: backend="auto" falls back to the reference
+    (same spikes and gradients as backend="torch") and a small network learns."""
+    import snn
+    from snn.backends import UnsupportedConfiguration, resolve, run_sequence_backend
+
+    assert SURROGATES[name].kernel_id == -1
+    x = torch.randn(12, 4, 6) + 0.5
+    auto = run_sequence_backend("lif", "auto", x, None, False,
+                                {"beta": 0.9, "surrogate": name})
+    ref = run_sequence_backend("lif", "torch", x, None, False,
+                               {"beta": 0.9, "surrogate": name})
+    assert torch.equal(auto.spikes, ref.spikes)
+    fused = [f for f in resolve("lif", "auto", "cpu") if "numba" in f.__name__]
+    for impl in fused:  # the fused path refuses it rather than using another derivative
+        with pytest.raises(UnsupportedConfiguration, match="no derivative"):
+            impl(x, None, beta=0.9, surrogate=name)
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(snn.TimeDistributed(torch.nn.Linear(6, 16)),
+                                snn.LIF(surrogate=name), snn.TimeDistributed(
+                                    torch.nn.Linear(16, 2)), snn.LI())
+    target = (x.mean(dim=(0, 2)) > 0.5).long()
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    losses = []
+    for _ in range(30):
+        snn.reset(model)
+        loss = torch.nn.functional.cross_entropy(model(x).mean(0), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
 
 
 @pytest.mark.parametrize("name", NAMES)

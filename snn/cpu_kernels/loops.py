@@ -33,11 +33,33 @@ __all__ = ["BLOCK", "backward", "backward_block", "forward"]
 BLOCK = 1024
 """Neurons per parallel work item."""
 
-P_ONE, P_ZERO, P_VRESET, P_ALPHA, P_RHO, P_CRHO, P_GAMMA, P_K0, P_K1, P_K2 = range(10)
-N_CONST = 10
+P_ONE, P_ZERO, P_VRESET, P_ALPHA, P_RHO, P_CRHO, P_GAMMA, P_K0, P_K1, P_K2, P_LEVELS = range(11)
+N_CONST = 11
 
+# the codes of snn.fused.description (and of neuron.cuh)
 LIF, LI, CUBA, ALIF = 0, 1, 2, 3
+BINARY, MULTILEVEL, TERNARY = 0, 1, 2
 SUBTRACT, HARD, NONE = 0, 1, 2
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fire(fire, hb, thb, sb, levels, one, zero):  # pragma: no cover - compiled
+    """Spikes ``sb`` of the pre-reset membranes ``hb`` at thresholds ``thb`` (the spike
+    rules of :mod:`snn.fused.description`)."""
+    m = hb.shape[0]
+    if fire == MULTILEVEL:
+        for j in range(m):
+            q = hb[j] / thb[j]
+            q = zero if q < zero else (levels if q > levels else q)
+            sb[j] = np.rint(q)
+    elif fire == TERNARY:
+        for j in range(m):
+            p = one if hb[j] - thb[j] >= zero else zero
+            n = one if (-hb[j]) - thb[j] >= zero else zero
+            sb[j] = p - n
+    else:
+        for j in range(m):
+            sb[j] = one if hb[j] - thb[j] >= zero else zero
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -95,7 +117,7 @@ def backward_block(T: int) -> int:
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _step(xt, v, cur, a, bb, cb, tb, thb, hb, sb, p, kind, reset):  # pragma: no cover
+def _step(xt, v, cur, a, bb, cb, tb, thb, hb, sb, p, kind, reset, fire):  # pragma: no cover
     """One time step of a block: updates the state ``v``/``cur``/``a`` in place and leaves the
     pre-reset membrane in ``hb``, the threshold in ``thb`` (ALIF) and the spikes in ``sb``
     (the membrane for LI)."""
@@ -120,15 +142,18 @@ def _step(xt, v, cur, a, bb, cb, tb, thb, hb, sb, p, kind, reset):  # pragma: no
         gm = p[P_GAMMA]
         for j in range(m):
             thb[j] = tb[j] + gm * a[j]
-    for j in range(m):
-        sb[j] = one if hb[j] - thb[j] >= zero else zero
+    _fire(fire, hb, thb, sb, p[P_LEVELS], one, zero)
     if reset == SUBTRACT:
         for j in range(m):
             v[j] = hb[j] - sb[j] * thb[j]
     elif reset == HARD:
         vr = p[P_VRESET]
-        for j in range(m):
-            v[j] = hb[j] - sb[j] * (hb[j] - vr)
+        if fire == TERNARY:
+            for j in range(m):
+                v[j] = hb[j] - abs(sb[j]) * (hb[j] - vr)
+        else:
+            for j in range(m):
+                v[j] = hb[j] - sb[j] * (hb[j] - vr)
     else:
         for j in range(m):
             v[j] = hb[j]
@@ -140,7 +165,7 @@ def _step(xt, v, cur, a, bb, cb, tb, thb, hb, sb, p, kind, reset):  # pragma: no
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, record, workers,
+def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, fire, record, workers,
             spikes, vrec, vT, iT, aT):  # pragma: no cover - compiled
     """Forward over ``x`` ``[T, N]``: spikes (the membrane for LI), the membrane trace when
     ``record``, and the final state. ``beta``/``c``/``thr`` hold one value (``[1]``) or one
@@ -177,7 +202,7 @@ def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, record, workers,
             thb = thb_[:m] if kind == ALIF else tb[:m]
             for t in range(T):
                 _step(x[t, n0:n1], vb, ib, ab, bb[:m], cb[:m], tb[:m], thb, hb[:m],
-                      spikes[t, n0:n1], p, kind, reset)
+                      spikes[t, n0:n1], p, kind, reset, fire)
                 if record:
                     vrec[t, n0:n1] = vb
             vT[n0:n1] = vb
@@ -186,7 +211,7 @@ def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, record, workers,
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, detach, sid,
+def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, fire, detach, sid,
              gs, gs_mode, gv, gv_mode, gvT, giT, gaT, want_beta, decay_input, want_thr, blk,
              workers, gx, gv0, gi0, ga0, gbeta, gthr):  # pragma: no cover - compiled
     """Reverse pass over ``[T, N]`` in blocks of ``blk`` neurons, each first recomputing its
@@ -206,6 +231,7 @@ def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, detach, sid,
     k0 = p[P_K0]
     k1 = p[P_K1]
     k2 = p[P_K2]
+    levels = p[P_LEVELS]
     gs_all = gs[0, 0] if gs_mode == 1 else zero
     gv_all = gv[0, 0] if gv_mode == 1 else zero
     nblk = (N + blk - 1) // blk
@@ -237,7 +263,8 @@ def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, detach, sid,
                 sb = np.empty(m, x.dtype)
                 for t in range(T):
                     thb = tl[t] if kind == ALIF else tb
-                    _step(x[t, n0:n1], v, cur, a, bb, cb, tb, thb, hl[t], sb, p, kind, reset)
+                    _step(x[t, n0:n1], v, cur, a, bb, cb, tb, thb, hl[t], sb, p, kind, reset,
+                          fire)
             # 2. the reverse pass
             dv = gvT[n0:n1].copy()
             di = giT[n0:n1].copy()
@@ -249,6 +276,9 @@ def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, detach, sid,
             dth = np.empty(m, x.dtype)
             z = np.empty(m, x.dtype)
             sg = np.empty(m, x.dtype)
+            sg2 = np.empty(m, x.dtype)
+            sp_ = np.empty(m, x.dtype)
+            dr = np.empty(m, x.dtype)
             vp = np.empty(m, x.dtype)
             for t in range(T - 1, -1, -1):
                 # total gradient reaching v_t: from the future and from the recorded trace
@@ -273,33 +303,53 @@ def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, detach, sid,
                         thb = tl[t]
                         for j in range(m):
                             ds[j] = ds[j] + crho * da[j]
-                    for j in range(m):
-                        z[j] = ht[j] - thb[j]
+                    _fire(fire, ht, thb, sp_, levels, one, zero)
                     if reset == SUBTRACT:
                         for j in range(m):
-                            s = one if z[j] >= zero else zero
                             dh[j] = dv[j]
-                            dth[j] = -(s * dv[j])
+                            dth[j] = -(sp_[j] * dv[j])
+                            dr[j] = zero
                         if not detach:
                             for j in range(m):
                                 ds[j] = ds[j] - thb[j] * dv[j]
                     elif reset == HARD:
                         for j in range(m):
-                            s = one if z[j] >= zero else zero
-                            dh[j] = dv[j] * (one - s)
+                            r = abs(sp_[j]) if fire == TERNARY else sp_[j]
+                            dh[j] = dv[j] * (one - r)
                             dth[j] = zero
-                        if not detach:
-                            for j in range(m):
-                                ds[j] = ds[j] + (vr - ht[j]) * dv[j]
+                            dr[j] = zero if detach else (vr - ht[j]) * dv[j]
                     else:
                         for j in range(m):
                             dh[j] = dv[j]
                             dth[j] = zero
-                    surrogate_grad(sid, z, sg, k0, k1, k2, one, zero)
-                    for j in range(m):
-                        dz = ds[j] * sg[j]
-                        dh[j] = dh[j] + dz
-                        dth[j] = dth[j] - dz
+                            dr[j] = zero
+                    if fire == MULTILEVEL:
+                        # straight-through estimator on 0 <= h / th <= D (Luo et al. 2024)
+                        for j in range(m):
+                            q = ht[j] / thb[j]
+                            dq = ds[j] if q >= zero and q <= levels else zero
+                            dh[j] = dh[j] + dq / thb[j]
+                            dth[j] = dth[j] - dq * (q / thb[j])
+                    elif fire == TERNARY:
+                        for j in range(m):
+                            z[j] = ht[j] - thb[j]
+                        surrogate_grad(sid, z, sg, k0, k1, k2, one, zero)
+                        for j in range(m):
+                            z[j] = (-ht[j]) - thb[j]
+                        surrogate_grad(sid, z, sg2, k0, k1, k2, one, zero)
+                        for j in range(m):
+                            dpp = (ds[j] + dr[j]) * sg[j]
+                            dmm = (dr[j] - ds[j]) * sg2[j]
+                            dh[j] = dh[j] + dpp - dmm
+                            dth[j] = dth[j] - dpp - dmm
+                    else:
+                        for j in range(m):
+                            z[j] = ht[j] - thb[j]
+                        surrogate_grad(sid, z, sg, k0, k1, k2, one, zero)
+                        for j in range(m):
+                            dz = (ds[j] + dr[j]) * sg[j]
+                            dh[j] = dh[j] + dz
+                            dth[j] = dth[j] - dz
                     if kind == ALIF:
                         for j in range(m):
                             da[j] = rho * da[j] + gm * dth[j]
@@ -314,12 +364,13 @@ def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, detach, sid,
                         vp[:] = hl[t - 1]
                     else:
                         hp = hl[t - 1]
+                        _fire(fire, hp, tb, sp_, levels, one, zero)
                         for j in range(m):
-                            sp = one if hp[j] - tb[j] >= zero else zero
                             if reset == SUBTRACT:
-                                vp[j] = hp[j] - sp * tb[j]
+                                vp[j] = hp[j] - sp_[j] * tb[j]
                             elif reset == HARD:
-                                vp[j] = hp[j] - sp * (hp[j] - vr)
+                                r = abs(sp_[j]) if fire == TERNARY else sp_[j]
+                                vp[j] = hp[j] - r * (hp[j] - vr)
                             else:
                                 vp[j] = hp[j]
                     for j in range(m):

@@ -1,12 +1,15 @@
-"""The CPU engine (numba) and the backend-table entry points of the ``"numba"`` backend.
+"""The CPU engine (numba) of the ``"numba"`` backend.
 
-Each ``*_sequence`` function here has the signature of its reference in
-:mod:`snn.functional` and is registered in :data:`snn.backends.IMPLEMENTATIONS`.
+The backend table (:func:`snn.backends.implementations`) runs every neuron with fused kernels
+through this engine (:data:`ENGINE`) by way of :func:`snn.fused.autograd.fused_sequence`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,21 +17,58 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from snn.cuda_kernels.fused import KIND_ALIF, KIND_CUBA, FusedSpec, fused_sequence
-from snn.functional._common import SequenceOutput
+from snn.fused.autograd import BackwardResult, ForwardResult, FusedSpec, Saved
+from snn.fused.description import KIND_ALIF, KIND_CUBA
 
-__all__ = [
-    "ENGINE",
-    "alif_sequence",
-    "cuba_lif_sequence",
-    "if_sequence",
-    "li_sequence",
-    "lif_sequence",
-]
+__all__ = ["ENGINE", "NumbaEngine"]
 
 
 def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
+
+
+HUGE_PAGE = 1 << 21
+"""Size of a transparent huge page on x86-64 and arm64 Linux."""
+
+
+@functools.cache
+def _madvise() -> Any:
+    """libc's ``madvise`` on Linux, else ``None``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def fresh(like: Tensor, *shape: int) -> Tensor:
+    """A new output tensor (``like``'s dtype, ``shape`` or ``like``'s shape) whose large
+    pages are requested as transparent huge pages before anything touches them.
+
+    A large fresh allocation is mapped from the kernel page by page on first write; with
+    4 KiB pages that is one fault per 4 KiB of every output (a large part of a memory-bound
+    kernel's time). ``madvise(MADV_HUGEPAGE)`` makes each fault map 2 MiB (as PyTorch's own
+    ``THP_MEM_ALLOC_ENABLE`` does for all its allocations); where huge pages are disabled
+    the call fails harmlessly and nothing changes.
+    """
+    t = like.new_empty(shape) if shape else torch.empty_like(like)
+    nbytes = t.numel() * t.element_size()
+    madvise = _madvise()
+    if madvise is not None and nbytes >= 2 * HUGE_PAGE:
+        start = -(-t.data_ptr() // HUGE_PAGE) * HUGE_PAGE
+        end = (t.data_ptr() + nbytes) // HUGE_PAGE * HUGE_PAGE
+        if end > start:
+            madvise(start, end - start, MADV_HUGEPAGE)
+    return t
+
+
+MADV_HUGEPAGE = 14
+"""``madvise`` advice value of Linux (``<sys/mman.h>``)."""
 
 
 def _constants(spec: FusedSpec, dtype: torch.dtype) -> np.ndarray:
@@ -42,6 +82,7 @@ def _constants(spec: FusedSpec, dtype: torch.dtype) -> np.ndarray:
     p[loops.P_CRHO] = spec.c_adapt
     p[loops.P_GAMMA] = spec.adapt_scale
     p[loops.P_K0], p[loops.P_K1], p[loops.P_K2] = spec.sg
+    p[loops.P_LEVELS] = spec.levels
     return p
 
 
@@ -89,86 +130,66 @@ class NumbaEngine:
 
     name = "numba"
     dtypes = (torch.float32, torch.float64)
+    devices = ("cpu",)
     recompute = True
 
+    def prepare(self, block: bool) -> bool:
+        """Whether the kernels run without compiling in this process (see
+        :mod:`snn.cpu_kernels.warmup`); ``block`` waits for them."""
+        from snn.cpu_kernels.warmup import ensure_compiled
+
+        return ensure_compiled(block)
+
     def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
-                beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> tuple[Tensor | None, ...]:
+                beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> ForwardResult:
         from snn.cpu_kernels import loops
 
         N = x.shape[1]
-        spikes = torch.empty_like(x)
-        v_rec = torch.empty_like(x) if record else None
+        spikes = fresh(x)
+        v_rec = fresh(x) if record else None
         v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
         with _threads_for(*x.shape):
             loops.forward(
                 _np(x), _np(v0), _np(i0), _np(a0), _np(beta), _np(c), _np(thr),
-                _constants(spec, x.dtype), spec.kind, spec.reset, bool(record), _workers(),
-                _np(spikes),
+                _constants(spec, x.dtype), spec.kind, spec.reset, spec.fire, bool(record),
+                _workers(), _np(spikes),
                 _np(v_rec if v_rec is not None else x.new_empty(1, 1)),
                 _np(v_t), _np(i_t), _np(a_t),
             )
-        return (
-            spikes, None, None, v_rec, v_t,
+        return ForwardResult(
+            spikes, v_rec, v_t,
             i_t if spec.kind == KIND_CUBA else None,
             a_t if spec.kind == KIND_ALIF else None,
         )
 
-    def backward(self, spec: FusedSpec, saved: dict[str, Tensor], g_s: Tensor | None,
+    def backward(self, spec: FusedSpec, saved: Saved, g_s: Tensor | None,
                  g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor, g_at: Tensor,
-                 like: Tensor, x_shape: torch.Size, want_beta: bool,
-                 want_thr: bool) -> tuple[Tensor | None, ...]:
+                 want_beta: bool, want_thr: bool) -> BackwardResult:
         from snn.cpu_kernels import loops
 
-        T, N = x_shape
-        gx = like.new_empty(T, N)
-        dummy2 = _np(like.new_zeros(1, 1))
+        x = saved.x
+        assert x is not None and saved.v0 is not None
+        T, N = x.shape
+        gx = fresh(x)
+        dummy2 = _np(x.new_zeros(1, 1))
         gs, gs_mode = _grad_mode(g_s, dummy2)
         gv, gv_mode = _grad_mode(g_vrec, dummy2)
-        gv0, gi0, ga0 = like.new_empty(N), like.new_empty(N), like.new_empty(N)
+        gv0, gi0, ga0 = x.new_empty(N), x.new_empty(N), x.new_empty(N)
         gbeta = torch.empty(N, dtype=torch.float64)
         gthr = torch.empty(N, dtype=torch.float64)
         with _threads_for(T, N):
             loops.backward(
-                _np(saved["x"]), _np(saved["v0"]), _np(saved["i0"]), _np(saved["a0"]),
-                _np(saved["beta"]), _np(saved["c"]), _np(saved["thr"]),
-                _constants(spec, like.dtype),
-                spec.kind, spec.reset, spec.detach_reset, spec.surrogate_id,
+                _np(x), _np(saved.v0), _np(saved.i0), _np(saved.a0),
+                _np(saved.beta), _np(saved.c), _np(saved.thr),
+                _constants(spec, x.dtype),
+                spec.kind, spec.reset, spec.fire, spec.detach_reset, spec.surrogate_id,
                 gs, gs_mode, gv, gv_mode, _np(g_vt), _np(g_it), _np(g_at),
                 bool(want_beta), spec.decay_input, bool(want_thr), loops.backward_block(T),
                 _workers(), _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
             )
-        return gx, gv0, gi0, ga0, gbeta if want_beta else None, gthr if want_thr else None
+        return BackwardResult(gx, gv0, gi0, ga0, gbeta if want_beta else None,
+                              gthr if want_thr else None)
 
 
 ENGINE = NumbaEngine()
 """The numba engine instance (stateless)."""
-
-
-def if_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                ) -> SequenceOutput:
-    """Fused CPU :func:`snn.functional.if_sequence` (``x``: ``[T, B, ...]``)."""
-    return fused_sequence(ENGINE, "if", x, state, record, params)
-
-
-def lif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                 ) -> SequenceOutput:
-    """Fused CPU :func:`snn.functional.lif_sequence` (``x``: ``[T, B, ...]``)."""
-    return fused_sequence(ENGINE, "lif", x, state, record, params)
-
-
-def li_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                ) -> SequenceOutput:
-    """Fused CPU :func:`snn.functional.li_sequence` (``x``: ``[T, B, ...]``)."""
-    return fused_sequence(ENGINE, "li", x, state, record, params)
-
-
-def cuba_lif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                      ) -> SequenceOutput:
-    """Fused CPU :func:`snn.functional.cuba_lif_sequence` (``x``: ``[T, B, ...]``)."""
-    return fused_sequence(ENGINE, "cuba_lif", x, state, record, params)
-
-
-def alif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                  ) -> SequenceOutput:
-    """Fused CPU :func:`snn.functional.alif_sequence` (``x``: ``[T, B, ...]``)."""
-    return fused_sequence(ENGINE, "alif", x, state, record, params)

@@ -1,10 +1,13 @@
-"""Fused CUDA kernels launched through CuPy, and the device-independent fused plumbing.
+"""Fused CUDA kernels launched through CuPy.
 
-- ``neuron.cuh``: the per-neuron update, surrogate derivatives and dtype conversions, written
-  once for the GPU kernels and for a host-side C++ harness that checks the arithmetic on CPU;
-- ``neuron_kernels.cu``: the forward and backward kernels (one launch per sequence each);
-- :mod:`snn.cuda_kernels.fused`: the autograd Function shared with :mod:`snn.cpu_kernels`;
-- :mod:`snn.cuda_kernels.ops`: the CuPy launcher and the ``"cupy"`` backend entry points.
+- ``kernel_args.h``: the kernels' arguments, declared once (read by :mod:`snn.fused.args`);
+- ``neuron.cuh``: the per-neuron update, spike rules, surrogate derivatives and dtype
+  conversions;
+- ``neuron_kernels.cu``: the forward and backward kernels (one launch per sequence each),
+  also compiled for the host by the test-suite and launched over the real grid on the CPU;
+- :mod:`snn.cuda_kernels.ops`: the CuPy launcher, the engine of the ``"cupy"`` backend.
+
+The device-neutral plumbing lives in :mod:`snn.fused`.
 
 Importing this package imports neither CuPy nor the kernels.
 """

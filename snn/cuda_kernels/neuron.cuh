@@ -4,15 +4,20 @@
 // reference). Keep the arithmetic here in the same order as snn/functional: no fused
 // multiply-add (the kernels are compiled with --fmad=false), one rounding per operation.
 //
-// The general neuron (see snn/cuda_kernels/fused.py for the equations):
+// The general neuron (see snn/fused/description.py for the equations):
 //   i_t = alpha i_{t-1} + x_t                      (CuBa; otherwise u_t = x_t)
 //   h_t = beta v_{t-1} + c u_t                     (c = 1 - beta with decay_input, else 1)
 //   theta_t = theta + gamma a_{t-1}                (ALIF; otherwise theta)
-//   s_t = [h_t - theta_t >= 0],  v_t = reset(h_t, s_t)
+//   s_t = fire(h_t, theta_t),  v_t = reset(h_t, s_t)
 //   a_t = rho a_{t-1} + (1 - rho) s_t              (ALIF)
+// fire: binary [h - theta >= 0]; multi-level round(clip(h / theta, 0, D)); ternary
+// [h - theta >= 0] - [-h - theta >= 0]. The integration kind is a template parameter of the
+// kernels; reset, fire rule and surrogate are uniform run-time values (no divergence).
 // Backward keeps h_t (and a_{t-1} for ALIF) in the storage dtype; spikes and post-reset
 // membranes are recomputed from it.
 #pragma once
+
+#include "kernel_args.h"
 
 #if defined(__CUDACC__) || defined(__CUDACC_RTC__)
 #define SNN_HD __host__ __device__ __forceinline__
@@ -30,6 +35,7 @@ namespace snn {
 
 enum Kind { KIND_LIF = 0, KIND_LI = 1, KIND_CUBA = 2, KIND_ALIF = 3 };
 enum Reset { RESET_SUBTRACT = 0, RESET_HARD = 1, RESET_NONE = 2 };
+enum Fire { FIRE_BINARY = 0, FIRE_MULTILEVEL = 1, FIRE_TERNARY = 2 };
 enum GradMode { GRAD_FULL = 0, GRAD_SCALAR = 1, GRAD_NONE = 2 };
 
 typedef long long index_t;
@@ -174,9 +180,11 @@ SNN_HD float abs_(float v) { return fabsf(v); }
 SNN_HD double abs_(double v) { return fabs(v); }
 SNN_HD float exp_(float v) { return expf(v); }
 SNN_HD double exp_(double v) { return exp(v); }
+SNN_HD float rint_(float v) { return rintf(v); }
+SNN_HD double rint_(double v) { return rint(v); }
 
 // Surrogate derivative g'(z) selected by kernel_id (snn.surrogate), constants k0..k2 from
-// snn.cuda_kernels.fused.surrogate_constants.
+// the surrogate's kernel_constants() (snn.surrogate).
 template <typename A>
 SNN_HD A surrogate_grad(int sid, A z, A k0, A k1, A k2) {
   const A one = A(1), zero = A(0);
@@ -219,179 +227,211 @@ SNN_HD A surrogate_grad(int sid, A z, A k0, A k1, A k2) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// configuration and buffers
+// kernel arguments (declared once in kernel_args.h)
 
+#define SNN_T_IN const S*
+#define SNN_T_OUT S*
+#define SNN_T_PIN const A*
+#define SNN_T_POUT A*
+#define SNN_T_I64 long long
+#define SNN_T_I32 int
+#define SNN_T_ACC A
+#define SNN_DECLARE_FIELD(kind, name) SNN_T_##kind name;
+
+template <typename S>
+struct ForwardArgs {
+  typedef typename io<S>::acc A;
+  SNN_FORWARD_ARGS(SNN_DECLARE_FIELD)
+};
+
+template <typename S>
+struct BackwardArgs {
+  typedef typename io<S>::acc A;
+  SNN_BACKWARD_ARGS(SNN_DECLARE_FIELD)
+};
+
+// ---------------------------------------------------------------------------------------------
+// the spike rules and the reset
+
+// spikes of the pre-reset membrane h at threshold th
 template <typename A>
-struct Config {
-  int kind, reset, detach, sid;
-  int bs, ts;  // 1: beta/c (bs) and threshold (ts) per neuron; 0: one value for all
-  int record;
-  int gs_mode, gv_mode, want_beta, decay_input, want_thr;
-  A v_reset, alpha, rho, c_rho, gamma, k0, k1, k2;
-};
+SNN_HD A fire(int rule, A h, A th, A levels) {
+  const A one = A(1), zero = A(0);
+  if (rule == FIRE_MULTILEVEL) {
+    A q = h / th;
+    q = q < zero ? zero : (q > levels ? levels : q);
+    return rint_(q);
+  }
+  if (rule == FIRE_TERNARY) {
+    const A p = h - th >= zero ? one : zero;
+    const A m = (-h) - th >= zero ? one : zero;
+    return p - m;
+  }
+  return h - th >= zero ? one : zero;
+}
 
-template <typename S>
-struct ForwardBuffers {
-  const S *x, *v0, *i0, *a0;
-  const typename io<S>::acc *beta, *c, *thr;  // per-neuron parameters in the compute type
-  S *spikes, *h, *a_prev, *v_rec, *vT, *iT, *aT;
-  index_t T, N;
-};
-
-template <typename S>
-struct BackwardBuffers {
-  const S *h, *a_prev, *x, *v0;
-  const typename io<S>::acc *beta, *c, *thr;
-  const S *gs, *gv, *gvT, *giT, *gaT;
-  S *gx, *gv0, *gi0, *ga0;
-  typename io<S>::acc *gbeta, *gthr;
-  index_t T, N;
-};
+// how much of the membrane a hard reset replaces: |s| for ternary spikes, s otherwise
+template <typename A>
+SNN_HD A reset_mask(int rule, A s) {
+  return rule == FIRE_TERNARY ? abs_(s) : s;
+}
 
 // post-reset membrane from the pre-reset one
 template <typename A>
-SNN_HD A reset_membrane(int reset, A h, A s, A th, A v_reset) {
+SNN_HD A reset_membrane(int reset, int rule, A h, A s, A th, A v_reset) {
   if (reset == RESET_SUBTRACT) return h - s * th;
-  if (reset == RESET_HARD) return h - s * (h - v_reset);
+  if (reset == RESET_HARD) return h - reset_mask(rule, s) * (h - v_reset);
   return h;
 }
 
 // ---------------------------------------------------------------------------------------------
 // the whole sequence of neuron n, forward
 
-template <typename S>
-SNN_HD void forward_neuron(const Config<typename io<S>::acc>& cfg, const ForwardBuffers<S>& b,
-                           index_t n) {
+template <typename S, int KIND>
+SNN_HD void forward_neuron(const ForwardArgs<S>& b, index_t n) {
   typedef typename io<S>::acc A;
   typedef io<S> IO;
-  const A one = A(1), zero = A(0);
+  const A zero = A(0);
   A v = IO::load(b.v0[n]);
-  A cur = cfg.kind == KIND_CUBA ? IO::load(b.i0[n]) : zero;
-  A a = cfg.kind == KIND_ALIF ? IO::load(b.a0[n]) : zero;
-  const A beta = b.beta[n * cfg.bs];
-  const A c = b.c[n * cfg.bs];
-  const A thr = cfg.kind == KIND_LI ? zero : b.thr[n * cfg.ts];
+  A cur = KIND == KIND_CUBA ? IO::load(b.i0[n]) : zero;
+  A a = KIND == KIND_ALIF ? IO::load(b.a0[n]) : zero;
+  const A beta = b.beta[n * b.bs];
+  const A c = b.c[n * b.bs];
+  const A thr = KIND == KIND_LI ? zero : b.thr[n * b.ts];
 #if defined(__CUDA_ARCH__)
 #pragma unroll 4
 #endif
   for (index_t t = 0; t < b.T; ++t) {
     const index_t k = t * b.N + n;
     A u = IO::load(b.x[k]);
-    if (cfg.kind == KIND_CUBA) {
-      cur = cfg.alpha * cur + u;
+    if (KIND == KIND_CUBA) {
+      cur = b.alpha * cur + u;
       u = cur;
     }
     const A h = round_to<S>(beta * v + c * u);
-    if (cfg.kind == KIND_LI) {
+    if (KIND == KIND_LI) {
       v = h;
       b.spikes[k] = IO::store(h);
-      if (cfg.record) b.v_rec[k] = IO::store(h);
+      if (b.record) b.v_rec[k] = IO::store(h);
       continue;
     }
     A th = thr;
-    if (cfg.kind == KIND_ALIF) {
+    if (KIND == KIND_ALIF) {
       b.a_prev[k] = IO::store(a);
-      th = thr + cfg.gamma * a;
+      th = thr + b.gamma * a;
     }
-    const A s = h - th >= zero ? one : zero;
-    v = reset_membrane(cfg.reset, h, s, th, cfg.v_reset);
-    if (cfg.kind == KIND_ALIF) a = round_to<S>(cfg.rho * a + cfg.c_rho * s);
+    const A s = fire(b.fire, h, th, b.levels);
+    v = reset_membrane(b.reset, b.fire, h, s, th, b.v_reset);
+    if (KIND == KIND_ALIF) a = round_to<S>(b.rho * a + b.c_rho * s);
     b.spikes[k] = IO::store(s);
     b.h[k] = IO::store(h);
-    if (cfg.record) b.v_rec[k] = IO::store(v);
+    if (b.record) b.v_rec[k] = IO::store(v);
   }
   b.vT[n] = IO::store(v);
-  if (cfg.kind == KIND_CUBA) b.iT[n] = IO::store(cur);
-  if (cfg.kind == KIND_ALIF) b.aT[n] = IO::store(a);
+  if (KIND == KIND_CUBA) b.iT[n] = IO::store(cur);
+  if (KIND == KIND_ALIF) b.aT[n] = IO::store(a);
 }
 
 // ---------------------------------------------------------------------------------------------
 // the whole sequence of neuron n, backward (one reverse pass)
 
-template <typename S>
-SNN_HD void backward_neuron(const Config<typename io<S>::acc>& cfg, const BackwardBuffers<S>& b,
-                            index_t n) {
+template <typename S, int KIND>
+SNN_HD void backward_neuron(const BackwardArgs<S>& b, index_t n) {
   typedef typename io<S>::acc A;
   typedef io<S> IO;
   const A one = A(1), zero = A(0);
   A dv = IO::load(b.gvT[n]);
-  A di = cfg.kind == KIND_CUBA ? IO::load(b.giT[n]) : zero;
-  A da = cfg.kind == KIND_ALIF ? IO::load(b.gaT[n]) : zero;
-  const A beta = b.beta[n * cfg.bs];
-  const A c = b.c[n * cfg.bs];
-  const A thr = cfg.kind == KIND_LI ? zero : b.thr[n * cfg.ts];
-  const A gs_all = cfg.gs_mode == GRAD_SCALAR ? IO::load(b.gs[0]) : zero;
-  const A gv_all = cfg.gv_mode == GRAD_SCALAR ? IO::load(b.gv[0]) : zero;
+  A di = KIND == KIND_CUBA ? IO::load(b.giT[n]) : zero;
+  A da = KIND == KIND_ALIF ? IO::load(b.gaT[n]) : zero;
+  const A beta = b.beta[n * b.bs];
+  const A c = b.c[n * b.bs];
+  const A thr = KIND == KIND_LI ? zero : b.thr[n * b.ts];
+  const A gs_all = b.gs_mode == GRAD_SCALAR ? IO::load(b.gs[0]) : zero;
+  const A gv_all = b.gv_mode == GRAD_SCALAR ? IO::load(b.gv[0]) : zero;
   A acc_beta = zero, acc_thr = zero;
 #if defined(__CUDA_ARCH__)
 #pragma unroll 4
 #endif
   for (index_t t = b.T - 1; t >= 0; --t) {
     const index_t k = t * b.N + n;
-    if (cfg.gv_mode == GRAD_FULL) {
+    if (b.gv_mode == GRAD_FULL) {
       dv = dv + IO::load(b.gv[k]);
-    } else if (cfg.gv_mode == GRAD_SCALAR) {
+    } else if (b.gv_mode == GRAD_SCALAR) {
       dv = dv + gv_all;
     }
-    A ds = cfg.gs_mode == GRAD_FULL ? IO::load(b.gs[k]) : gs_all;
+    A ds = b.gs_mode == GRAD_FULL ? IO::load(b.gs[k]) : gs_all;
     A dh;
-    if (cfg.kind == KIND_LI) {
+    if (KIND == KIND_LI) {
       dh = dv + ds;
     } else {
       const A ht = IO::load(b.h[k]);
       A th = thr;
-      if (cfg.kind == KIND_ALIF) {
-        th = thr + cfg.gamma * IO::load(b.a_prev[k]);
-        ds = ds + cfg.c_rho * da;
+      if (KIND == KIND_ALIF) {
+        th = thr + b.gamma * IO::load(b.a_prev[k]);
+        ds = ds + b.c_rho * da;
       }
-      const A z = ht - th;
-      const A s = z >= zero ? one : zero;
-      A dth = zero;
-      if (cfg.reset == RESET_SUBTRACT) {
+      const A s = fire(b.fire, ht, th, b.levels);
+      A dth = zero, dr = zero;  // dr: gradient reaching the hard-reset mask
+      if (b.reset == RESET_SUBTRACT) {
         dh = dv;
         dth = -(s * dv);
-        if (!cfg.detach) ds = ds - th * dv;
-      } else if (cfg.reset == RESET_HARD) {
-        dh = dv * (one - s);
-        if (!cfg.detach) ds = ds + (cfg.v_reset - ht) * dv;
+        if (!b.detach) ds = ds - th * dv;
+      } else if (b.reset == RESET_HARD) {
+        dh = dv * (one - reset_mask(b.fire, s));
+        if (!b.detach) dr = (b.v_reset - ht) * dv;
       } else {
         dh = dv;
       }
-      const A dz = ds * surrogate_grad<A>(cfg.sid, z, cfg.k0, cfg.k1, cfg.k2);
-      dh = dh + dz;
-      dth = dth - dz;
-      if (cfg.kind == KIND_ALIF) da = cfg.rho * da + cfg.gamma * dth;
-      if (cfg.want_thr) acc_thr += dth;
+      if (b.fire == FIRE_MULTILEVEL) {
+        // straight-through estimator on the window 0 <= h / th <= D (Luo et al. 2024)
+        const A q = ht / th;
+        const A dq = q >= zero && q <= b.levels ? ds : zero;
+        dh = dh + dq / th;
+        dth = dth - dq * (q / th);
+      } else if (b.fire == FIRE_TERNARY) {
+        const A gp = surrogate_grad<A>(b.sid, ht - th, b.k0, b.k1, b.k2);
+        const A gm = surrogate_grad<A>(b.sid, (-ht) - th, b.k0, b.k1, b.k2);
+        const A dp = (ds + dr) * gp;
+        const A dm = (dr - ds) * gm;
+        dh = dh + dp - dm;
+        dth = dth - dp - dm;
+      } else {
+        const A dz = (ds + dr) * surrogate_grad<A>(b.sid, ht - th, b.k0, b.k1, b.k2);
+        dh = dh + dz;
+        dth = dth - dz;
+      }
+      if (KIND == KIND_ALIF) da = b.rho * da + b.gamma * dth;
+      if (b.want_thr) acc_thr += dth;
     }
-    if (cfg.want_beta) {
+    if (b.want_beta) {
       // v_{t-1}, recomputed from h_{t-1} exactly as the forward pass computed it
       A vp;
       if (t == 0) {
         vp = IO::load(b.v0[n]);
-      } else if (cfg.kind == KIND_LI) {
+      } else if (KIND == KIND_LI) {
         vp = IO::load(b.h[k - b.N]);
       } else {
         const A hp = IO::load(b.h[k - b.N]);
-        const A sp = hp - thr >= zero ? one : zero;
-        vp = reset_membrane(cfg.reset, hp, sp, thr, cfg.v_reset);
+        const A sp = fire(b.fire, hp, thr, b.levels);
+        vp = reset_membrane(b.reset, b.fire, hp, sp, thr, b.v_reset);
       }
       acc_beta += dh * vp;
-      if (cfg.decay_input) acc_beta -= dh * IO::load(b.x[k]);
+      if (b.decay_input) acc_beta -= dh * IO::load(b.x[k]);
     }
-    if (cfg.kind == KIND_CUBA) {
+    if (KIND == KIND_CUBA) {
       di = di + c * dh;
       b.gx[k] = IO::store(di);
-      di = cfg.alpha * di;
+      di = b.alpha * di;
     } else {
       b.gx[k] = IO::store(c * dh);
     }
     dv = beta * dh;
   }
   b.gv0[n] = IO::store(dv);
-  if (cfg.kind == KIND_CUBA) b.gi0[n] = IO::store(di);
-  if (cfg.kind == KIND_ALIF) b.ga0[n] = IO::store(da);
-  if (cfg.want_beta) b.gbeta[n] = acc_beta;
-  if (cfg.want_thr) b.gthr[n] = acc_thr;
+  if (KIND == KIND_CUBA) b.gi0[n] = IO::store(di);
+  if (KIND == KIND_ALIF) b.ga0[n] = IO::store(da);
+  if (b.want_beta) b.gbeta[n] = acc_beta;
+  if (b.want_thr) b.gthr[n] = acc_thr;
 }
 
 }  // namespace snn

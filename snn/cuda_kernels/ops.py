@@ -1,10 +1,12 @@
-"""CuPy launcher of the fused CUDA kernels and the ``"cupy"`` backend entry points.
+"""CuPy launcher of the fused CUDA kernels: the engine of the ``"cupy"`` backend.
 
-The kernels of ``neuron_kernels.cu`` are templates; the instantiation a run needs (storage
-dtype, neuron family, reset mode, detach_reset, surrogate) is compiled with NVRTC on first use
-and cached per configuration and device (CuPy also keeps compiled modules on disk). Launches go
-to PyTorch's current stream of the tensor's device, so they order correctly with the
-surrounding PyTorch work without synchronising.
+The kernels of ``neuron_kernels.cu`` are templates over the storage dtype and the integration
+kind; the instantiation a run needs is compiled with NVRTC on first use and cached per
+configuration and device (CuPy also keeps compiled modules on disk). Each kernel takes one
+argument struct, built by :func:`forward_args` / :func:`backward_args` from the declaration in
+``kernel_args.h`` (the host-emulated tests launch the same entry points through the same
+builders). Launches go to PyTorch's current stream of the tensor's device, so they order
+correctly with the surrounding PyTorch work without synchronising.
 """
 
 from __future__ import annotations
@@ -17,32 +19,32 @@ import torch
 from torch import Tensor
 
 from snn.cuda_kernels import SOURCE_DIR
-from snn.cuda_kernels.fused import KIND_ALIF, KIND_CUBA, KIND_LI, FusedSpec, fused_sequence
-from snn.functional._common import SequenceOutput
+from snn.fused import args as kargs
+from snn.fused.autograd import BackwardResult, ForwardResult, FusedSpec, Saved
+from snn.fused.description import KIND_ALIF, KIND_CUBA, KIND_LI
 
 __all__ = [
+    "COMPILE_OPTIONS",
     "ENGINE",
+    "STORAGE_TYPES",
     "THREADS",
-    "alif_sequence",
+    "CupyEngine",
     "backward_args",
-    "cuba_lif_sequence",
     "forward_args",
-    "if_sequence",
+    "grid",
     "kernel_names",
-    "li_sequence",
-    "lif_sequence",
 ]
 
 THREADS = 256
 """Threads per block (one neuron per thread); matches ``__launch_bounds__`` in the source."""
 
-_STORAGE = {
-    torch.float32: ("float", np.float32),
-    torch.float64: ("double", np.float64),
-    torch.float16: ("snn::half_t", np.float32),
-    torch.bfloat16: ("snn::bf16_t", np.float32),
+STORAGE_TYPES = {
+    torch.float32: "float",
+    torch.float64: "double",
+    torch.float16: "snn::half_t",
+    torch.bfloat16: "snn::bf16_t",
 }
-"""torch dtype -> (C++ storage type, compute scalar type)."""
+"""torch dtype -> C++ storage type of the kernels."""
 
 COMPILE_OPTIONS = ("-std=c++14", "--fmad=false", f"-I{SOURCE_DIR}")
 """NVRTC options: no contraction into fused multiply-adds (the reference rounds each op)."""
@@ -50,13 +52,123 @@ COMPILE_OPTIONS = ("-std=c++14", "--fmad=false", f"-I{SOURCE_DIR}")
 
 def kernel_names(spec: FusedSpec, dtype: torch.dtype) -> tuple[str, str]:
     """NVRTC name expressions of the forward and backward instantiations for a run."""
-    ctype = _STORAGE[dtype][0]
-    fwd = f"snn_forward<{ctype}, {spec.kind}, {spec.reset}>"
-    bwd = (
-        f"snn_backward<{ctype}, {spec.kind}, {spec.reset}, {int(spec.detach_reset)}, "
-        f"{spec.surrogate_id}>"
+    ctype = STORAGE_TYPES[dtype]
+    return f"snn_forward<{ctype}, {spec.kind}>", f"snn_backward<{ctype}, {spec.kind}>"
+
+
+def grid(n: int) -> tuple[int, int]:
+    """``(blocks, threads)`` of a launch over ``n`` neurons (one thread per neuron)."""
+    return (n + THREADS - 1) // THREADS, THREADS
+
+
+def forward_args(spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
+                 beta: Tensor, c: Tensor, thr: Tensor, outs: dict[str, Tensor],
+                 record: bool, address: Any = None) -> np.void:
+    """The argument struct of ``snn_forward`` (``outs``: spikes, h, a_prev, v_rec, vT, iT,
+    aT; tensors through ``address``, by default ``data_ptr()``)."""
+    T, N = x.shape
+    values = {
+        "x": x, "v0": v0, "i0": i0, "a0": a0, "beta": beta, "c": c, "thr": thr, **outs,
+        "T": T, "N": N, "bs": int(beta.numel() > 1), "ts": int(thr.numel() > 1),
+        "record": int(bool(record)), "reset": spec.reset, "fire": spec.fire,
+        "v_reset": spec.v_reset, "alpha": spec.alpha, "rho": spec.beta_adapt,
+        "c_rho": spec.c_adapt, "gamma": spec.adapt_scale, "levels": spec.levels,
+    }
+    return kargs.build("forward", x.dtype, values, address)
+
+
+def backward_args(spec: FusedSpec, dtype: torch.dtype, ins: dict[str, Tensor],
+                  outs: dict[str, Tensor], T: int, N: int, modes: tuple[int, int],
+                  want_beta: bool, want_thr: bool, address: Any = None) -> np.void:
+    """The argument struct of ``snn_backward`` (``ins``: h, a_prev, x, v0, beta, c, thr, gs,
+    gv, gvT, giT, gaT; ``outs``: gx, gv0, gi0, ga0, gbeta, gthr)."""
+    k0, k1, k2 = spec.sg
+    values = {
+        **ins, **outs, "T": T, "N": N, "bs": int(ins["beta"].numel() > 1),
+        "ts": int(ins["thr"].numel() > 1), "reset": spec.reset, "fire": spec.fire,
+        "detach": int(spec.detach_reset), "sid": spec.surrogate_id,
+        "gs_mode": modes[0], "gv_mode": modes[1], "want_beta": int(bool(want_beta)),
+        "decay_input": int(bool(spec.decay_input)), "want_thr": int(bool(want_thr)),
+        "v_reset": spec.v_reset, "alpha": spec.alpha, "rho": spec.beta_adapt,
+        "c_rho": spec.c_adapt, "gamma": spec.adapt_scale, "levels": spec.levels,
+        "k0": k0, "k1": k1, "k2": k2,
+    }
+    return kargs.build("backward", dtype, values, address)
+
+
+def grad_mode(g: Tensor | None, dummy: Tensor) -> tuple[Tensor, int]:
+    """A gradient as the kernel takes it: full ``[T, N]`` (0), one value (1) or none (2)."""
+    if g is None:
+        return dummy, 2
+    if all(s == 0 for s in g.stride()):
+        return g.reshape(-1)[:1].contiguous(), 1
+    return g.contiguous(), 0
+
+
+def forward_buffers(spec: FusedSpec, x: Tensor, record: bool) -> dict[str, Tensor]:
+    """The output buffers of a forward launch (a one-element dummy for what is absent)."""
+    N = x.shape[1]
+    dummy = x.new_empty(1)
+    spikes = torch.empty_like(x)
+    return {
+        "spikes": spikes,
+        "h": spikes if spec.kind == KIND_LI else torch.empty_like(x),
+        "a_prev": torch.empty_like(x) if spec.kind == KIND_ALIF else dummy,
+        "v_rec": torch.empty_like(x) if record else dummy,
+        "vT": x.new_empty(N),
+        "iT": x.new_empty(N) if spec.kind == KIND_CUBA else dummy,
+        "aT": x.new_empty(N) if spec.kind == KIND_ALIF else dummy,
+    }
+
+
+def forward_result(spec: FusedSpec, outs: dict[str, Tensor], record: bool) -> ForwardResult:
+    """The named result of a forward launch over ``outs`` (:func:`forward_buffers`)."""
+    return ForwardResult(
+        outs["spikes"],
+        outs["v_rec"] if record else None,
+        outs["vT"],
+        outs["iT"] if spec.kind == KIND_CUBA else None,
+        outs["aT"] if spec.kind == KIND_ALIF else None,
+        None if spec.kind == KIND_LI else outs["h"],
+        outs["a_prev"] if spec.kind == KIND_ALIF else None,
     )
-    return fwd, bwd
+
+
+def backward_buffers(saved: Saved, g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor,
+                     g_it: Tensor, g_at: Tensor) -> tuple[dict[str, Tensor],
+                                                          dict[str, Tensor], tuple[int, int]]:
+    """Inputs, outputs and gradient modes of a backward launch."""
+    like = g_vt
+    ref = saved.h if saved.h is not None else saved.x
+    if ref is None:
+        ref = g_s if g_s is not None else g_vrec
+    assert ref is not None
+    T, N = ref.shape
+    dummy = like.new_zeros(1)
+    gs, gs_mode = grad_mode(g_s, dummy)
+    gv, gv_mode = grad_mode(g_vrec, dummy)
+    ins = {k: getattr(saved, k) if getattr(saved, k) is not None else dummy
+           for k in ("h", "a_prev", "x", "v0")}
+    ins.update(beta=saved.beta, c=saved.c, thr=saved.thr, gs=gs, gv=gv, gvT=g_vt, giT=g_it,
+               gaT=g_at)
+    acc = saved.beta.dtype
+    outs = {
+        "gx": like.new_empty(T, N),
+        "gv0": like.new_empty(N),
+        "gi0": like.new_zeros(N),
+        "ga0": like.new_zeros(N),
+        "gbeta": torch.zeros(N, dtype=acc, device=like.device),
+        "gthr": torch.zeros(N, dtype=acc, device=like.device),
+    }
+    return ins, outs, (gs_mode, gv_mode)
+
+
+def backward_result(outs: dict[str, Tensor], want_beta: bool, want_thr: bool
+                    ) -> BackwardResult:
+    """The named result of a backward launch over ``outs``."""
+    return BackwardResult(outs["gx"], outs["gv0"], outs["gi0"], outs["ga0"],
+                          outs["gbeta"] if want_beta else None,
+                          outs["gthr"] if want_thr else None)
 
 
 @functools.lru_cache(maxsize=256)
@@ -71,69 +183,15 @@ def _kernels(fwd: str, bwd: str, device_index: int) -> tuple[Any, Any]:
         return module.get_function(fwd), module.get_function(bwd)
 
 
-def _ptr(t: Tensor) -> np.uint64:
-    """The device address of ``t`` as a kernel argument (8 bytes, passed by value).
-
-    Raw addresses avoid wrapping each tensor in a CuPy array: no ``__cuda_array_interface__``
-    stream synchronisation, no per-array overhead, and bfloat16 (which CuPy lacks) needs no
-    special case. The kernels index the memory as contiguous ``[T, N]`` / ``[N]``."""
-    return np.uint64(t.data_ptr())
-
-
-def forward_args(spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
-                 beta: Tensor, c: Tensor, thr: Tensor, outs: dict[str, Tensor],
-                 record: bool, wrap: Any = _ptr) -> tuple[Any, ...]:
-    """Arguments of ``snn_forward`` in the order of its signature (tensors through ``wrap``)."""
-    acc = _STORAGE[x.dtype][1]
-    T, N = x.shape
-    return (
-        *(wrap(t) for t in (x, v0, i0, a0, beta, c, thr)),
-        *(wrap(outs[k]) for k in ("spikes", "h", "a_prev", "v_rec", "vT", "iT", "aT")),
-        np.int64(T), np.int64(N),
-        np.int32(beta.numel() > 1), np.int32(thr.numel() > 1), np.int32(bool(record)),
-        acc(spec.v_reset), acc(spec.alpha), acc(spec.beta_adapt), acc(spec.c_adapt),
-        acc(spec.adapt_scale),
-    )
-
-
-def backward_args(spec: FusedSpec, ins: dict[str, Tensor], outs: dict[str, Tensor],
-                  T: int, N: int, modes: tuple[int, int], want_beta: bool, want_thr: bool,
-                  wrap: Any = _ptr) -> tuple[Any, ...]:
-    """Arguments of ``snn_backward`` in the order of its signature."""
-    acc = _STORAGE[ins["h"].dtype][1]
-    k0, k1, k2 = spec.sg
-    return (
-        *(wrap(ins[k]) for k in ("h", "a_prev", "x", "v0", "beta", "c", "thr", "gs", "gv",
-                                 "gvT", "giT", "gaT")),
-        *(wrap(outs[k]) for k in ("gx", "gv0", "gi0", "ga0")),
-        wrap(outs["gbeta"]), wrap(outs["gthr"]),
-        np.int64(T), np.int64(N),
-        np.int32(ins["beta"].numel() > 1), np.int32(ins["thr"].numel() > 1),
-        np.int32(modes[0]), np.int32(modes[1]), np.int32(bool(want_beta)),
-        np.int32(bool(spec.decay_input)), np.int32(bool(want_thr)),
-        acc(spec.v_reset), acc(spec.alpha), acc(spec.beta_adapt), acc(spec.c_adapt),
-        acc(spec.adapt_scale), acc(k0), acc(k1), acc(k2),
-    )
-
-
-def _grad_mode(g: Tensor | None, dummy: Tensor) -> tuple[Tensor, int]:
-    """A gradient as the kernel takes it: full ``[T, N]`` (0), one value (1) or none (2)."""
-    if g is None:
-        return dummy, 2
-    if all(s == 0 for s in g.stride()):
-        return g.reshape(-1)[:1].contiguous(), 1
-    return g.contiguous(), 0
-
-
-def _launch(kernel: Any, device: torch.device, n: int, args: tuple[Any, ...]) -> None:
+def _launch(kernel: Any, device: torch.device, n: int, args: np.void) -> None:
     import cupy
 
     if n == 0:  # an empty batch: nothing to launch
         return
-    blocks = (n + THREADS - 1) // THREADS
+    blocks, threads = grid(n)
     stream = torch.cuda.current_stream(device)
     with cupy.cuda.Device(device.index), cupy.cuda.ExternalStream(stream.cuda_stream):
-        kernel((blocks,), (THREADS,), args)
+        kernel((blocks,), (threads,), (args,))
 
 
 class CupyEngine:
@@ -141,107 +199,27 @@ class CupyEngine:
 
     name = "cupy"
     dtypes = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+    devices = ("cuda",)
     recompute = False
 
     def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
-                beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> tuple[Tensor | None, ...]:
-        N = x.shape[1]
-        dummy = x.new_empty(1)
-        spikes = torch.empty_like(x)
-        outs = {
-            "spikes": spikes,
-            "h": spikes if spec.kind == KIND_LI else torch.empty_like(x),
-            "a_prev": torch.empty_like(x) if spec.kind == KIND_ALIF else dummy,
-            "v_rec": torch.empty_like(x) if record else dummy,
-            "vT": x.new_empty(N),
-            "iT": x.new_empty(N) if spec.kind == KIND_CUBA else dummy,
-            "aT": x.new_empty(N) if spec.kind == KIND_ALIF else dummy,
-        }
+                beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> ForwardResult:
+        outs = forward_buffers(spec, x, record)
         fwd, _ = _kernels(*kernel_names(spec, x.dtype), x.device.index or 0)
-        _launch(fwd, x.device, N, forward_args(spec, x, v0, i0, a0, beta, c, thr, outs, record))
-        return (
-            spikes,
-            outs["h"],
-            outs["a_prev"] if spec.kind == KIND_ALIF else None,
-            outs["v_rec"] if record else None,
-            outs["vT"],
-            outs["iT"] if spec.kind == KIND_CUBA else None,
-            outs["aT"] if spec.kind == KIND_ALIF else None,
-        )
+        _launch(fwd, x.device, x.shape[1],
+                forward_args(spec, x, v0, i0, a0, beta, c, thr, outs, record))
+        return forward_result(spec, outs, record)
 
-    def backward(self, spec: FusedSpec, saved: dict[str, Tensor | None], g_s: Tensor | None,
+    def backward(self, spec: FusedSpec, saved: Saved, g_s: Tensor | None,
                  g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor, g_at: Tensor,
-                 like: Tensor, x_shape: torch.Size, want_beta: bool,
-                 want_thr: bool) -> tuple[Tensor | None, ...]:
-        T, N = x_shape
-        dummy = like.new_zeros(1)
-        gs, gs_mode = _grad_mode(g_s, dummy)
-        gv, gv_mode = _grad_mode(g_vrec, dummy)
-        beta = saved["beta"]
-        acc_dtype = beta.dtype
-        ins = {k: saved.get(k) if saved.get(k) is not None else dummy
-               for k in ("h", "a_prev", "x", "v0")}
-        ins.update(beta=beta, c=saved["c"], thr=saved["thr"], gs=gs, gv=gv, gvT=g_vt,
-                   giT=g_it, gaT=g_at)
-        outs = {
-            "gx": like.new_empty(T, N),
-            "gv0": like.new_empty(N),
-            "gi0": like.new_zeros(N),
-            "ga0": like.new_zeros(N),
-            "gbeta": torch.zeros(N, dtype=acc_dtype, device=beta.device),
-            "gthr": torch.zeros(N, dtype=acc_dtype, device=beta.device),
-        }
-        _, bwd = _kernels(*kernel_names(spec, like.dtype), beta.device.index or 0)
-        _launch(bwd, beta.device, N,
-                backward_args(spec, ins, outs, T, N, (gs_mode, gv_mode), want_beta, want_thr))
-        return (
-            outs["gx"], outs["gv0"], outs["gi0"], outs["ga0"],
-            outs["gbeta"] if want_beta else None,
-            outs["gthr"] if want_thr else None,
-        )
+                 want_beta: bool, want_thr: bool) -> BackwardResult:
+        ins, outs, modes = backward_buffers(saved, g_s, g_vrec, g_vt, g_it, g_at)
+        T, N = outs["gx"].shape
+        _, bwd = _kernels(*kernel_names(spec, g_vt.dtype), g_vt.device.index or 0)
+        _launch(bwd, g_vt.device, N,
+                backward_args(spec, g_vt.dtype, ins, outs, T, N, modes, want_beta, want_thr))
+        return backward_result(outs, want_beta, want_thr)
 
 
 ENGINE = CupyEngine()
 """The CuPy engine instance (stateless; compiled kernels are cached per configuration)."""
-
-
-def _check_device(x: Tensor) -> None:
-    from snn.backends import UnsupportedConfiguration
-
-    if not isinstance(x, Tensor) or x.device.type != "cuda":
-        raise UnsupportedConfiguration("the cupy backend runs on CUDA tensors")
-
-
-def if_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                ) -> SequenceOutput:
-    """Fused CUDA :func:`snn.functional.if_sequence` (``x``: ``[T, B, ...]``)."""
-    _check_device(x)
-    return fused_sequence(ENGINE, "if", x, state, record, params)
-
-
-def lif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                 ) -> SequenceOutput:
-    """Fused CUDA :func:`snn.functional.lif_sequence` (``x``: ``[T, B, ...]``)."""
-    _check_device(x)
-    return fused_sequence(ENGINE, "lif", x, state, record, params)
-
-
-def li_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                ) -> SequenceOutput:
-    """Fused CUDA :func:`snn.functional.li_sequence` (``x``: ``[T, B, ...]``)."""
-    _check_device(x)
-    return fused_sequence(ENGINE, "li", x, state, record, params)
-
-
-def cuba_lif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                      ) -> SequenceOutput:
-    """Fused CUDA :func:`snn.functional.cuba_lif_sequence` (``x``: ``[T, B, ...]``)."""
-    _check_device(x)
-    return fused_sequence(ENGINE, "cuba_lif", x, state, record, params)
-
-
-def alif_sequence(x: Tensor, state: Any = None, *, record: bool = False, **params: Any
-                  ) -> SequenceOutput:
-    """Fused CUDA :func:`snn.functional.alif_sequence` (``x``: ``[T, B, ...]``)."""
-    _check_device(x)
-    return fused_sequence(ENGINE, "alif", x, state, record, params)

@@ -24,6 +24,13 @@ from snn.functional.lif import (
     lif_sequence,
     lif_step,
 )
+from snn.functional.multilevel import (
+    ilif_sequence,
+    ilif_step,
+    multilevel_to_binary,
+    ternary_lif_sequence,
+    ternary_lif_step,
+)
 
 __all__ = [
     "RESET_MODES",
@@ -38,11 +45,16 @@ __all__ = [
     "decay_to_tau",
     "if_sequence",
     "if_step",
+    "ilif_sequence",
+    "ilif_step",
     "li_sequence",
     "li_step",
     "lif_sequence",
     "lif_step",
+    "multilevel_to_binary",
     "run_sequence",
     "spike_and_reset",
     "tau_to_decay",
+    "ternary_lif_sequence",
+    "ternary_lif_step",
 ]

@@ -15,6 +15,7 @@ from snn.functional._common import (
     sequence_function,
     spike_and_reset,
 )
+from snn.fused.description import KIND_ALIF, NeuronDescription, describe
 from snn.surrogate import Surrogate, get_surrogate
 
 __all__ = ["ALIFState", "alif_sequence", "alif_step"]
@@ -99,3 +100,8 @@ def alif_step(
 
 
 alif_sequence = sequence_function(alif_step)
+
+
+ALIF = describe(NeuronDescription(
+    "alif", alif_step, ALIFState, integration=KIND_ALIF,
+    test_params={"beta": 0.85, "beta_adapt": 0.9, "adapt_scale": 0.5}))

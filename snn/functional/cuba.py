@@ -15,6 +15,7 @@ from snn.functional._common import (
     sequence_function,
     spike_and_reset,
 )
+from snn.fused.description import KIND_CUBA, NeuronDescription, describe
 from snn.surrogate import Surrogate, get_surrogate
 
 __all__ = ["CubaLIFState", "cuba_lif_sequence", "cuba_lif_step"]
@@ -94,3 +95,8 @@ def cuba_lif_step(
 
 
 cuba_lif_sequence = sequence_function(cuba_lif_step)
+
+
+CUBA_LIF = describe(NeuronDescription("cuba_lif", cuba_lif_step, CubaLIFState,
+                                      integration=KIND_CUBA,
+                                      test_params={"alpha": 0.7, "beta": 0.85}))

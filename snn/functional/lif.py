@@ -19,6 +19,7 @@ from snn.functional._common import (
     sequence_function,
     spike_and_reset,
 )
+from snn.fused.description import KIND_LI, NeuronDescription, describe
 from snn.surrogate import Surrogate, get_surrogate
 
 __all__ = [
@@ -167,3 +168,9 @@ def li_step(
 if_sequence = sequence_function(if_step)
 lif_sequence = sequence_function(lif_step)
 li_sequence = sequence_function(li_step)
+
+
+IF = describe(NeuronDescription("if", if_step, LIFState, unit_decay=True))
+LIF = describe(NeuronDescription("lif", lif_step, LIFState, test_params={"beta": 0.85}))
+LI = describe(NeuronDescription("li", li_step, LIFState, integration=KIND_LI,
+                                test_params={"beta": 0.8}))

@@ -6,6 +6,7 @@ from snn.neurons.alif import ALIF
 from snn.neurons.base import BaseNeuron
 from snn.neurons.cuba import CubaLIF
 from snn.neurons.lif import IF, LI, LIF, ParametricLIF
+from snn.neurons.multilevel import MultiLevelLIF, TernaryLIF
 
 __all__ = ["NEURONS", "create_neuron"]
 
@@ -16,6 +17,8 @@ NEURONS: dict[str, type[BaseNeuron]] = {
     "cuba_lif": CubaLIF,
     "alif": ALIF,
     "li": LI,
+    "ilif": MultiLevelLIF,
+    "ternary_lif": TernaryLIF,
 }
 """Neuron module classes by name."""
 

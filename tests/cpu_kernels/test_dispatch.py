@@ -9,27 +9,33 @@ import torch
 
 from snn import backends
 from snn.backends import BackendUnavailableError, resolve
-from snn.functional import RESET_MODES
+from snn.fused.description import get_description
 from snn.neurons.registry import NEURONS, create_neuron
 from snn.surrogate import SURROGATES, ATan
 
 pytest.importorskip("numba", reason="the numba backend needs numba (pip install 'snn[cpu]')")
 
-from snn.cpu_kernels import ops
+from kernel_cases import FUSED
 
 
 def _module_cases():
+    """Every module x the resets its description allows x every registered surrogate (those
+    without a kernel included: auto falls back to the reference for them)."""
     for name, cls in NEURONS.items():
         if not cls.spiking:
             for di in (False, True):
                 yield name, {"decay_input": di}
             continue
+        desc = get_description(cls.kind)
         decays = (False,) if name == "if" else (False, True)
-        for reset in RESET_MODES:
-            for k, sg in enumerate(sorted(SURROGATES)):
+        surrogates = sorted(SURROGATES) if desc.uses_surrogate else [None]
+        for reset in desc.resets:
+            for k, sg in enumerate(surrogates):
                 for di in decays:
-                    kw = {"reset": reset, "surrogate": sg, "detach_reset": k % 3 == 1,
+                    kw = {"reset": reset, "detach_reset": k % 3 == 1,
                           "learn_threshold": k % 2 == 0}
+                    if sg is not None:
+                        kw["surrogate"] = sg
                     if name != "if":
                         kw["decay_input"] = di
                     yield name, kw
@@ -76,9 +82,9 @@ def test_auto_module_matches_torch_module(case):
         plain.detach_state()
 
 
-@pytest.mark.parametrize("neuron", ["if", "lif", "li", "cuba_lif", "alif"])
+@pytest.mark.parametrize("neuron", sorted(FUSED))
 def test_auto_picks_numba_for_cpu_tensors(neuron):
-    assert resolve(neuron, "auto", "cpu")[0] is getattr(ops, f"{neuron}_sequence")
+    assert resolve(neuron, "auto", "cpu")[0].__name__ == f"{neuron}_sequence_numba"
 
 
 def test_auto_falls_back_to_torch_for_a_surrogate_without_kernel():
@@ -108,6 +114,7 @@ def test_explicit_numba_raises_for_a_surrogate_without_kernel():
 def test_explicit_unavailable_backend_says_how_to_install(monkeypatch):
     missing = dataclasses.replace(backends.BACKENDS["numba"], is_available=lambda: False)
     monkeypatch.setitem(backends.BACKENDS, "numba", missing)
+    monkeypatch.setattr(backends, "_RESOLVED", {})  # resolutions are cached per process
     with pytest.raises(BackendUnavailableError, match=r"pip install 'snn\[cpu\]'"):
         create_neuron("lif", backend="numba")(torch.randn(3, 2, 2))
     # auto quietly uses the reference

@@ -1,8 +1,17 @@
-"""Fixtures of the CUDA-kernel tests: the host-compiled harness of ``neuron.cuh``."""
+"""Fixtures of the CUDA-kernel tests: the exact ``.cu`` entry points compiled for the host.
+
+``host_launch.cpp`` includes ``snn/cuda_kernels/neuron_kernels.cu`` behind a thin shim of the
+CUDA built-ins (``cuda_host_shim.h``) and launches the kernels over the real grid on the CPU.
+:class:`HostEngine` drives it with the buffers and argument records of the CuPy launcher
+(:mod:`snn.cuda_kernels.ops`), so only the CuPy call itself differs from a GPU run. The
+library is compiled once per source version: it is cached under pytest's cache directory,
+keyed by a hash of the sources, the flags and the compiler's version.
+"""
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,9 +22,15 @@ import torch
 from torch import Tensor
 
 from snn.cuda_kernels import SOURCE_DIR
-from snn.cuda_kernels.fused import KIND_ALIF, KIND_CUBA, KIND_LI, FusedSpec
+from snn.cuda_kernels import ops as cuda_ops
+from snn.fused.autograd import ENGINES, BackwardResult, ForwardResult, FusedSpec, Saved
 
-HARNESS = Path(__file__).with_name("host_harness.cpp")
+HERE = Path(__file__).resolve().parent
+SOURCES = (HERE / "host_launch.cpp", HERE / "cuda_host_shim.h",
+           *sorted(SOURCE_DIR.glob("*.cu")), *sorted(SOURCE_DIR.glob("*.cuh")),
+           *sorted(SOURCE_DIR.glob("*.h")))
+FLAGS = ("-O1", "-std=c++14", "-shared", "-fPIC", "-ffp-contract=off", "-Wall", "-Wextra",
+         "-Werror")
 DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
 
 
@@ -24,22 +39,41 @@ def _compiler() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip("no C++ compiler (g++/c++/clang++) on PATH to build the host harness")
+    pytest.skip("no C++ compiler (g++/c++/clang++) on PATH to build the host kernels")
+
+
+def _key(compiler: str) -> str:
+    h = hashlib.sha256()
+    version = subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout
+    for part in (compiler, version, *FLAGS):
+        h.update(part.encode())
+    for path in SOURCES:
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:20]
 
 
 @pytest.fixture(scope="session")
-def harness_lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
-    """``neuron.cuh`` compiled for the host (warnings are errors, no FMA contraction)."""
-    out = tmp_path_factory.mktemp("harness") / "libsnn_harness.so"
-    cmd = [
-        _compiler(), "-O2", "-std=c++14", "-shared", "-fPIC", "-ffp-contract=off",
-        "-Wall", "-Wextra", "-Werror", f"-I{SOURCE_DIR}", "-o", str(out), str(HARNESS),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, f"host harness failed to compile:\n{proc.stderr}"
+def host_lib(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
+    """The kernels compiled for the host (warnings are errors, no FMA contraction)."""
+    compiler = _compiler()
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider
+    folder = (Path(cache.mkdir("snn-host-kernels")) if cache is not None
+              else tmp_path_factory.mktemp("snn-host-kernels"))
+    out = folder / f"libsnn_host_{_key(compiler)}.so"
+    if not out.exists():
+        tmp = out.with_suffix(".tmp.so")
+        cmd = [compiler, *FLAGS, f"-I{SOURCE_DIR}", f"-I{HERE}", "-o", str(tmp),
+               str(HERE / "host_launch.cpp")]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        assert proc.returncode == 0, f"host kernels failed to compile:\n{proc.stderr}"
+        tmp.replace(out)
     lib = ctypes.CDLL(str(out))
-    lib.snn_host_forward.restype = ctypes.c_int
-    lib.snn_host_backward.restype = ctypes.c_int
+    lib.snn_host_launch.restype = ctypes.c_int
+    lib.snn_host_launch.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_void_p,
+                                    ctypes.c_size_t, ctypes.c_longlong, ctypes.c_int]
+    lib.snn_host_layout.restype = ctypes.c_int
     lib.snn_host_float_to_half.restype = ctypes.c_ushort
     lib.snn_host_float_to_half.argtypes = [ctypes.c_float]
     lib.snn_host_half_to_float.restype = ctypes.c_float
@@ -49,92 +83,48 @@ def harness_lib(tmp_path_factory: pytest.TempPathFactory) -> ctypes.CDLL:
     return lib
 
 
-def _p(t: Tensor) -> ctypes.c_void_p:
-    assert t.is_contiguous()
-    return ctypes.c_void_p(t.data_ptr())
-
-
 class HostEngine:
-    """The fused engine protocol run by the host harness: the CUDA kernels' per-neuron code,
-    on the CPU, behind the same autograd plumbing the CuPy engine uses."""
+    """The CuPy engine's buffers, argument records and grid, launched on the host-compiled
+    kernels instead of through CuPy."""
 
-    name = "host-harness"
+    name = "cuda-on-host"
     dtypes = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+    devices = ("cpu",)
     recompute = False
 
     def __init__(self, lib: ctypes.CDLL):
         self.lib = lib
-        self.keep: list[Tensor] = []
 
-    def forward(self, spec: FusedSpec, x, v0, i0, a0, beta, c, thr, record):
-        T, N = x.shape
-        spikes = torch.empty_like(x)
-        h = spikes if spec.kind == KIND_LI else torch.empty_like(x)
-        a_prev = torch.empty_like(x) if spec.kind == KIND_ALIF else None
-        v_rec = torch.empty_like(x) if record else None
-        v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
-        dummy = x.new_zeros(1)
-        flags = (ctypes.c_int * 12)(
-            spec.kind, spec.reset, int(beta.numel() > 1), int(thr.numel() > 1), int(record),
-            0, 0, 0, 0, 0, 0, 0,
-        )
-        consts = (ctypes.c_double * 8)(
-            spec.v_reset, spec.alpha, spec.beta_adapt, spec.c_adapt, spec.adapt_scale, 0, 0, 0
-        )
-        rc = self.lib.snn_host_forward(
-            DTYPE_CODES[x.dtype], _p(x), _p(v0), _p(i0), _p(a0), _p(beta), _p(c), _p(thr),
-            _p(spikes), _p(h), _p(a_prev if a_prev is not None else dummy),
-            _p(v_rec if v_rec is not None else dummy), _p(v_t), _p(i_t), _p(a_t),
-            ctypes.c_longlong(T), ctypes.c_longlong(N), flags, consts,
-        )
-        assert rc == 0
-        return (spikes, h, a_prev, v_rec, v_t, i_t if spec.kind == KIND_CUBA else None,
-                a_t if spec.kind == KIND_ALIF else None)
+    def _launch(self, direction: int, dtype: torch.dtype, kind: int, n: int,
+                record: np.void) -> None:
+        if n == 0:
+            return
+        blocks, threads = cuda_ops.grid(n)
+        buf = np.array(record)  # keeps the bytes alive for the call
+        rc = self.lib.snn_host_launch(direction, DTYPE_CODES[dtype], kind,
+                                      buf.ctypes.data, buf.nbytes, blocks, threads)
+        assert rc == 0, f"host launch failed with code {rc}"
 
-    def backward(self, spec: FusedSpec, saved, g_s, g_vrec, g_vt, g_it, g_at, like, x_shape,
-                 want_beta, want_thr):
-        T, N = x_shape
-        beta, c, thr = saved["beta"], saved["c"], saved["thr"]
-        dummy = like.new_zeros(1)
+    def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
+                beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> ForwardResult:
+        outs = cuda_ops.forward_buffers(spec, x, record)
+        args = cuda_ops.forward_args(spec, x, v0, i0, a0, beta, c, thr, outs, record)
+        self._launch(0, x.dtype, spec.kind, x.shape[1], args)
+        return cuda_ops.forward_result(spec, outs, record)
 
-        def mode(g):
-            if g is None:
-                return dummy, 2
-            if all(s == 0 for s in g.stride()):
-                return g.reshape(-1)[:1].contiguous(), 1
-            return g.contiguous(), 0
-
-        gs, gs_mode = mode(g_s)
-        gv, gv_mode = mode(g_vrec)
-        acc = beta.dtype
-        outs = [like.new_empty(T, N), like.new_empty(N), like.new_zeros(N), like.new_zeros(N),
-                torch.zeros(N, dtype=acc), torch.zeros(N, dtype=acc)]
-        ins = [saved.get("h"), saved.get("a_prev"), saved.get("x"), saved.get("v0"), beta, c,
-               thr, gs, gv, g_vt, g_it, g_at]
-        ins = [t if t is not None else dummy for t in ins]
-        in_ptrs = (ctypes.c_void_p * 12)(*(t.data_ptr() for t in ins))
-        out_ptrs = (ctypes.c_void_p * 6)(*(t.data_ptr() for t in outs))
-        flags = (ctypes.c_int * 12)(
-            spec.kind, spec.reset, int(beta.numel() > 1), int(thr.numel() > 1), 0,
-            int(spec.detach_reset), spec.surrogate_id, gs_mode, gv_mode, int(want_beta),
-            int(spec.decay_input), int(want_thr),
-        )
-        consts = (ctypes.c_double * 8)(
-            spec.v_reset, spec.alpha, spec.beta_adapt, spec.c_adapt, spec.adapt_scale, *spec.sg
-        )
-        rc = self.lib.snn_host_backward(
-            DTYPE_CODES[like.dtype], in_ptrs, out_ptrs, ctypes.c_longlong(T),
-            ctypes.c_longlong(N), flags, consts,
-        )
-        assert rc == 0
-        gx, gv0, gi0, ga0, gbeta, gthr = outs
-        return gx, gv0, gi0, ga0, gbeta if want_beta else None, gthr if want_thr else None
+    def backward(self, spec: FusedSpec, saved: Saved, g_s: Tensor | None,
+                 g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor, g_at: Tensor,
+                 want_beta: bool, want_thr: bool) -> BackwardResult:
+        ins, outs, modes = cuda_ops.backward_buffers(saved, g_s, g_vrec, g_vt, g_it, g_at)
+        T, N = outs["gx"].shape
+        args = cuda_ops.backward_args(spec, g_vt.dtype, ins, outs, T, N, modes, want_beta,
+                                      want_thr)
+        self._launch(1, g_vt.dtype, spec.kind, N, args)
+        return cuda_ops.backward_result(outs, want_beta, want_thr)
 
 
 @pytest.fixture(scope="session")
-def host_engine(harness_lib: ctypes.CDLL) -> HostEngine:
-    return HostEngine(harness_lib)
-
-
-def as_bits(t: Tensor) -> np.ndarray:
-    return t.view(torch.int16).numpy().view(np.uint16)
+def host_engine(host_lib: ctypes.CDLL) -> str:
+    """Name of the host engine in :data:`snn.fused.autograd.ENGINES` (registered here)."""
+    ENGINES["cuda-on-host"] = HostEngine(host_lib)
+    return "cuda-on-host"

@@ -1,49 +1,49 @@
 """Neuron configurations and the reference comparison shared by the fused-kernel tests.
 
-Every neuron x reset mode x registered surrogate x input-decay variant is a case, so a new
-surrogate or reset mode is covered by every backend's tests automatically.
+The cases are derived from the neuron descriptions (:data:`snn.fused.description.DESCRIPTIONS`)
+and the surrogate registry: every fused neuron x its reset modes x every surrogate with a
+kernel derivative x input-decay variant is a case, so a new neuron, surrogate or reset mode
+is covered by every engine's tests automatically.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from snn.backends import IMPLEMENTATIONS, _load
-from snn.functional import RESET_MODES
-from snn.functional.alif import ALIFState
-from snn.functional.cuba import CubaLIFState
-from snn.functional.lif import LIFState
+from snn.fused.autograd import fused_sequence
+from snn.fused.description import DESCRIPTIONS, get_description
 from snn.surrogate import SURROGATES
 
-BASE_PARAMS: dict[str, dict[str, Any]] = {
-    "if": {},
-    "lif": {"beta": 0.85},
-    "li": {"beta": 0.8},
-    "cuba_lif": {"alpha": 0.7, "beta": 0.85},
-    "alif": {"beta": 0.85, "beta_adapt": 0.9, "adapt_scale": 0.5},
-}
-STATE_TYPES = {"if": LIFState, "lif": LIFState, "li": LIFState, "cuba_lif": CubaLIFState,
-               "alif": ALIFState}
+get_description("lif")  # registers the built-in descriptions
+FUSED = {name: d for name, d in sorted(DESCRIPTIONS.items()) if d.fused}
+"""Every neuron the fused kernels run."""
+
+KERNEL_SURROGATES = sorted((n, c) for n, c in SURROGATES.items() if c.kernel_id >= 0)
+"""Registered surrogates with a derivative in the kernels."""
 
 
 def cases() -> Iterator[tuple[str, dict[str, Any]]]:
-    """``(neuron, params)`` for every neuron x reset x surrogate x decay_input."""
-    for neuron, base in BASE_PARAMS.items():
-        decays = (False,) if neuron == "if" else (False, True)
-        if neuron == "li":
+    """``(neuron, params)`` for every fused neuron x reset x surrogate x decay_input."""
+    for neuron, desc in FUSED.items():
+        base = dict(desc.test_params)
+        decays = (False,) if desc.unit_decay else (False, True)
+        if not desc.spiking:
             for di in decays:
                 yield neuron, {**base, "decay_input": di}
             continue
-        for reset in RESET_MODES:
-            for k, (_, cls) in enumerate(sorted(SURROGATES.items())):
+        surrogates = KERNEL_SURROGATES if desc.uses_surrogate else [(None, None)]
+        for reset in desc.resets:
+            for k, (_, cls) in enumerate(surrogates):
                 for di in decays:
-                    params = {**base, "reset": reset, "surrogate": cls(),
-                              "detach_reset": k % 2 == 1}
-                    if neuron != "if":
+                    params = {**base, "reset": reset, "detach_reset": k % 2 == 1}
+                    if cls is not None:
+                        params["surrogate"] = cls()
+                    if not desc.unit_decay:
                         params["decay_input"] = di
                     if reset == "hard":
                         params["v_reset"] = -0.2
@@ -54,10 +54,28 @@ def case_id(case: tuple[str, dict[str, Any]]) -> str:
     neuron, p = case
     parts = [neuron]
     if "reset" in p:
-        parts += [p["reset"], p["surrogate"].name, "detach" if p["detach_reset"] else "keep"]
+        parts.append(p["reset"])
+        if "surrogate" in p:
+            parts.append(p["surrogate"].name)
+        parts.append("detach" if p["detach_reset"] else "keep")
     if p.get("decay_input"):
         parts.append("decay_input")
     return "-".join(parts)
+
+
+def fused_impl(engine: str, neuron: str) -> Callable[..., Any]:
+    """The whole-sequence function of ``neuron`` on the fused engine ``engine``."""
+    desc = DESCRIPTIONS[neuron]
+
+    def impl(x: Tensor, state: Any = None, *, record: bool = False, **params: Any) -> Any:
+        return fused_sequence(engine, desc, x, state, record, params)
+
+    return impl
+
+
+def first_params(neuron: str) -> dict[str, Any]:
+    """The parameters of the first case of ``neuron``."""
+    return dict(next(p for n, p in CASES if n == neuron))
 
 
 CASES = list(cases())
@@ -74,13 +92,14 @@ def make_input(shape: tuple[int, ...], params: dict[str, Any], dtype=torch.float
 
 
 def make_state(neuron: str, x: Tensor) -> Any:
-    fields = STATE_TYPES[neuron]._fields
-    vals = [(torch.rand_like(x[0]) * 0.5).requires_grad_() for _ in fields]
-    return STATE_TYPES[neuron](*vals)
+    state = DESCRIPTIONS[neuron].state
+    vals = [(torch.rand_like(x[0]) * 0.5).requires_grad_() for _ in state._fields]
+    return state(*vals)
 
 
 def reference(neuron: str) -> Callable[..., Any]:
-    return _load(IMPLEMENTATIONS[(neuron, "torch")])
+    module, _, name = DESCRIPTIONS[neuron].reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def run_with_grads(fn: Callable[..., Any], x: Tensor, state: Any, params: dict[str, Any],
@@ -106,12 +125,12 @@ def compare_with_reference(impl: Callable[..., Any], neuron: str, params: dict[s
     g = torch.Generator().manual_seed(1)
     w_s = torch.randn(x.shape, generator=g, dtype=torch.float64).to(x)
     w_v = torch.randn(x.shape, generator=g, dtype=torch.float64).to(x)
-    fields = STATE_TYPES[neuron]._fields
+    fields = DESCRIPTIONS[neuron].state_fields
     w_state = [torch.randn(x.shape[1:], generator=g, dtype=torch.float64).to(x) for _ in fields]
     ref_out, ref_grads = run_with_grads(reference(neuron), x, state, params,
                                         (w_s, w_v, w_state), extra)
     out, grads = run_with_grads(impl, x, state, params, (w_s, w_v, w_state), extra)
-    if neuron == "li":
+    if not DESCRIPTIONS[neuron].spiking:
         _close(out.spikes, ref_out.spikes, rtol, "output")
     else:
         assert torch.equal(out.spikes, ref_out.spikes), "spikes differ from the reference"

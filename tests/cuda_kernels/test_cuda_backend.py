@@ -23,9 +23,9 @@ HALF_TOL = {torch.float16: 2e-3, torch.bfloat16: 1.6e-2}
 
 def _impl(neuron):
     pytest.importorskip("cupy", reason="the cupy backend needs cupy (pip install 'snn[cuda12]')")
-    from snn.cuda_kernels import ops
+    from kernel_cases import fused_impl
 
-    return getattr(ops, f"{neuron}_sequence")
+    return fused_impl("cupy", neuron)
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
@@ -91,5 +91,5 @@ def test_runs_on_the_current_stream():
 
 
 def test_auto_picks_cupy_for_cuda_tensors():
-    impl = _impl("lif")
-    assert resolve("lif", "auto", "cuda")[0] is impl
+    _impl("lif")
+    assert resolve("lif", "auto", "cuda")[0].__name__ == "lif_sequence_cupy"

@@ -1,5 +1,6 @@
-"""The CUDA kernels' per-neuron arithmetic (``neuron.cuh``), compiled for the host and run
-behind the same autograd plumbing as the CuPy launcher, against the PyTorch reference."""
+"""The CUDA kernels' entry points (``neuron_kernels.cu``), compiled for the host, launched
+over the real grid with the CuPy launcher's argument records and behind the same custom
+operators, against the PyTorch reference: every neuron x reset x surrogate x storage dtype."""
 
 from __future__ import annotations
 
@@ -10,21 +11,19 @@ import torch
 from kernel_cases import (
     CASE_IDS,
     CASES,
+    FUSED,
     compare_with_reference,
+    first_params,
+    fused_impl,
     make_input,
     make_state,
     reference,
 )
 
 from snn.backends import UnsupportedConfiguration
-from snn.cuda_kernels.fused import fused_sequence
+from snn.fused.autograd import fused_sequence
 
-
-def _impl(engine, neuron):
-    def impl(x, state, *, record=False, **params):
-        return fused_sequence(engine, neuron, x, state, record, params)
-
-    return impl
+_impl = fused_impl
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
@@ -35,10 +34,18 @@ def test_every_configuration_matches_reference(host_engine, case):
     compare_with_reference(_impl(host_engine, neuron), neuron, params, x, state)
 
 
-@pytest.mark.parametrize("neuron", ["lif", "cuba_lif", "alif", "if"])
-def test_float64_and_zero_initial_state(host_engine, neuron):
-    params = {**dict(CASES[[c[0] for c in CASES].index(neuron)][1])}
-    x = make_input((40, 3, 2), params, dtype=torch.float64).requires_grad_()
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_every_configuration_in_float64(host_engine, case):
+    neuron, params = case
+    x = make_input((9, 2, 3), params, dtype=torch.float64).requires_grad_()
+    compare_with_reference(_impl(host_engine, neuron), neuron, params, x,
+                           make_state(neuron, x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("neuron", sorted(FUSED))
+def test_float64_and_zero_initial_state_over_several_blocks(host_engine, neuron):
+    params = first_params(neuron)
+    x = make_input((12, 3, 200), params, dtype=torch.float64).requires_grad_()
     compare_with_reference(_impl(host_engine, neuron), neuron, params, x, None, rtol=1e-12)
 
 
@@ -74,7 +81,7 @@ def test_per_channel_threshold_on_alif(host_engine):
 def test_tensor_decay_on_cuba_is_left_to_torch(host_engine):
     x = torch.randn(4, 2, 3)
     with pytest.raises(UnsupportedConfiguration):
-        fused_sequence(host_engine, "cuba_lif", x, None, False,
+        fused_sequence(host_engine, FUSED["cuba_lif"], x, None, False,
                        {"alpha": torch.tensor(0.5), "beta": 0.9})
 
 
@@ -84,14 +91,21 @@ neurons whose spike trains agree with a float32 run of the same (rounded) inputs
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("neuron", ["lif", "cuba_lif", "alif", "li"])
-def test_half_precision_within_documented_tolerance(host_engine, dtype, neuron):
-    params = {k: v for k, v in CASES[[c[0] for c in CASES].index(neuron)][1].items()}
-    x = make_input((16, 8, 32), params, dtype=dtype)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_half_precision_within_documented_tolerance(host_engine, dtype, case):
+    neuron, params = case
+    x = make_input((16, 4, 32), params, dtype=dtype).requires_grad_()
     out = _impl(host_engine, neuron)(x, None, record=True, **params)
-    ref = reference(neuron)(x.float(), None, record=True, **params)
+    xf = x.detach().float().requires_grad_()
+    ref = reference(neuron)(xf, None, record=True, **params)
+    w = torch.linspace(-1, 1, x.numel()).reshape(x.shape)
+    (g,) = torch.autograd.grad((out.spikes.float() * w).sum() + out.v.float().sum(), x)
+    (g_ref,) = torch.autograd.grad((ref.spikes * w).sum() + ref.v.sum(), xf)
+    assert g.dtype == dtype and bool(torch.isfinite(g).all())
+    cos = torch.nn.functional.cosine_similarity(g.float().flatten(), g_ref.flatten(), dim=0)
+    assert cos >= 0.9, f"input gradient points elsewhere than float32's (cosine {cos:.3f})"
     assert out.spikes.dtype == dtype
-    if neuron == "li":  # the output is the membrane: no spikes to disagree
+    if not FUSED[neuron].spiking:  # the output is the membrane: no spikes to disagree
         agree = torch.ones(x.shape[1:], dtype=torch.bool)
     else:
         agree = (out.spikes.float() == ref.spikes).all(dim=0)
@@ -101,11 +115,11 @@ def test_half_precision_within_documented_tolerance(host_engine, dtype, neuron):
     assert err <= HALF_TOL[dtype] * scale, f"membrane error {err} over scale {scale}"
 
 
-def test_half_conversions_round_to_nearest_even(harness_lib):
+def test_half_conversions_round_to_nearest_even(host_lib):
     """The host-side float<->half/bfloat16 conversions equal torch's for every half value
     and for random floats (normals, subnormals, ties, overflow, inf and nan)."""
     every = torch.arange(0, 1 << 16, dtype=torch.int32).to(torch.int16).view(torch.float16)
-    back = torch.tensor([harness_lib.snn_host_half_to_float(i & 0xFFFF)
+    back = torch.tensor([host_lib.snn_host_half_to_float(i & 0xFFFF)
                          for i in range(1 << 16)], dtype=torch.float32)
     ref = every.float()
     finite = ~torch.isnan(ref)
@@ -118,11 +132,11 @@ def test_half_conversions_round_to_nearest_even(harness_lib):
         torch.tensor([65504.0, 65519.0, 65520.0, 1e6, -1e6, math.inf, -math.inf, 0.0, -0.0,
                       2.0**-25, 2.0**-24, 3 * 2.0**-26]),
     ])
-    ours = torch.tensor([harness_lib.snn_host_float_to_half(float(v)) for v in vals],
+    ours = torch.tensor([host_lib.snn_host_float_to_half(float(v)) for v in vals],
                         dtype=torch.int32)
     theirs = vals.half().view(torch.int16).to(torch.int32) & 0xFFFF
     assert torch.equal(ours, theirs)
-    ours_bf = torch.tensor([harness_lib.snn_host_float_to_bf16(float(v)) for v in vals],
+    ours_bf = torch.tensor([host_lib.snn_host_float_to_bf16(float(v)) for v in vals],
                            dtype=torch.int32)
     theirs_bf = vals.bfloat16().view(torch.int16).to(torch.int32) & 0xFFFF
     assert torch.equal(ours_bf, theirs_bf)

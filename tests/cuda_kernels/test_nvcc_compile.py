@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from snn.cuda_kernels import SOURCE_DIR
-from snn.cuda_kernels.fused import KERNEL_SURROGATES, RESET_CODES
-from snn.cuda_kernels.ops import _STORAGE, COMPILE_OPTIONS
+from snn.cuda_kernels.ops import COMPILE_OPTIONS, STORAGE_TYPES
 
 ARCHS = ("80", "90")
 KINDS = range(4)
@@ -27,15 +26,12 @@ def _nvcc() -> str:
 
 
 def _instances() -> list[str]:
-    """Forward for every dtype x neuron x reset; backward for every surrogate with every
-    dtype, rotating neuron, reset and detach_reset."""
-    ctypes_ = [_STORAGE[d][0] for d in (torch.float32, torch.float64, torch.float16,
-                                         torch.bfloat16)]
-    out = [f"snn_forward<{c}, {k}, {r}>"
-           for c, k, r in itertools.product(ctypes_, KINDS, RESET_CODES.values())]
-    for i, (c, sid) in enumerate(itertools.product(ctypes_, sorted(KERNEL_SURROGATES))):
-        out.append(f"snn_backward<{c}, {i % 4}, {(i // 4) % 3}, {i % 2}, {sid}>")
-    return out
+    """Forward and backward for every storage dtype x integration kind (reset, spike rule
+    and surrogate are run-time values)."""
+    ctypes_ = [STORAGE_TYPES[d] for d in (torch.float32, torch.float64, torch.float16,
+                                          torch.bfloat16)]
+    return [f"snn_{d}<{c}, {k}>"
+            for d, c, k in itertools.product(("forward", "backward"), ctypes_, KINDS)]
 
 
 @pytest.mark.slow
@@ -64,3 +60,4 @@ def test_every_source_is_covered():
     headers = sorted(p.name for p in SOURCE_DIR.glob("*.cuh"))
     text = (SOURCE_DIR / "neuron_kernels.cu").read_text()
     assert all(f'#include "{h}"' in text for h in headers)
+    assert '#include "kernel_args.h"' in (SOURCE_DIR / "neuron.cuh").read_text()

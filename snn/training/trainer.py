@@ -12,7 +12,10 @@ restored on resume, so ``2 + 2`` epochs give the same weights as ``4`` (bit for 
 Distributed runs (``torchrun``): every process trains on its shard of each global batch
 (:class:`~torch.utils.data.distributed.DistributedSampler`), gradients are averaged by
 :class:`~torch.nn.parallel.DistributedDataParallel`, evaluation counts are summed over the
-processes, and rank 0 writes checkpoints and metrics. With a global batch of ``B`` on ``W``
+processes, and rank 0 writes checkpoints and metrics. With ``parallel="fsdp"`` the model is
+sharded with FSDP2's ``fully_shard`` instead (parameters, gradients and optimiser state split
+over the processes; checkpoints hold the full, gathered state, so a run can resume with either
+mode); the update is the same. With a global batch of ``B`` on ``W``
 processes each takes ``B / W`` samples per step, so the update equals the single-process one on
 the same ``B`` samples (up to floating-point summation order) as long as the model has no batch
 statistics (use ``SyncBatchNorm`` otherwise) and the dataset size is a multiple of ``W``.
@@ -270,8 +273,16 @@ def _fit(
             raise ValueError("sync_batchnorm needs CUDA devices (torch.nn.SyncBatchNorm)")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
+    if config.memory_efficient:
+        from snn.training.memory import memory_efficient
+
+        memory_efficient(model)
     net: nn.Module = model
-    if info.distributed:
+    fsdp = info.distributed and config.parallel == "fsdp"
+    replicated: list[nn.Parameter] = []
+    if fsdp:
+        replicated = distributed.shard(model)
+    elif info.distributed:
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     optimizer = _optimizer(model, config)
@@ -316,10 +327,9 @@ def _fit(
     if config.resume and last_path.is_file():
         state = load_checkpoint(last_path, map_location=device)
         try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as err:
+            distributed.load_full_state(model, optimizer, state, fsdp)
+        except (RuntimeError, KeyError) as err:
             raise ValueError(f"{last_path}: checkpoint does not fit the model: {err}") from None
-        optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -367,6 +377,7 @@ def _fit(
                 loss = _loss(scores, y, config.loss)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
+                distributed.average_gradients(replicated, info)
                 if scaler.is_enabled():
                     scaler.unscale_(optimizer)
                 bad = check_gradients(model, info)
@@ -431,11 +442,12 @@ def _fit(
             improved = accuracy > best
             best = max(best, accuracy)
             rng = distributed.all_gather_objects(capture_rng(), info)
+            model_state, optimizer_state = distributed.full_state(model, optimizer, fsdp)
             if info.is_main:
                 payload = {
                     "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
+                    "model": model_state,
+                    "optimizer": optimizer_state,
                     "scheduler": None if scheduler is None else scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
                     "history": logger.history,

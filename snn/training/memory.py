@@ -229,13 +229,23 @@ class _Group(nn.Module):
         return x
 
 
+def _fine(module: nn.Module) -> bool:
+    """Whether a block is checkpointed piecewise (each of its sequential runs separately)
+    rather than whole: when every child holding neurons is a plain ``nn.Sequential`` or a
+    neuron, the pieces' inputs are spikes, which pack into bits."""
+    holders = [c for c in module.children() if _neurons(c)]
+    return bool(holders) and all(
+        type(c) is nn.Sequential or isinstance(c, BaseNeuron) for c in holders
+    )
+
+
 def _apply(module: nn.Module, prefix: str, root: bool, chunks: int, compress: bool) -> int:
     if not _neurons(module):
         return 0
     if type(module) is nn.Sequential:
         module.__dict__["forward"] = _Segments(module, prefix, chunks, compress)
         return 1
-    if root or isinstance(module, (nn.ModuleList, nn.ModuleDict)):
+    if root or isinstance(module, (nn.ModuleList, nn.ModuleDict)) or _fine(module):
         return sum(
             _apply(child, f"{prefix}.{name}".lstrip("."), False, chunks, compress)
             for name, child in module.named_children()

@@ -169,9 +169,9 @@ def _summary(values: list[float]) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="sew_resnet18", choices=sorted(CASES))
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--T", dest="steps_t", type=int, default=4, help="time steps")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per process")
+    parser.add_argument("--steps", type=int, default=1, help="timed steps per process")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS)

@@ -24,7 +24,7 @@ This module keeps that recomputation honest:
 
 :func:`snn.checkpoint` and :func:`snn.memory_efficient` pass the state explicitly and never
 need the lookup. The records are dropped by :func:`snn.reset` (the log holds at most
-``MAX_RECORDS`` calls per neuron).
+``MAX_RECORDS`` calls per neuron, of which ``MAX_NO_GRAD_RECORDS`` made under no-grad).
 """
 
 from __future__ import annotations
@@ -36,10 +36,23 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["MAX_RECORDS", "CheckpointStateError", "StartRecord", "call", "clear", "replaying"]
+__all__ = [
+    "MAX_NO_GRAD_RECORDS",
+    "MAX_RECORDS",
+    "CheckpointStateError",
+    "StartRecord",
+    "call",
+    "clear",
+    "replaying",
+]
 
 MAX_RECORDS = 4096
 """Recorded calls kept per neuron between two resets (the oldest are dropped first)."""
+
+MAX_NO_GRAD_RECORDS = 16
+"""Of those, calls recorded because they ran under ``torch.no_grad`` in training mode (as
+reentrant checkpointing runs them, but also plain no-grad use, e.g. streaming in single-step
+mode): only the latest are kept, so such use holds a bounded number of old states."""
 
 
 class CheckpointStateError(RuntimeError):
@@ -54,6 +67,7 @@ class StartRecord:
     fingerprint: Tensor
     start: Any
     end: Any
+    no_grad: bool = False
     consumed: bool = False
 
 
@@ -171,7 +185,10 @@ def call(module: Any, x: Tensor, run: Callable[[Tensor], Tensor]) -> Tensor:
                 r.consumed = True
     out = run(x)
     if _may_be_recomputed(module):
-        log.append(StartRecord(x.shape, _fingerprint(x), start, module.state))
+        no_grad = not torch.is_grad_enabled()
+        log.append(StartRecord(x.shape, _fingerprint(x), start, module.state, no_grad))
+        if no_grad and sum(r.no_grad for r in log) > MAX_NO_GRAD_RECORDS:
+            del log[next(i for i, r in enumerate(log) if r.no_grad)]
         if len(log) > MAX_RECORDS:
             del log[0]
     return out

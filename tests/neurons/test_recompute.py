@@ -127,3 +127,18 @@ def test_indistinguishable_inputs_from_different_states_raise() -> None:
     y = torch.cat([torch_checkpoint(block, x, use_reentrant=False) for _ in range(2)])
     with pytest.raises(CheckpointStateError, match="indistinguishable"):
         (y * torch.arange(y.numel()).reshape(y.shape)).sum().backward()
+
+
+def test_no_grad_streaming_keeps_a_bounded_number_of_states() -> None:
+    from snn.neurons.recompute import MAX_NO_GRAD_RECORDS
+
+    neuron = create_neuron("lif", step_mode="single")
+    with torch.no_grad():
+        for _ in range(3 * MAX_NO_GRAD_RECORDS):
+            neuron(torch.rand(2, 4))
+    assert len(vars(neuron)["_start_log"]) == MAX_NO_GRAD_RECORDS
+    neuron.eval()
+    snn.reset(neuron)
+    with torch.no_grad():
+        neuron(torch.rand(2, 4))
+    assert vars(neuron)["_start_log"] == []  # evaluation records nothing

@@ -90,6 +90,10 @@ class BaseNeuron(nn.Module):
         self.state: Any = None
         self.recorded_v: Tensor | None = None
         self._trace_hooks: OrderedDict[int, TraceHook] = OrderedDict()
+        # checkpoint recomputation bookkeeping (snn.neurons.recompute)
+        self._start_log: list = []
+        self._explicit_state = False
+        self._replaying = False
 
     # -- parameters -----------------------------------------------------------------------
     def neuron_params(self) -> dict[str, Any]:

@@ -6,17 +6,16 @@ Run by hand from the repository root::
     python benchmarks/bench_memory.py [--repeats 3] [--out benchmarks/results/memory_cpu.json]
 
 Every configuration runs in a fresh process (``--child``), so that the measurements do not
-contaminate each other: the process builds the model and the input, reads its resident set
-size, runs one training step (forward, loss, backward) and reads its peak resident set size
-(``getrusage``); the step's peak memory is the largest amount of tensor memory live at once during the step
-as PyTorch's CPU allocator reports it to the profiler (``total_allocated`` of its allocation
-events, counted from the start of the step). The growth of the peak resident set size
-(``getrusage``) over the step is recorded too, with ``MALLOC_MMAP_THRESHOLD_`` set so that large
-blocks go back to the system when freed; it includes the allocator's and the libraries'
-one-time workspaces. The same process then times ``--steps`` further steps (median). Configurations run
-interleaved, ``--repeats`` rounds; the record holds medians with min/max over the rounds, the
-thread count and the load average, and a hash of every gradient (equal hashes: bit-identical
-gradients).
+contaminate each other: the process builds the model and the input and runs one training step
+(forward, loss, backward). The step's peak memory is the largest amount of tensor memory live
+at once during the step, as PyTorch's CPU allocator reports it to the profiler
+(``total_allocated`` of its allocation events, counted from the start of the step). The growth
+of the peak resident set size (``getrusage``) over the step is recorded too, with
+``MALLOC_MMAP_THRESHOLD_`` set so that large blocks go back to the system when freed; it also
+includes the allocator's and the libraries' one-time workspaces. The same process then times
+``--steps`` further steps (median). Configurations run interleaved, ``--repeats`` rounds; the
+record holds medians with min/max over the rounds, the thread count and the load average, and
+a hash of every gradient (equal hashes: bit-identical gradients).
 
 Models come from the zoo by name (``--model``); :data:`CASES` says how to build each and which
 block type SpikingJelly's ``memopt`` checkpoints. The spiking transformers join by adding their
@@ -258,7 +257,8 @@ def main() -> None:
         print(
             f"{config:22s} peak {res['peak_step_mib']['median']:8.1f} MiB "
             f"({res.get('memory_vs_plain', float('nan')):.2f}x plain)  step "
-            f"{res['step_seconds']['median']:6.2f} s ({res.get('time_vs_plain', float('nan')):.2f}x)"
+            f"{res['step_seconds']['median']:6.2f} s "
+            f"({res.get('time_vs_plain', float('nan')):.2f}x)"
             f"  gradients equal plain: {res.get('gradients_equal_plain')}"
         )
 

@@ -37,6 +37,7 @@ def _assert_same(a, b) -> None:
         assert torch.equal(buf_a[k], buf_b[k]), k
 
 
+@pytest.mark.slow
 def test_sew_resnet_gradients_bit_identical() -> None:
     torch.manual_seed(0)
     model = create_model("sew_resnet18", num_classes=5, stem="small", width=0.125, in_channels=2)

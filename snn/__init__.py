@@ -58,7 +58,15 @@ _LAZY = ("converters", "demo", "nir", "training", "viz")
 first attribute access: ``snn.nir.export(...)`` works after a plain ``import snn``."""
 
 
+_LAZY_ATTRIBUTES = {"checkpoint": "snn.training.memory", "memory_efficient": "snn.training.memory"}
+"""Functions re-exported from lazily loaded subpackages."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_ATTRIBUTES:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_ATTRIBUTES[name]), name)
     if name in _LAZY:
         import importlib
 

@@ -34,6 +34,7 @@ from snn.functional._common import (
     check_threshold,
     tau_to_decay,
 )
+from snn.neurons import recompute
 from snn.surrogate import Surrogate, get_surrogate
 
 __all__ = ["STEP_MODES", "BaseNeuron", "SpikingNeuron", "TraceHook", "decay_from"]
@@ -89,6 +90,10 @@ class BaseNeuron(nn.Module):
         self.state: Any = None
         self.recorded_v: Tensor | None = None
         self._trace_hooks: OrderedDict[int, TraceHook] = OrderedDict()
+        # checkpoint recomputation bookkeeping (snn.neurons.recompute)
+        self._start_log: list = []
+        self._explicit_state = False
+        self._replaying = False
 
     # -- parameters -----------------------------------------------------------------------
     def neuron_params(self) -> dict[str, Any]:
@@ -100,6 +105,7 @@ class BaseNeuron(nn.Module):
         """Forget the state; the next call starts from the initial state (zeros)."""
         self.state = None
         self.recorded_v = None
+        recompute.clear(self)
 
     def detach_state(self) -> None:
         """Cut the autograd graph behind the current state (truncated BPTT)."""
@@ -115,6 +121,7 @@ class BaseNeuron(nn.Module):
         if self.recorded_v is not None:
             d["recorded_v"] = self.recorded_v.detach()
         d["_trace_hooks"] = OrderedDict()
+        d["_start_log"] = []
         return d
 
     def register_trace_hook(self, hook: TraceHook) -> RemovableHandle:
@@ -140,6 +147,10 @@ class BaseNeuron(nn.Module):
         """
         if state is not None:
             self.state = state
+        # Records the start state for checkpoint recomputation, or replays from it.
+        return recompute.call(self, x, self._run)
+
+    def _run(self, x: Tensor) -> Tensor:
         if self.step_mode == "single":
             return self._single(x)
         return self._sequence(x)
@@ -148,6 +159,8 @@ class BaseNeuron(nn.Module):
         return self.record or bool(self._trace_hooks)
 
     def _emit_trace(self, v: Tensor) -> None:
+        if recompute.replaying(self):
+            return
         if self.record:
             self.recorded_v = v
         for hook in tuple(self._trace_hooks.values()):

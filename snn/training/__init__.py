@@ -12,6 +12,7 @@ Command line: ``snn train DATASET --root PATH ...`` (see :mod:`snn.training.cli`
 from snn.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from snn.training.config import TrainConfig, load_config
 from snn.training.distributed import DistInfo
+from snn.training.memory import checkpoint, memory_efficient, plain
 from snn.training.metrics import MetricsLogger
 from snn.training.trainer import TrainResult, evaluate, fit, resolve_device, seed_everything
 
@@ -21,10 +22,13 @@ __all__ = [
     "MetricsLogger",
     "TrainConfig",
     "TrainResult",
+    "checkpoint",
     "evaluate",
     "fit",
     "load_checkpoint",
     "load_config",
+    "memory_efficient",
+    "plain",
     "resolve_device",
     "save_checkpoint",
     "seed_everything",

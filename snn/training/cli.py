@@ -13,7 +13,14 @@ import json
 import sys
 from typing import Any
 
-from snn.training.config import LOSSES, OPTIMIZERS, SCHEDULERS, TrainConfig, load_config
+from snn.training.config import (
+    LOSSES,
+    OPTIMIZERS,
+    PARALLEL,
+    SCHEDULERS,
+    TrainConfig,
+    load_config,
+)
 
 __all__ = ["add_train_arguments", "config_from_args", "main", "run_train"]
 
@@ -51,6 +58,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--scheduler", choices=SCHEDULERS, default=None, help="lr schedule")
     parser.add_argument("--loss", choices=LOSSES, default=None, help="loss on the readout")
     parser.add_argument(
+        "--parallel",
+        choices=PARALLEL,
+        default=None,
+        help="distributed runs: ddp (replicated model) or fsdp (sharded, FSDP2)",
+    )
+    parser.add_argument(
         "--readout",
         choices=("mean", "max", "last", "count"),
         default=None,
@@ -62,6 +75,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         ("tensorboard", "TensorBoard logging"),
         ("progress", "progress bars"),
         ("sync-batchnorm", "synchronise batch-norm statistics over GPUs"),
+        ("memory-efficient", "checkpointed blocks with packed spikes (less memory, more time)"),
     ):
         parser.add_argument(
             f"--{name}", action=argparse.BooleanOptionalAction, default=None, help=text
@@ -80,7 +94,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     task = TASKS[args.dataset]
     options: dict[str, Any] = {"dataset": args.dataset, **task.settings}
     flags = {name: getattr(args, name, None) for _f, name, _k, _h in _OPTIONS}
-    for name in ("optimizer", "scheduler", "loss", "readout", "amp", "resume", "tensorboard"):
+    for name in (
+        "optimizer",
+        "scheduler",
+        "loss",
+        "readout",
+        "amp",
+        "resume",
+        "tensorboard",
+        "parallel",
+        "memory_efficient",
+    ):
         flags[name] = getattr(args, name, None)
     flags["sync_batchnorm"] = getattr(args, "sync_batchnorm", None)
     flags["progress"] = getattr(args, "progress", None)

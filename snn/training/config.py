@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOSSES", "OPTIMIZERS", "SCHEDULERS", "TrainConfig", "load_config"]
+__all__ = ["LOSSES", "OPTIMIZERS", "PARALLEL", "SCHEDULERS", "TrainConfig", "load_config"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("cosine", "none")
 LOSSES = ("ce", "mse")
+PARALLEL = ("ddp", "fsdp")
 _READOUTS = ("mean", "max", "last", "count")
 
 
@@ -41,6 +42,11 @@ class TrainConfig:
         amp: mixed precision (autocast) on the model's forward pass.
         amp_dtype: ``"float16"`` or ``"bfloat16"`` (empty: float16 on CUDA, bfloat16 on CPU).
         grad_clip: clip the gradient norm to this value (0: off).
+        parallel: how distributed runs share the model: ``"ddp"`` (a full copy per process,
+            gradients averaged by DistributedDataParallel) or ``"fsdp"`` (parameters, gradients
+            and optimiser state sharded over the processes with FSDP2's ``fully_shard``).
+        memory_efficient: train through :func:`snn.memory_efficient` (checkpointed blocks with
+            packed spike inputs; same gradients, less memory, more time).
         sync_batchnorm: in distributed runs on GPUs, convert batch norms to
             :class:`torch.nn.SyncBatchNorm` so that their statistics cover the global batch.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
@@ -70,6 +76,8 @@ class TrainConfig:
     amp: bool = False
     amp_dtype: str = ""
     grad_clip: float = 0.0
+    parallel: str = "ddp"
+    memory_efficient: bool = False
     sync_batchnorm: bool = False
     device: str = "auto"
     seed: int = 0
@@ -97,6 +105,7 @@ class TrainConfig:
             ("steps", self.steps >= 0, ">= 0"),
             ("amp_dtype", self.amp_dtype in ("", "float16", "bfloat16"), "float16 or bfloat16"),
             ("grad_clip", self.grad_clip >= 0, ">= 0"),
+            ("parallel", self.parallel in PARALLEL, f"one of {PARALLEL}"),
             ("num_workers", self.num_workers >= 0, ">= 0"),
             ("stop_after", self.stop_after >= 0, ">= 0"),
             ("model_kwargs", isinstance(self.model_kwargs, dict), "a table/dict"),

@@ -20,7 +20,17 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "all_gather_objects", "all_reduce_sum", "cleanup", "setup"]
+__all__ = [
+    "DistInfo",
+    "all_gather_objects",
+    "all_reduce_sum",
+    "average_gradients",
+    "cleanup",
+    "full_state",
+    "load_full_state",
+    "setup",
+    "shard",
+]
 
 
 @dataclass(frozen=True)
@@ -102,3 +112,73 @@ def all_gather_objects(obj: Any, info: DistInfo) -> list[Any]:
     out: list[Any] = [None] * info.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+def shard(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    """Shard ``model`` over the processes with FSDP2 (``fully_shard``), in place.
+
+    Every direct child holding parameters becomes its own unit (its parameters are gathered
+    for its forward and backward only), then the root takes the rest. Scalar parameters
+    (a parametric LIF's decay, a learnable threshold), which ``fully_shard`` cannot split,
+    stay replicated: their gradients must be averaged with :func:`average_gradients` after
+    each backward pass. Neuron state stays a plain per-process attribute: each process's
+    neurons hold the state of its own samples.
+
+    Returns:
+        the replicated (scalar) parameters.
+    """
+    from torch.distributed.fsdp import fully_shard
+
+    replicated = [p for p in model.parameters() if p.dim() == 0]  # same order on every process
+    scalars = set(replicated)
+    for child in model.children():
+        if any(p.dim() > 0 for p in child.parameters()):
+            fully_shard(child, ignored_params=scalars & set(child.parameters()) or None)
+    fully_shard(model, ignored_params=scalars or None)
+    return replicated
+
+
+def average_gradients(params: list[torch.nn.Parameter], info: DistInfo) -> None:
+    """Average the gradients of replicated ``params`` over the processes (in place)."""
+    if not info.distributed:
+        return
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= info.world_size
+
+
+def full_state(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, sharded: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Full (unsharded, CPU) state dicts of ``model`` and ``optimizer``; a collective call
+    on every process when ``sharded``."""
+    if not sharded:
+        return model.state_dict(), optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    return get_state_dict(model, optimizer, options=options)
+
+
+def load_full_state(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    sharded: bool,
+) -> None:
+    """Load a checkpoint written from :func:`full_state` into ``model`` and ``optimizer``
+    (sharded or not)."""
+    if not sharded:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+    set_state_dict(
+        model,
+        optimizer,
+        model_state_dict=state["model"],
+        optim_state_dict=state["optimizer"],
+        options=StateDictOptions(full_state_dict=True),
+    )

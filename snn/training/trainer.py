@@ -12,7 +12,10 @@ restored on resume, so ``2 + 2`` epochs give the same weights as ``4`` (bit for 
 Distributed runs (``torchrun``): every process trains on its shard of each global batch
 (:class:`~torch.utils.data.distributed.DistributedSampler`), gradients are averaged by
 :class:`~torch.nn.parallel.DistributedDataParallel`, evaluation counts are summed over the
-processes, and rank 0 writes checkpoints and metrics. With a global batch of ``B`` on ``W``
+processes, and rank 0 writes checkpoints and metrics. With ``parallel="fsdp"`` the model is
+sharded with FSDP2's ``fully_shard`` instead (parameters, gradients and optimiser state split
+over the processes; checkpoints hold the full, gathered state, so a run can resume with either
+mode); the update is the same. With a global batch of ``B`` on ``W``
 processes each takes ``B / W`` samples per step, so the update equals the single-process one on
 the same ``B`` samples (up to floating-point summation order) as long as the model has no batch
 statistics (use ``SyncBatchNorm`` otherwise) and the dataset size is a multiple of ``W``.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +43,7 @@ from snn.training import distributed
 from snn.training.checkpoint import capture_rng, load_checkpoint, restore_rng, save_checkpoint
 from snn.training.config import TrainConfig
 from snn.training.metrics import MetricsLogger
+from snn.training.monitoring import SilenceWatch, check_gradients
 
 __all__ = ["TrainResult", "evaluate", "fit", "resolve_device", "seed_everything"]
 
@@ -160,14 +165,34 @@ def evaluate(
     return {"loss": loss_sum / count, "accuracy": correct / count, "samples": int(count)}
 
 
-def _progress(iterable: Any, enabled: bool, desc: str) -> Any:
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, desc=desc, leave=False, dynamic_ncols=True)
+class _Bar:
+    """A progress bar that only displays: it never touches the data loader (``tqdm.auto``
+    resolves to ``tqdm.asyncio``, which creates an extra iterator of the loader it wraps, and
+    each data-loader iterator draws a seed from its generator) nor any random stream."""
+
+    def __init__(self, total: int, enabled: bool, desc: str):
+        self._bar = None
+        if enabled:
+            try:
+                from tqdm.std import tqdm
+            except ImportError:
+                return
+            self._bar = tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True)
+
+    def update(self) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _loader_seed(seed: int, epoch: int, rank: int) -> int:
+    """Seed of the data loader's own generator in ``epoch``: its draws (one base seed per
+    iterator, for the workers) leave the global streams alone, with or without workers, and
+    depend on ``(seed, epoch, rank)`` only, so a resumed run draws the same."""
+    return ((seed * 1_000_033 + epoch) * 4099 + rank) % 2**63
 
 
 def _summary(row: dict[str, Any], epochs: int) -> str:
@@ -175,6 +200,8 @@ def _summary(row: dict[str, Any], epochs: int) -> str:
     for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
         if key in row:
             parts.append(f"{key} {row[key]:.4f}")
+    if row.get("skipped_steps"):
+        parts.append(f"skipped_steps {row['skipped_steps']}")
     parts.append(f"{row['seconds']:.1f} s")
     return "  ".join(parts)
 
@@ -246,8 +273,16 @@ def _fit(
             raise ValueError("sync_batchnorm needs CUDA devices (torch.nn.SyncBatchNorm)")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(device)
+    if config.memory_efficient:
+        from snn.training.memory import memory_efficient
+
+        memory_efficient(model)
     net: nn.Module = model
-    if info.distributed:
+    fsdp = info.distributed and config.parallel == "fsdp"
+    replicated: list[nn.Parameter] = []
+    if fsdp:
+        replicated = distributed.shard(model)
+    elif info.distributed:
         ids = [device.index] if device.type == "cuda" else None
         net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     optimizer = _optimizer(model, config)
@@ -263,10 +298,12 @@ def _fit(
         train_set, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=config.seed
     )
     loader_options = {"num_workers": config.num_workers, "collate_fn": collate_fn}
+    train_generator = torch.Generator()
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size // info.world_size,
         sampler=sampler,
+        generator=train_generator,
         **loader_options,
     )
     test_loader = None
@@ -275,17 +312,24 @@ def _fit(
             test_set,
             batch_size=max(1, config.batch_size // info.world_size),
             sampler=_Shard(len(test_set), info.rank, info.world_size),
+            generator=torch.Generator().manual_seed(config.seed),
             **loader_options,
         )
 
     start_epoch, history, best = 0, [], -math.inf
+    if not config.resume and last_path.is_file() and info.is_main:
+        warnings.warn(
+            f"{last_path} exists from an earlier run and will be overwritten; pass --resume "
+            "(TrainConfig.resume) to continue it, or choose another --out-dir",
+            UserWarning,
+            stacklevel=3,
+        )
     if config.resume and last_path.is_file():
         state = load_checkpoint(last_path, map_location=device)
         try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as err:
+            distributed.load_full_state(model, optimizer, state, fsdp)
+        except (RuntimeError, KeyError) as err:
             raise ValueError(f"{last_path}: checkpoint does not fit the model: {err}") from None
-        optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
@@ -298,6 +342,13 @@ def _fit(
                 f"{info.world_size}; an exact resume needs the same number"
             )
         restore_rng(rng[info.rank])
+        if info.is_main:
+            left = max(config.epochs - start_epoch, 0)
+            print(
+                f"resuming from {last_path} after epoch {start_epoch}/{config.epochs} "
+                f"({left} epoch(s) to go)",
+                flush=True,
+            )
     else:
         # The caller built (and seeded) the model; DDP broadcast rank 0's weights. From here
         # on every process draws its own reproducible stream for dropout and other random
@@ -306,6 +357,7 @@ def _fit(
 
     logger = MetricsLogger(out_dir, history, tensorboard=config.tensorboard, enabled=info.is_main)
     show = config.progress and info.is_main
+    watch = SilenceWatch(model)
     try:
         end = config.epochs
         if config.stop_after:
@@ -313,20 +365,43 @@ def _fit(
         for epoch in range(start_epoch, end):
             t0 = time.perf_counter()
             sampler.set_epoch(epoch)
+            train_generator.manual_seed(_loader_seed(config.seed, epoch, info.rank))
             net.train()
             totals = torch.zeros(3, dtype=torch.float64, device=device)
-            batches = _progress(train_loader, show, f"epoch {epoch + 1}/{config.epochs}")
-            for x, y in batches:
+            skipped = 0
+            bar = _Bar(len(train_loader), show, f"epoch {epoch + 1}/{config.epochs}")
+            watch.start(device)
+            for x, y in train_loader:
                 x, y = _time_first(x.to(device)), y.to(device)
                 scores = _forward(net, x, config, device)
                 loss = _loss(scores, y, config.loss)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                if config.grad_clip:
+                distributed.average_gradients(replicated, info)
+                if scaler.is_enabled():
                     scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
+                bad = check_gradients(model, info)
+                if bad:
+                    # float16 with the grad scaler: the scaler skips the step and lowers its
+                    # scale (its normal search); otherwise skip the step here, loudly
+                    skipped += 1
+                    if not scaler.is_enabled():
+                        warnings.warn(
+                            f"epoch {epoch + 1}: non-finite gradients in {', '.join(bad)}; "
+                            "optimiser step skipped",
+                            RuntimeWarning,
+                            stacklevel=2,
+                        )
+                        optimizer.zero_grad(set_to_none=True)
+                    else:
+                        scaler.step(optimizer)
+                        scaler.update()
+                else:
+                    if config.grad_clip:
+                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                bar.update()
                 with torch.no_grad():
                     totals += torch.stack(
                         [
@@ -335,6 +410,8 @@ def _fit(
                             torch.tensor(float(len(y)), dtype=torch.float64, device=device),
                         ]
                     )
+            bar.close()
+            silent = watch.stop(info)
             distributed.all_reduce_sum(totals, info)
             lr = optimizer.param_groups[0]["lr"]
             if scheduler is not None:
@@ -344,23 +421,33 @@ def _fit(
                 "train_loss": totals[0].item() / max(totals[2].item(), 1),
                 "train_accuracy": totals[1].item() / max(totals[2].item(), 1),
                 "lr": lr,
+                "skipped_steps": skipped,
             }
             if test_loader is not None:
                 metrics = evaluate(net, test_loader, config, device, info)
                 row["test_loss"], row["test_accuracy"] = metrics["loss"], metrics["accuracy"]
             row["seconds"] = time.perf_counter() - t0
             logger.log(row)
-            if show:
+            if info.is_main:
                 print(_summary(row, config.epochs), flush=True)
+                if silent:
+                    warnings.warn(
+                        f"epoch {epoch + 1}: no spike at all in layer(s) {', '.join(silent)}; "
+                        "the network cannot learn through silent layers (check the input "
+                        "scale, the thresholds and the initialisation)",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
             accuracy = row.get("test_accuracy", row["train_accuracy"])
             improved = accuracy > best
             best = max(best, accuracy)
             rng = distributed.all_gather_objects(capture_rng(), info)
+            model_state, optimizer_state = distributed.full_state(model, optimizer, fsdp)
             if info.is_main:
                 payload = {
                     "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
+                    "model": model_state,
+                    "optimizer": optimizer_state,
                     "scheduler": None if scheduler is None else scheduler.state_dict(),
                     "scaler": scaler.state_dict(),
                     "history": logger.history,
@@ -372,6 +459,7 @@ def _fit(
                 if improved:
                     save_checkpoint(out_dir / "best.pt", payload)
     finally:
+        watch.close()
         logger.close()
     final = logger.history[-1].get("test_accuracy", math.nan) if logger.history else math.nan
     return TrainResult(

@@ -11,6 +11,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
+import snn
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _toy import toy_data, toy_model
 
@@ -80,3 +82,69 @@ def test_setup_without_launcher_is_single_process(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("WORLD_SIZE", "two")
     with pytest.raises(ValueError, match="WORLD_SIZE"):
         setup()
+
+
+FSDP_WORKER = """
+import os, sys
+import torch
+sys.path.insert(0, {toy_dir!r})
+from _toy import toy_data, toy_model
+import snn
+from snn.training import TrainConfig, fit
+
+config = TrainConfig(**{config!r})
+result = fit(toy_model(dropout=0.0), toy_data(48), toy_data(20, seed=1), config)
+# after training, each process runs its own samples: its neurons must hold their state
+torch.distributed.init_process_group("gloo")
+rank = torch.distributed.get_rank()
+model = result.model
+snn.reset(model)
+x = toy_data(8, seed=3).tensors[0][rank::2].transpose(0, 1)
+with torch.no_grad():
+    out = model(x)
+states = {{n: [s.clone() for s in m.state] for n, m in snn.neurons.neurons_of(model)}}
+torch.save({{"out": out, "states": states}}, os.path.join(config.out_dir, f"rank{{rank}}.pt"))
+torch.distributed.destroy_process_group()
+"""
+
+
+@pytest.mark.slow
+def test_fsdp_two_processes_equal_single_process(tmp_path: Path) -> None:
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    config = {**_config(tmp_path / "fsdp"), "parallel": "fsdp"}
+    script = tmp_path / "worker.py"
+    script.write_text(FSDP_WORKER.format(toy_dir=str(Path(__file__).parent), config=config))
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("WORLD_SIZE", None)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    proc = subprocess.run([*cmd, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    single = fit(
+        toy_model(dropout=0.0),
+        toy_data(48),
+        toy_data(20, seed=1),
+        TrainConfig(**_config(tmp_path / "single")),
+    )
+    sharded = load_checkpoint(tmp_path / "fsdp" / "last.pt")
+    assert sharded["config"]["parallel"] == "fsdp"
+    state = single.model.state_dict()
+    assert sharded["model"].keys() == state.keys()  # full (gathered) weights in the checkpoint
+    for name, value in state.items():
+        torch.testing.assert_close(sharded["model"][name], value, rtol=1e-5, atol=1e-6, msg=name)
+    for row_fsdp, row_single in zip(sharded["history"], single.history, strict=True):
+        assert row_fsdp["test_accuracy"] == row_single["test_accuracy"]
+        assert row_fsdp["train_loss"] == pytest.approx(row_single["train_loss"], rel=1e-5)
+    # neuron state on every process: that of its own samples, as a single process computes it
+    model = single.model
+    for rank in range(2):
+        got = torch.load(tmp_path / "fsdp" / f"rank{rank}.pt")
+        snn.reset(model)
+        with torch.no_grad():
+            out = model(toy_data(8, seed=3).tensors[0][rank::2].transpose(0, 1))
+        torch.testing.assert_close(got["out"], out, rtol=1e-5, atol=1e-6)
+        for name, neuron in snn.neurons.neurons_of(model):
+            for a, b in zip(got["states"][name], neuron.state, strict=True):
+                assert a.shape[0] == 4  # this process's 4 samples
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)

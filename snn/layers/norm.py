@@ -31,9 +31,9 @@ from torch import Tensor, nn
 from snn.surrogate import Surrogate, get_surrogate
 
 __all__ = [
+    "MPBNLIF",
     "NORMS",
     "BatchNormThroughTime",
-    "MPBNLIF",
     "PerStepLayer",
     "TemporalEffectiveBatchNorm",
     "ThresholdDependentBatchNorm",
@@ -101,7 +101,7 @@ class ThresholdDependentBatchNorm(_FoldedTimeBatchNorm):
     def __init__(self, num_features: int, alpha: float = 1.0, threshold: float = 1.0,
                  eps: float = 1e-5, momentum: float = 0.1):
         if alpha <= 0 or threshold <= 0:
-            raise ValueError(f"tdBN: alpha and threshold must be positive, got {alpha}, {threshold}")
+            raise ValueError(f"tdBN: alpha and threshold must be > 0, got {alpha}, {threshold}")
         super().__init__(num_features, eps, momentum, affine=True, track_running_stats=True)
         self.alpha = float(alpha)
         self.threshold = float(threshold)

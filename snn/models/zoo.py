@@ -62,7 +62,7 @@ _VGG = "Simonyan & Zisserman 2015 with spiking neurons and batch norm (e.g. Deng
 _SHD = "Cramer et al., The Heidelberg Spiking Data Sets..., IEEE TNNLS 2020"
 _SPIKFORMER = "Zhou et al., Spikformer: When Spiking Neural Network Meets Transformer, ICLR 2023"
 _SDT = "Yao et al., Spike-driven Transformer, NeurIPS 2023"
-_QKFORMER = "Zhou et al., QKFormer: Hierarchical Spiking Transformer using Q-K Attention, NeurIPS 2024"
+_QKFORMER = "Zhou et al., QKFormer: Hierarchical Spiking Transformer..., NeurIPS 2024"
 _NIR = "Pedersen et al., Neuromorphic intermediate representation..., Nat. Commun. 2024"
 
 ZOO: dict[str, ZooEntry] = {

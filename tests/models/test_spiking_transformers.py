@@ -81,5 +81,5 @@ def test_neuron_class_reaches_every_neuron_of_a_model() -> None:
 
 
 def test_bad_input_names_the_model() -> None:
-    with pytest.raises(ValueError, match="Spikformer.*T, B, 3, H, W"):
+    with pytest.raises(ValueError, match=r"Spikformer.*T, B, 3, H, W"):
         spikformer_cifar10(embed_dim=32, num_heads=2, depth=1)(torch.rand(2, 3, 32, 32))

@@ -3,9 +3,10 @@ SpikingJelly 2.0's own ``spikformer_cifar10``.
 
 Both models take 32x32 RGB images repeated over T = 4 steps; one step is forward, cross-entropy
 on the time-mean of the logits, and backward. Every measurement runs in its own subprocess
-(``--child``): the first step of a fresh process gives the peak memory (the high-water mark of
-the resident set during the step minus the resident set before it, and the process's peak),
-the following steps the time. Rounds interleave the two libraries and alternate their order;
+(``--child``): a warm-up step at batch 1 (kernel compilation, allocator and oneDNN set-up, for
+both libraries), then one step at the full batch whose peak memory is the highest resident set
+sampled every millisecond during the step minus the resident set before it, then the timed
+steps. Rounds interleave the two libraries and alternate their order;
 the record holds medians with min/max, the thread count and the load average.
 
 Run::
@@ -27,6 +28,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +44,25 @@ def _rss_mb() -> float:
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+class _RssSampler(threading.Thread):
+    """Samples the resident set every millisecond until stopped; keeps the maximum."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak = _rss_mb()
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(0.001):
+            self.peak = max(self.peak, _rss_mb())
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join()
+        self.peak = max(self.peak, _rss_mb())
+        return self.peak
 
 
 def _build(library: str, steps: int):
@@ -82,16 +103,20 @@ def child(library: str, batch: int, steps: int, repeats: int, threads: int) -> d
     x = torch.rand(batch, 3, 32, 32, generator=g)
     y = torch.randint(0, 10, (batch,), generator=g)
 
-    def train_step() -> None:
+    def train_step(n: int = batch) -> None:
         model.zero_grad(set_to_none=True)
-        out = step(x)
-        F.cross_entropy(out.mean(0), y).backward()
+        out = step(x[:n])
+        F.cross_entropy(out.mean(0), y[:n]).backward()
 
+    train_step(1)  # warm-up: compilation and library set-up, outside the measurements
+    model.zero_grad(set_to_none=True)
     before = _rss_mb()
+    sampler = _RssSampler()
+    sampler.start()
     t0 = time.perf_counter()
     train_step()
     first = time.perf_counter() - t0
-    peak = _peak_mb()
+    step_peak = sampler.stop()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -99,7 +124,7 @@ def child(library: str, batch: int, steps: int, repeats: int, threads: int) -> d
         times.append(time.perf_counter() - t0)
     return {
         "library": library, "first_step_s": first, "step_s": times,
-        "step_peak_increase_mb": peak - before, "process_peak_mb": peak,
+        "step_peak_increase_mb": step_peak - before, "process_peak_mb": _peak_mb(),
         "parameters": sum(p.numel() for p in model.parameters()),
     }
 

@@ -7,7 +7,7 @@ stem, spiking self-attention over 5 x 5 = 25 tokens of 32 features, the spiking 
 trained on them with cross-entropy on the time-mean of its outputs. The target is at least
 97% test accuracy on the 450 held-out digits.
 
-Run (about fifteen minutes on 2 busy CPU cores)::
+Run (the record gives the time it took and the load average it ran under)::
 
     python benchmarks/recipe_transformer_digits_events.py --out results.json
 

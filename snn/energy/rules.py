@@ -251,6 +251,130 @@ def count_unknown(counts: LayerCounts, module: nn.Module, inputs: tuple, out: An
     count_free(counts, module, inputs, out, ctx)
 
 
+# -- spiking transformers and SNN normalisations -------------------------------------------
+# Spike-spike products are priced as the papers count them: Spikformer (Zhou et al., ICLR
+# 2023, Sec. 3.3) and Spike-driven Transformer (Yao et al., NeurIPS 2023, Sec. 3.3 and its
+# Table 1) treat a product of two spikes as a logical AND that costs nothing by itself and
+# every addition it feeds as one accumulate (AC); the masks of SDSA and QKFormer are ANDs
+# only. Multi-level spikes (integers 0..D) follow the I-LIF convention of SpikeYOLO (Luo et
+# al., "Integer-Valued Training and Spike-Driven Inference Spiking Neural Network", ECCV 2024):
+# an integer spike s is s binary spikes on D sub-steps, so a product of integer operands a * b
+# costs a * b ACs. The attention scale is a constant factor foldable into the following
+# neuron's threshold and is not counted.
+
+
+def _integer_valued(*xs: Tensor) -> bool:
+    return all(bool((x >= 0).all()) and bool((x == torch.round(x)).all()) for x in xs)
+
+
+def count_spike_qkv(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                    ctx: RuleContext) -> None:
+    """:class:`snn.layers.attention.SpikeQKV`, ``s * Q K^T V`` of spike operands
+    ``[..., N, d]`` in the order the module computes it: ``Q (K^T V)`` when ``N > d``. With
+    (multi-level) spike operands: ``K^T V`` costs ``sum_n |k_n| |v_n|`` ACs (``|.|`` the sum of
+    a row's spikes) and ``Q (K^T V)`` costs ``q_{n,i}`` ACs per nonzero entry of row ``i`` of
+    ``K^T V``; symmetrically for ``(Q K^T) V``. Dense count: ``2 N d^2`` (or ``2 N^2 d``)
+    products per head."""
+    q, k, v = (t.to(torch.float64) for t in inputs[:3])
+    n, d = q.shape[-2], q.shape[-1]
+    batch = q.numel() // (n * d)
+    if n > d:
+        first = (k.sum(-1) * v.sum(-1)).sum()
+        ktv = k.transpose(-2, -1) @ v  # [..., d, d]
+        second = (q.sum(-2) * (ktv != 0).sum(-1).to(torch.float64)).sum()
+        dense = batch * 2 * n * d * d
+    else:
+        first = (q.sum(-2) * k.sum(-2)).sum()
+        qk = q @ k.transpose(-2, -1)  # [..., n, n]
+        second = ((qk != 0).sum(-2).to(torch.float64) * v.sum(-1)).sum()
+        dense = batch * 2 * n * n * d
+    ops = round(float(first + second))
+    if _integer_valued(q, k, v):
+        counts.acs += ops
+        counts.reason = "spike-spike products: ANDs free, one AC per addition"
+    else:
+        counts.macs += dense
+        counts.reason = "graded operands: every product a MAC"
+    counts.dense_macs += dense
+    counts.dense_synops += dense
+    counts.input_reads += sum(int(torch.count_nonzero(t)) for t in (q, k, v))
+    counts.output_writes += out.numel()
+    _activity(counts, inputs[0], out)
+
+
+def count_hadamard_sum(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                       ctx: RuleContext) -> None:
+    """:class:`snn.layers.attention.HadamardSum`: SDSA's column sum of ``K (x) V`` and QKFormer's
+    sums of ``Q``: the ANDs are free and every surviving unit of spike is one AC (an integer
+    product ``a * b`` is ``a * b`` ACs)."""
+    tensors = [t for t in inputs if isinstance(t, Tensor)]
+    prod = tensors[0].to(torch.float64)
+    for t in tensors[1:]:
+        prod = prod * t.to(torch.float64)
+    if _integer_valued(*tensors):
+        counts.acs += round(float(prod.sum()))
+    else:
+        counts.macs += int(torch.count_nonzero(prod))
+        counts.reason = "graded operands"
+    counts.dense_synops += prod.numel()
+    counts.dense_macs += prod.numel()
+    counts.input_reads += sum(int(torch.count_nonzero(t)) for t in tensors)
+    counts.output_writes += out.numel()
+    _activity(counts, tensors[0], out)
+
+
+def count_folded_norm(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                      ctx: RuleContext) -> None:
+    """tdBN, TEBN, BNTT and the token batch norm: one multiply-add per element, like batch
+    norm; all fold into the previous layer for inference (:func:`snn.layers.fold_norm`, per
+    step for TEBN and BNTT), after which they cost nothing."""
+    count_norm(counts, module, inputs, out, ctx)
+    counts.reason = "foldable into the previous layer (snn.layers.fold_norm)"
+
+
+def count_mpbn_neuron(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                      ctx: RuleContext) -> None:
+    """:class:`snn.layers.norm.MPBNLIF` on ``[T, B, ...]``: a LIF update per element (one state
+    variable) plus, before :meth:`~snn.layers.norm.MPBNLIF.reparameterize`, one multiply-add
+    per update for the membrane's batch norm; after it the norm lives in the threshold and
+    costs nothing."""
+    x = _first_tensor(inputs)
+    updates = x.numel()
+    counts.kind = "neuron"
+    counts.state_vars = 1
+    counts.neuron_updates += updates
+    counts.active_updates += int(torch.count_nonzero(x))
+    counts.state_reads += updates
+    counts.state_writes += updates
+    spikes = int(torch.count_nonzero(out))
+    counts.spikes += spikes
+    counts.output_writes += spikes
+    if module.folded:
+        counts.reason = "membrane batch norm re-parameterised into the threshold"
+    else:
+        counts.other_macs += updates
+        counts.dense_other_macs += updates
+        counts.reason = "membrane batch norm: one multiply-add per update (fold: reparameterize)"
+    _activity(counts, x, out)
+    ctx.neuron_calls.append((False, x.shape[0], x.shape[1]))
+
+
+def _transformer_rules() -> dict[type, tuple[str, Rule]]:
+    from snn.layers import attention, norm
+
+    return {
+        attention.SpikeQKV: ("synaptic", count_spike_qkv),
+        attention.HadamardSum: ("synaptic", count_hadamard_sum),
+        attention.TokenBatchNorm: ("norm", count_folded_norm),
+        norm.ThresholdDependentBatchNorm: ("norm", count_folded_norm),
+        norm.TemporalEffectiveBatchNorm: ("norm", count_folded_norm),
+        norm.BatchNormThroughTime: ("norm", count_folded_norm),
+        norm.MPBNLIF: ("neuron", count_mpbn_neuron),
+    }
+
+# -- end of the spiking-transformer rules ---------------------------------------------------
+
+
 _FREE_REASONS: dict[type, str] = {
     nn.Identity: "identity",
     nn.Flatten: "reshape only",
@@ -273,6 +397,9 @@ def _snn_free() -> dict[type, str]:
     for cls in (readouts.SpikeCount, readouts.SpikeRate, readouts.TimeMean, readouts.TimeLast,
                 readouts.TimeMax):
         out[cls] = "readout over time, outside the network (not priced)"
+    from snn.layers.attention import SpikeMask
+
+    out[SpikeMask] = "spike mask (AND of spikes): no arithmetic (Yao et al. 2023)"
     return out
 
 
@@ -291,6 +418,7 @@ RULES: dict[type, tuple[str, Rule]] = {
     **{cls: ("activation", count_activation) for cls in _COMPARISONS},
     BaseNeuron: ("neuron", count_neuron),
     **{cls: ("free", count_free) for cls in _FREE_REASONS},
+    **_transformer_rules(),
 }
 """Module class -> (kind, rule). Extend by adding entries (tests parametrise over this table)."""
 

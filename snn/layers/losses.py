@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from snn.layers.readouts import readout
 
-__all__ = ["membrane_cross_entropy", "rate_cross_entropy", "spike_count_mse"]
+__all__ = [
+    "membrane_cross_entropy",
+    "per_step_cross_entropy",
+    "rate_cross_entropy",
+    "spike_count_mse",
+    "tet_loss",
+]
 
 
 def _check_logits(x: Tensor, target: Tensor) -> None:
@@ -68,3 +75,52 @@ def spike_count_mse(
     one_hot = F.one_hot(target, classes).to(spikes.dtype)
     wanted = steps * (incorrect_rate + (correct_rate - incorrect_rate) * one_hot)
     return F.mse_loss(spikes.sum(0), wanted, reduction=reduction)
+
+
+def per_step_cross_entropy(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    r"""Cross-entropy of every time step's output, averaged over the steps:
+    :math:`\frac1T \sum_t \mathrm{CE}(o_t, y)` for outputs ``[T, B, C]`` (the first term of
+    TET, Deng et al. 2022).
+
+    Args:
+        logits: outputs ``[T, B, C]``.
+        target: class indices ``[B]``.
+        reduction: ``"mean"`` (over steps and samples), ``"sum"`` (over samples, still averaged
+            over steps) or ``"none"`` (``[B]``, averaged over steps).
+    """
+    _check_logits(logits, target)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    steps = logits.shape[0]
+    per = F.cross_entropy(logits.flatten(0, 1), target.repeat(steps), reduction="none")
+    per = per.view(steps, -1).mean(0)
+    return per if reduction == "none" else (per.mean() if reduction == "mean" else per.sum())
+
+
+def tet_loss(
+    logits: Tensor, target: Tensor, lamb: float = 0.05, phi: float = 1.0
+) -> Tensor:
+    r"""Temporal efficient training (TET) loss, Deng et al., "Temporal Efficient Training of
+    Spiking Neural Network via Gradient Re-weighting", ICLR 2022 (its Eq. 10-12):
+
+    .. math::
+        \mathcal L = (1 - \lambda) rac1T \sum_{t=1}^T \mathrm{CE}(O(t), y)
+        + \lambda rac1T \sum_{t=1}^T \mathrm{MSE}(O(t), \phi)
+
+    The regulariser pulls every step's output toward the constant :math:`\phi` (the paper
+    uses :math:`\phi = V_{th} = 1`) to keep outputs from collapsing to extreme values; its
+    mean runs over steps, samples and classes, as in the authors' code.
+
+    Args:
+        logits: outputs ``[T, B, C]`` (membrane or logits of each step; not averaged first).
+        target: class indices ``[B]``.
+        lamb: :math:`\lambda` in ``[0, 1]`` (the paper's experiments use 0.05 or 1e-3).
+        phi: :math:`\phi`.
+    """
+    if not 0.0 <= lamb <= 1.0:
+        raise ValueError(f"tet_loss: lamb must lie in [0, 1], got {lamb}")
+    ce = per_step_cross_entropy(logits, target)
+    if lamb == 0:
+        return ce
+    reg = F.mse_loss(logits, torch.full_like(logits, float(phi)))
+    return (1.0 - lamb) * ce + lamb * reg

@@ -21,6 +21,16 @@ from snn.models.plif_net import PLIFNet, plif_cifar10dvs, plif_dvs_gesture, plif
 from snn.models.recurrent import CubaRSNN, RecurrentSNN, nir_cuba_rsnn, rsnn_shd, rsnn_ssc
 from snn.models.resnet import BasicBlock, ResNet, resnet18
 from snn.models.sew_resnet import SEWResNet, sew_resnet18, sew_resnet34, spiking_resnet18
+from snn.models.spiking_transformers import (
+    QKFormer,
+    SpikeDrivenTransformer,
+    Spikformer,
+    count_parameters,
+    qkformer_imagenet,
+    sdt_imagenet,
+    spikformer_cifar10,
+    spikformer_imagenet,
+)
 from snn.models.vgg import SpikingVGG, spiking_vgg11
 from snn.models.zoo import ZOO, ZooEntry
 
@@ -30,24 +40,32 @@ __all__ = [
     "BasicBlock",
     "CubaRSNN",
     "PLIFNet",
+    "QKFormer",
     "Recurrent",
     "RecurrentSNN",
     "ResNet",
     "SEWResNet",
+    "SpikeDrivenTransformer",
+    "Spikformer",
     "SpikingVGG",
     "TimeConsistentDropout",
     "VotingLayer",
     "ZooEntry",
+    "count_parameters",
     "create_model",
     "nir_cuba_rsnn",
     "plif_cifar10dvs",
     "plif_dvs_gesture",
     "plif_nmnist",
+    "qkformer_imagenet",
     "resnet18",
     "rsnn_shd",
     "rsnn_ssc",
+    "sdt_imagenet",
     "sew_resnet18",
     "sew_resnet34",
+    "spikformer_cifar10",
+    "spikformer_imagenet",
     "spiking_resnet18",
     "spiking_vgg11",
 ]

@@ -17,6 +17,12 @@ from torch import nn
 from snn.models.plif_net import plif_cifar10dvs, plif_dvs_gesture, plif_nmnist
 from snn.models.recurrent import nir_cuba_rsnn, rsnn_shd, rsnn_ssc
 from snn.models.sew_resnet import sew_resnet18, sew_resnet34, spiking_resnet18, spiking_resnet34
+from snn.models.spiking_transformers import (
+    qkformer_imagenet,
+    sdt_imagenet,
+    spikformer_cifar10,
+    spikformer_imagenet,
+)
 from snn.models.vgg import spiking_vgg11, spiking_vgg13, spiking_vgg16
 
 __all__ = ["ZOO", "ZooEntry"]
@@ -54,6 +60,9 @@ _FANG_PLIF = "Fang et al., Incorporating Learnable Membrane Time Constant..., IC
 _FANG_SEW = "Fang et al., Deep Residual Learning in Spiking Neural Networks, NeurIPS 2021"
 _VGG = "Simonyan & Zisserman 2015 with spiking neurons and batch norm (e.g. Deng et al., ICLR 2022)"
 _SHD = "Cramer et al., The Heidelberg Spiking Data Sets..., IEEE TNNLS 2020"
+_SPIKFORMER = "Zhou et al., Spikformer: When Spiking Neural Network Meets Transformer, ICLR 2023"
+_SDT = "Yao et al., Spike-driven Transformer, NeurIPS 2023"
+_QKFORMER = "Zhou et al., QKFormer: Hierarchical Spiking Transformer..., NeurIPS 2024"
 _NIR = "Pedersen et al., Neuromorphic intermediate representation..., Nat. Commun. 2024"
 
 ZOO: dict[str, ZooEntry] = {
@@ -108,6 +117,28 @@ ZOO: dict[str, ZooEntry] = {
     "rsnn_ssc": ZooEntry(
         rsnn_ssc, "SSC", (700,), 100, 35, readout="max", reference=_SHD,
         small={"hidden": (16, 16)},
+    ),
+    "spikformer_cifar10": ZooEntry(
+        spikformer_cifar10, "CIFAR-10 (static images, direct encoding)", (3, 32, 32), 4, 10,
+        reference=_SPIKFORMER, small={"embed_dim": 32, "num_heads": 2, "depth": 1},
+        small_input_shape=(3, 16, 16),
+    ),
+    "spikformer_imagenet": ZooEntry(
+        spikformer_imagenet, "ImageNet (static images, direct encoding)", (3, 224, 224), 4, 1000,
+        reference=_SPIKFORMER,
+        small={"embed_dim": 32, "num_heads": 2, "depth": 1, "num_classes": 10},
+        small_input_shape=(3, 32, 32),
+    ),
+    "sdt_imagenet": ZooEntry(
+        sdt_imagenet, "ImageNet (static images, direct encoding)", (3, 224, 224), 4, 1000,
+        reference=_SDT, small={"embed_dim": 32, "num_heads": 2, "depth": 1, "num_classes": 10},
+        small_input_shape=(3, 32, 32),
+    ),
+    "qkformer_imagenet": ZooEntry(
+        qkformer_imagenet, "ImageNet (static images, direct encoding)", (3, 224, 224), 4, 1000,
+        reference=_QKFORMER,
+        small={"embed_dim": 32, "num_heads": (1, 2, 2), "depths": (1, 1, 1), "num_classes": 10},
+        small_input_shape=(3, 32, 32),
     ),
     "nir_cuba_rsnn": ZooEntry(
         nir_cuba_rsnn, "Braille reading (NIR paper)", (12,), 256, 7, reference=_NIR,

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from snn.energy import RULES, count_ops, find_rule
+from snn.layers import attention, norm
 from snn.neurons.base import BaseNeuron
 
 FACTORIES = {
@@ -41,6 +42,16 @@ FACTORIES = {
     nn.Dropout2d: lambda: (nn.Dropout2d().eval(), (2, 3, 4, 4)),
     nn.Dropout3d: lambda: (nn.Dropout3d().eval(), (1, 2, 3, 4, 4)),
     nn.AlphaDropout: lambda: (nn.AlphaDropout().eval(), (2, 3)),
+    # spiking transformers (hand counts in test_transformer_rules.py)
+    attention.SpikeQKV: None,  # three operands
+    attention.HadamardSum: lambda: (attention.HadamardSum(-1), (2, 3, 4)),
+    attention.TokenBatchNorm: lambda: (attention.TokenBatchNorm(3).eval(), (2, 4, 3)),
+    norm.ThresholdDependentBatchNorm: lambda: (norm.ThresholdDependentBatchNorm(3).eval(),
+                                               (2, 4, 3)),
+    norm.TemporalEffectiveBatchNorm: lambda: (norm.TemporalEffectiveBatchNorm(3, 2).eval(),
+                                              (2, 4, 3)),
+    norm.BatchNormThroughTime: lambda: (norm.BatchNormThroughTime(3, 2).eval(), (2, 4, 3)),
+    norm.MPBNLIF: lambda: (norm.MPBNLIF(3).eval(), (2, 4, 3)),
 }
 
 

@@ -86,18 +86,19 @@ class RuleContext:
             return
         if counts is None:
             counts = tensor != 0
-        key = tensor.untyped_storage().data_ptr()
-        self._events[key] = (tensor, counts.reshape(tensor.shape), tensor._version)
+        key = _storage_key(tensor)
+        if key is not None:
+            self._events[key] = (tensor, counts.reshape(tensor.shape), _version(tensor))
 
     def event_counts(self, x: Tensor) -> Tensor | None:
         """Events per element of ``x`` (a tensor of ``x``'s shape), or ``None`` when ``x``
         holds graded values: ``x`` is a marked tensor or a same-size view of one (a reshape),
         unchanged since it was marked, or binary."""
-        entry = self._events.get(x.untyped_storage().data_ptr()) if x.numel() else None
+        entry = self._events.get(_storage_key(x)) if x.numel() else None
         if entry is not None:
             marked, counts, version = entry
             if (x.numel() == marked.numel() and x.storage_offset() == marked.storage_offset()
-                    and x._version == version and x.is_contiguous() and marked.is_contiguous()):
+                    and _version(x) == version and x.is_contiguous() and marked.is_contiguous()):
                 return counts.reshape(x.shape)
         if is_binary(x):
             return x != 0
@@ -121,6 +122,23 @@ class RuleContext:
         self._cache.clear()
         self.neuron_calls.clear()
         self._events.clear()
+
+
+def _storage_key(x: Tensor) -> int | None:
+    """Address of the memory behind ``x`` (shared by its views), ``None`` without storage."""
+    try:
+        return x.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):  # sparse, nested or meta tensors
+        return None
+
+
+def _version(x: Tensor) -> int | None:
+    """In-place modification counter of ``x`` (``None`` for inference-mode tensors, which
+    track no version: an in-place change of a marked one is not detected)."""
+    try:
+        return x._version
+    except RuntimeError:
+        return None
 
 
 Rule = Callable[[LayerCounts, nn.Module, tuple, Any, RuleContext], None]

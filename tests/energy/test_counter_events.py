@@ -73,6 +73,14 @@ def test_converted_counts_do_not_depend_on_time_chunk():
         assert got == reference
 
 
+def test_counting_under_inference_mode():
+    s = _two_neuron_network(time_chunk=2)
+    with torch.inference_mode():
+        counts = count_ops(s, torch.tensor([[1.2, 0.7]]))
+    assert counts.steps == 5 and counts.layer("graph.2").acs == 5
+    assert counts.layer("graph.2").macs == 0
+
+
 def test_converted_cnn_every_layer_counted_and_events_are_accumulates():
     torch.manual_seed(0)
     ann = nn.Sequential(

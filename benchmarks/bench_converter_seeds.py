@@ -25,7 +25,9 @@ Run from the repository root::
     python benchmarks/bench_converter_seeds.py [--seeds 0 1 2] [--epochs 10] [--width 8]
         [--out benchmarks/results/converter_digits_seeds.json]
 
-Nothing is written without ``--out``.
+or one seed per process (``--seeds 1 --partial seed1.json``) and then
+``--merge seed0.json seed1.json seed2.json --out ...``. Nothing is written without ``--out`` or
+``--partial``.
 """
 
 from __future__ import annotations
@@ -196,9 +198,11 @@ def peer_wins(stats: dict) -> list[dict]:
 
 
 # -- main -------------------------------------------------------------------------------------
-def run(args: argparse.Namespace) -> dict:
-    runs: dict = {arch: {} for arch in ARCHITECTURES}
-    anns: dict = {arch: {} for arch in ARCHITECTURES}
+def run_seeds(args: argparse.Namespace, partial: Path | None = None) -> dict:
+    """Train, convert and simulate for every seed of ``args.seeds``; the raw results
+    (``{"runs", "ann", "seeds"}``), written to ``partial`` after every network when given."""
+    raw: dict = {"seeds": [], "runs": {arch: {} for arch in ARCHITECTURES},
+                 "ann": {arch: {} for arch in ARCHITECTURES}}
     for seed in args.seeds:
         x_tr, y_tr, x_te, y_te = load_digits(seed)
         g = torch.Generator().manual_seed(seed)
@@ -207,24 +211,56 @@ def run(args: argparse.Namespace) -> dict:
             torch.manual_seed(seed)
             ann = build(args.width)
             seconds = train(ann, x_tr, y_tr, args.epochs, seed)
-            anns[arch][seed] = {"accuracy": accuracy(ann, x_te, y_te), "train_seconds": seconds,
-                                "parameters": sum(p.numel() for p in ann.parameters())}
             start = time.perf_counter()
+            runs = raw["runs"][arch]
             for name, kwargs in OURS.items():
-                curve = ours_curve(ann, calib, x_te, y_te, kwargs)
-                runs[arch].setdefault(f"ours: {name}", {})[seed] = curve
+                runs.setdefault(f"ours: {name}", {})[seed] = ours_curve(ann, calib, x_te, y_te,
+                                                                       kwargs)
             for name, kwargs in PEER.items():
-                curve = peer_curve(ann, calib, x_te, y_te, kwargs)
-                runs[arch].setdefault(f"spikingjelly: {name}", {})[seed] = curve
-            print(f"seed {seed} {arch}: ANN {100 * anns[arch][seed]['accuracy']:.2f}% "
-                  f"(train {seconds:.0f} s, convert + simulate {time.perf_counter() - start:.0f} s)"
-                  f"; ours {DEFAULT} T=8 "
-                  f"{100 * runs[arch][f'ours: {DEFAULT}'][seed][8]:.2f}%", flush=True)
+                runs.setdefault(f"spikingjelly: {name}", {})[seed] = peer_curve(
+                    ann, calib, x_te, y_te, kwargs)
+            raw["ann"][arch][seed] = {
+                "accuracy": accuracy(ann, x_te, y_te), "train_seconds": seconds,
+                "convert_and_simulate_seconds": time.perf_counter() - start,
+                "parameters": sum(p.numel() for p in ann.parameters()),
+                "load_average_1min": os.getloadavg()[0],
+            }
+            print(f"seed {seed} {arch}: ANN {100 * raw['ann'][arch][seed]['accuracy']:.2f}% "
+                  f"(train {seconds:.0f} s, convert + simulate "
+                  f"{raw['ann'][arch][seed]['convert_and_simulate_seconds']:.0f} s); ours "
+                  f"{DEFAULT} T=8 {100 * runs[f'ours: {DEFAULT}'][seed][8]:.2f}%", flush=True)
+            if partial is not None:
+                atomic_write_text(partial, json.dumps(raw, indent=1) + "\n")
+        raw["seeds"].append(seed)
+    return raw
+
+
+def merge(raws: list[dict]) -> dict:
+    """One record of raw results (of disjoint seeds) with their statistics. A network counts for
+    a seed once all its curves are in (a partial file written while a seed was running holds the
+    networks finished so far), so ``n`` may differ between networks; it is in every summary."""
+    runs: dict = {arch: {} for arch in ARCHITECTURES}
+    anns: dict = {arch: {} for arch in ARCHITECTURES}
+    for raw in raws:
+        for arch in ARCHITECTURES:
+            for seed, info in raw["ann"][arch].items():
+                seed = int(seed)
+                if seed in anns[arch]:
+                    raise ValueError(f"seed {seed} of {arch} appears twice")
+                anns[arch][seed] = info
+                for method, per_seed in raw["runs"][arch].items():
+                    curve = per_seed.get(seed, per_seed.get(str(seed)))
+                    runs[arch].setdefault(method, {})[seed] = {int(t): v for t, v in
+                                                              curve.items()}
+    for arch, per in anns.items():
+        if len(per) < 2:
+            raise ValueError(f"{arch}: need at least two seeds to report a spread, got "
+                             f"{sorted(per)}")
     stats = summarise(runs)
     return {
         "benchmark": "ANN-to-SNN conversion, digits, several seeds and architectures",
         "timesteps": TIMESTEPS,
-        "seeds": list(args.seeds),
+        "seeds": sorted({seed for per in anns.values() for seed in per}),
         "default_method": f"ours: {DEFAULT}",
         "pairs": [[f"ours: {a}", f"spikingjelly: {b}"] for a, b in PAIRS],
         "ann": {arch: {"per_seed": per, "accuracy": summary([v["accuracy"] for v in per.values()])}
@@ -259,29 +295,46 @@ def main() -> None:
     p.add_argument("--width", type=int, default=8, help="channels of the first conv layers")
     p.add_argument("--calibration", type=int, default=256, help="calibration images")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--partial", type=Path, default=None,
+                   help="write the raw results of the seeds run so far here (no statistics); "
+                   "several such files are combined with --merge")
+    p.add_argument("--merge", type=Path, nargs="+", default=None,
+                   help="combine partial files of disjoint seeds instead of running")
     p.add_argument("--out", type=Path, default=None, help="write the JSON record here")
     args = p.parse_args()
-    if len(args.seeds) < 2:
-        p.error("--seeds needs at least two seeds to report a spread")
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()
     start = time.perf_counter()
-    record = run(args)
+    if args.merge:
+        record = merge([json.loads(path.read_text()) for path in args.merge])
+        sources = [str(path) for path in args.merge]
+    else:
+        if len(args.seeds) < 2 and args.partial is None:
+            p.error("--seeds needs at least two seeds to report a spread (or use --partial)")
+        raw = run_seeds(args, args.partial)
+        if args.partial is not None and len(args.seeds) < 2:
+            print(f"wrote the raw results to {args.partial}")
+            return
+        record = merge([raw])
+        sources = []
     import spikingjelly
 
     record["environment"] = {
         "torch": torch.__version__,
         "spikingjelly": getattr(spikingjelly, "__version__", "?"),
         "python": platform.python_version(), "machine": platform.platform(),
-        "processor": platform.processor(), "threads": torch.get_num_threads(),
+        "processor": platform.processor(), "threads": args.threads,
         "load_average_1_5_15min_start": list(load_start),
         "load_average_1_5_15min_end": list(os.getloadavg()),
         "epochs": args.epochs, "width": args.width, "calibration_images": args.calibration,
-        "test_images": None, "total_seconds": time.perf_counter() - start,
+        "test_images": len(load_digits(record["seeds"][0])[3]),
+        "merged_from": sources,
+        "note": "per-network train and convert+simulate seconds and the 1-minute load average "
+        "after each network are in ann.<arch>.per_seed",
     }
-    record["environment"]["test_images"] = len(load_digits(args.seeds[0])[3])
+    if not args.merge:
+        record["environment"]["total_seconds"] = time.perf_counter() - start
     print_table(record)
-    print(f"\ntotal {record['environment']['total_seconds']:.0f} s")
     if args.out:
         atomic_write_text(args.out, json.dumps(record, indent=1) + "\n")
         print(f"wrote {args.out}")

@@ -138,9 +138,9 @@ def converter_seeds_rows(record: dict, name: str) -> list[Row]:
     """``bench_converter_seeds.py``: per architecture, accuracy at T=8 (mean ± sd over seeds)
     and every T where a SpikingJelly mode's mean is above ours."""
     rows = []
-    n = len(record["seeds"])
     env = record.get("environment", {})
     for arch, methods in record["stats"].items():
+        n = record["ann"][arch]["accuracy"]["n"]
         t8 = {k: v[str(8)] if str(8) in v else v[8] for k, v in methods.items()}
         ours = ", ".join(f"{k.split(': ', 1)[1]} {_mean_sd(v)}" for k, v in t8.items()
                          if k.startswith("ours"))
@@ -170,7 +170,8 @@ def converter_seeds_table(record: dict, name: str) -> list[str]:
     lines = [
         "",
         f"Conversion accuracy (%) by time steps T, mean ± sd over the seeds {record['seeds']} "
-        f"(`{name}`):",
+        f"(n per network: " + ", ".join(f"{a} {v['accuracy']['n']}" for a, v in
+                                        record["ann"].items()) + f"; `{name}`):",
         "",
         "| network | method | " + " | ".join(f"T={t}" for t in ts) + " |",
         "|---|---|" + "---|" * len(ts),

@@ -238,7 +238,8 @@ def run_seeds(args: argparse.Namespace, partial: Path | None = None) -> dict:
 def merge(raws: list[dict]) -> dict:
     """One record of raw results (of disjoint seeds) with their statistics. A network counts for
     a seed once all its curves are in (a partial file written while a seed was running holds the
-    networks finished so far), so ``n`` may differ between networks; it is in every summary."""
+    networks finished so far), so ``n`` may differ between networks; it is in every summary.
+    Networks with fewer than two seeds are left out and named under ``incomplete``."""
     runs: dict = {arch: {} for arch in ARCHITECTURES}
     anns: dict = {arch: {} for arch in ARCHITECTURES}
     for raw in raws:
@@ -252,10 +253,11 @@ def merge(raws: list[dict]) -> dict:
                     curve = per_seed.get(seed, per_seed.get(str(seed)))
                     runs[arch].setdefault(method, {})[seed] = {int(t): v for t, v in
                                                               curve.items()}
-    for arch, per in anns.items():
-        if len(per) < 2:
-            raise ValueError(f"{arch}: need at least two seeds to report a spread, got "
-                             f"{sorted(per)}")
+    incomplete = {arch: sorted(per) for arch, per in anns.items() if len(per) < 2}
+    for arch in incomplete:  # fewer than two seeds: no spread to report
+        del anns[arch], runs[arch]
+    if not anns:
+        raise ValueError(f"no network has two seeds or more: {incomplete}")
     stats = summarise(runs)
     return {
         "benchmark": "ANN-to-SNN conversion, digits, several seeds and architectures",
@@ -268,6 +270,7 @@ def merge(raws: list[dict]) -> dict:
         "runs": runs,
         "stats": stats,
         "peer_wins": peer_wins(stats),
+        "incomplete": incomplete,
     }
 
 

@@ -183,6 +183,10 @@ def converter_seeds_table(record: dict, name: str) -> list[str]:
                 s = per_t[str(t)] if str(t) in per_t else per_t[t]
                 cells.append(_mean_sd(s))
             lines.append(f"| {arch} | {method} | " + " | ".join(cells) + " |")
+    missing = {a: v for a, v in record.get("incomplete", {}).items()}
+    if missing:
+        lines += ["", "Not in this record (fewer than two seeds finished): " + ", ".join(
+            f"{a} (seeds finished: {v or 'none'})" for a, v in missing.items()) + "."]
     return lines
 
 

@@ -207,7 +207,8 @@ def run_seeds(args: argparse.Namespace, partial: Path | None = None) -> dict:
         x_tr, y_tr, x_te, y_te = load_digits(seed)
         g = torch.Generator().manual_seed(seed)
         calib = x_tr[torch.randperm(len(y_tr), generator=g)[: args.calibration]]
-        for arch, build in ARCHITECTURES.items():
+        for arch in args.architectures:
+            build = ARCHITECTURES[arch]
             torch.manual_seed(seed)
             ann = build(args.width)
             seconds = train(ann, x_tr, y_tr, args.epochs, seed)
@@ -294,6 +295,8 @@ def print_table(record: dict) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--architectures", nargs="+", choices=list(ARCHITECTURES),
+                   default=list(ARCHITECTURES))
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--width", type=int, default=8, help="channels of the first conv layers")
     p.add_argument("--calibration", type=int, default=256, help="calibration images")

@@ -69,6 +69,7 @@ def test_quick_demo_numbers_are_in_range(quick_report):
             assert entry["complete"] == (
                 entry["unpriced_ops_per_sample"] == 0 and not entry["uncounted"]
             )
+            assert entry["uncounted"] == [], target  # every layer of both SNNs is counted
     summary = (out / "summary.md").read_text()
     assert summary == summary_markdown(report)
     assert "| T | converted CNN | trained SNN |" in summary

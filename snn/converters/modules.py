@@ -10,6 +10,7 @@ approximates: ReLU clipped at the threshold, QCFS quantisation, max pooling).
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 from typing import NamedTuple
 
 import torch
@@ -110,7 +111,19 @@ class IFActivation(nn.Module):
 
     Buffers:
         bias: a constant current added at every step (set by :func:`snn.converters.calibrate`).
+
+    For :class:`snn.energy.OpCounter`: the output is events of a fixed amplitude per channel
+    (``fixed_amplitude_events``), priced as accumulates in the next layer; the arithmetic of
+    this wrapper is folded (``folded_functions``), the neuron inside is counted.
     """
+
+    fixed_amplitude_events = True
+    folded_functions = MappingProxyType({
+        "add": "the bias current, added with the input in the neuron update",
+        "div": "input and initial membrane in units of the threshold: the same as a neuron "
+        "with threshold theta",
+        "mul": "spike amplitude theta, folded into the next layer's weights",
+    })
 
     def __init__(
         self,
@@ -198,9 +211,13 @@ class SpikingMaxPool(BaseNeuron):
 
     Args:
         pool: the ANN pooling module (``nn.MaxPool1d/2d/3d`` or ``nn.AdaptiveMaxPool1d/2d/3d``).
+
+    For :class:`snn.energy.OpCounter` (``preserves_events``): the output is events of the input's
+    amplitude when the input is such events, at most one per element and step.
     """
 
     spiking = False
+    preserves_events = True
 
     def __init__(self, pool: nn.Module):
         super().__init__()

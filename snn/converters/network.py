@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import torch
 from torch import Tensor, fx, nn
 
@@ -46,7 +48,17 @@ class ConvertedSNN(nn.Module):
         >>> snn_model, report = convert(ann, calibration_images)
         >>> logits = snn_model(images, steps=16)           # [B, classes]
         >>> per_step = snn_model.simulate(images, 64)      # [64, B, classes], readout at each T
+
+    For :class:`snn.energy.OpCounter`, the readout's division of the membrane by the steps run
+    (and the step index it divides by) is declared in ``folded_functions``: like the readouts
+    of :mod:`snn.layers`, it is outside the network and not priced.
     """
+
+    folded_functions = MappingProxyType({
+        "arange": "step index of the readout (bookkeeping)",
+        "div": "readout: the integrator's membrane over the steps run, outside the network "
+        "(not priced, like the readouts of snn.layers)",
+    })
 
     def __init__(
         self,

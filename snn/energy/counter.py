@@ -6,10 +6,19 @@ written to the model. It works for networks built with this library (neurons of
 :mod:`snn.neurons`, stateless layers in :class:`snn.layers.TimeDistributed`, either step mode),
 converted networks, and plain ANNs.
 
-Per module type the rules of :mod:`snn.energy.rules` apply (see there for the memory model).
-A module without a rule, and arithmetic done by torch functions directly in a container's
-``forward`` (such as a residual addition), is reported as *uncounted*: the report says what
-it does not know instead of counting it as zero.
+Per module type the rules of :mod:`snn.energy.rules` apply (see there for the memory model and
+for which inputs are *events*, priced as accumulates: binary spikes, the output of modules that
+declare ``fixed_amplitude_events`` such as a converted network's neurons, and what max and
+average pooling make of them). A module without a rule, and arithmetic done by torch functions
+directly in a container's ``forward`` (such as a residual addition), is reported as
+*uncounted*: the report says what it does not know instead of counting it as zero. A module
+may list functions of its own ``forward`` that are folded elsewhere in a ``folded_functions``
+mapping (function name to reason; e.g. a converted network's scaling by the threshold, which
+folds into the next weights); those are not reported.
+
+While attached, the counter keeps the event tensors of the running forward call alive (so
+that their memory is not reused by another tensor before their consumers run); they are
+released when the call returns.
 
 Agreement with other counters (tested in ``tests/energy/test_crosscheck.py``):
 
@@ -19,9 +28,10 @@ Agreement with other counters (tested in ``tests/energy/test_crosscheck.py``):
 - sinabs (``conv_layer_synops_hook``, ``linear_layer_synops_hook``): equal synaptic operations
   for binary inputs with ``nonzero_weights_only=False`` (sinabs counts every connection).
   sinabs multiplies the fan-out by the input *value* (it reads inputs as spike counts) and
-  rescales a layer after ``AvgPool2d`` by the kernel area (sum pooling); here a non-binary
-  input is a graded value whose nonzero elements each cost one MAC per connection, so counts
-  differ for multi-spike or average-pooled inputs.
+  rescales a layer after ``AvgPool2d`` by the kernel area (sum pooling); here average-pooled
+  spikes are counted the same way (events per window times the fan-out, as ACs), while any
+  other non-binary input is a graded value whose nonzero elements each cost one MAC per
+  connection, so counts differ for multi-spike inputs.
 - Layer-wise MAC counters (ptflops, syops-counter, torchvision's GFLOPS): ``dense_macs`` equals
   their convolution and linear MACs (padding taps included, bias excluded); they add batch
   norm, ReLU and pooling element operations, which are here ``other_macs`` and
@@ -46,7 +56,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from snn.energy.counts import LayerCounts, ModelCounts
-from snn.energy.rules import RuleContext, find_rule
+from snn.energy.rules import RuleContext, find_rule, propagate_events
 
 __all__ = ["CountingError", "OpCounter", "count_ops"]
 
@@ -82,7 +92,9 @@ class _FunctionWatch(TorchFunctionMode):
             name = getattr(func, "__name__", repr(func))
             if name not in _FREE_FUNCTIONS:
                 owner = c._stack[-1] if c._stack else ""
-                c._functional[f"{owner or '<model>'}: {name}"] += 1
+                folded = getattr(c._by_name.get(owner), "folded_functions", None) or {}
+                if name not in folded:
+                    c._functional[f"{owner or '<model>'}: {name}"] += 1
         return func(*args, **(kwargs or {}))
 
 
@@ -116,6 +128,7 @@ class OpCounter:
         self.model = model
         self.watch_functions = bool(watch_functions)
         self._ctx = RuleContext(nonzero_only=nonzero_weights_only)
+        self._by_name = dict(model.named_modules())
         self._layers: dict[str, LayerCounts] = {}
         self._rules: dict[str, Any] = {}
         for name, module in model.named_modules():
@@ -174,6 +187,7 @@ class OpCounter:
         self._stack.clear()
         self._inside = 0
         self._running = True
+        self._ctx.end_call()
         first = next((a for a in args if isinstance(a, Tensor)), None)
         self._calls.append({
             "shape": tuple(first.shape) if first is not None else None,
@@ -182,6 +196,7 @@ class OpCounter:
 
     def _root_post(self, module: nn.Module, args: tuple, out: Any) -> None:
         self._running = False
+        self._ctx.end_call()
 
     def _make_pre(self, name: str, counted: bool):
         def pre(module: nn.Module, args: tuple) -> None:
@@ -195,20 +210,21 @@ class OpCounter:
         def post(module: nn.Module, args: tuple, kwargs: dict, out: Any) -> None:
             if self._stack and self._stack[-1] == name:
                 self._stack.pop()
-            if not counted:
-                return
-            self._inside -= 1
+            inputs = args + tuple(kwargs.values())
             self._busy = True
             try:
                 with torch.no_grad():
-                    layer = self._layers[name]
-                    layer.calls += 1
-                    inputs = args + tuple(kwargs.values())
-                    if not any(isinstance(t, Tensor) for t in inputs):
-                        layer.kind = "uncounted"
-                        layer.reason = "called without a tensor input"
-                        return
-                    self._rules[name](layer, module, inputs, out, self._ctx)
+                    if counted:
+                        self._inside -= 1
+                        layer = self._layers[name]
+                        layer.calls += 1
+                        if not any(isinstance(t, Tensor) for t in inputs):
+                            layer.kind = "uncounted"
+                            layer.reason = "called without a tensor input"
+                            return
+                        self._rules[name](layer, module, inputs, out, self._ctx)
+                    kind = self._layers[name].kind if counted else "container"
+                    propagate_events(module, kind, inputs, out, self._ctx)
             finally:
                 self._busy = False
 
@@ -229,10 +245,13 @@ class OpCounter:
     def counts(self, *, steps: float | None = None, samples: int | None = None) -> ModelCounts:
         """Snapshot of the counts so far.
 
-        Time steps and samples are inferred: with neurons in sequence mode from their first
-        input ``[T, B, ...]`` in each model call (``samples`` = sum of ``B``); with neurons in
-        single-step mode every model call is one step of the same ``B`` samples; without
-        neurons every call processes ``input.shape[0]`` samples in one step. Pass ``steps`` and
+        Time steps and samples are inferred from the first neuron that runs in each model call:
+        the steps are those it ran in that call (the sum of ``T`` over its calls ``[T, B, ...]``,
+        so a model that simulates in chunks of time counts every chunk; one per call in
+        single-step mode) and the samples its first call's ``B`` (``samples`` = sum over model
+        calls). When every model call runs one single step, each call is one step of the same
+        ``B`` samples (a loop over time outside the model). Without neurons every call processes
+        ``input.shape[0]`` samples in one step. Pass ``steps`` and
         ``samples`` when your loop differs (e.g. several sequences in single-step mode).
 
         Raises:
@@ -262,20 +281,26 @@ class OpCounter:
         )
 
     def _infer_steps_samples(self) -> tuple[float, int]:
+        # per model call: the steps its first neuron ran (summed over all calls of that neuron
+        # in the model call, so a model that simulates in chunks counts every chunk) and the
+        # batch of that neuron's first call
         neuron_calls = self._ctx.neuron_calls
-        firsts = []
+        per_call = []
         for i, call in enumerate(self._calls):
             end = self._calls[i + 1]["neurons_before"] if i + 1 < len(self._calls) else None
             mine = neuron_calls[call["neurons_before"]:end]
             if mine:
-                firsts.append(mine[0])
-        if not firsts:
+                first = mine[0][3]
+                steps = sum(t for _, t, _, key in mine if key == first)
+                per_call.append((mine[0][0], steps, mine[0][2]))
+        if not per_call:
             samples = sum(c["shape"][0] if c["shape"] else 1 for c in self._calls)
             return 1.0, max(int(samples), 1)
-        if all(single for single, _, _ in firsts):
-            return float(len(firsts)), firsts[0][2]
-        total_steps = sum(t * b for single, t, b in firsts if not single)
-        samples = sum(b for single, _, b in firsts if not single)
+        if all(single and steps == 1 for single, steps, _ in per_call):
+            # one single-step call per time step, looped outside the model
+            return float(len(per_call)), per_call[0][2]
+        total_steps = sum(steps * b for _, steps, b in per_call)
+        samples = sum(b for _, _, b in per_call)
         return total_steps / samples, samples
 
     def report(self, target: Any = "cmos45_fp32", **kwargs: Any):

@@ -5,9 +5,32 @@ A rule is ``rule(counts, module, inputs, output, ctx)``; it adds to ``counts`` (
 :class:`RuleContext` ``ctx``. :data:`RULES` maps module classes to ``(kind, rule)``;
 subclasses match when they keep the parent's ``forward``.
 
+Events. A synaptic layer does accumulates (ACs) when its input is *events*, and
+multiply-accumulates (MACs) for graded values. Events are:
+
+- binary tensors (every element -1, 0 or 1: spikes, signed spikes, booleans);
+- the output of a module whose class sets ``fixed_amplitude_events = True``: every nonzero
+  element is one event of an amplitude fixed per element position (constant over time and
+  batch), e.g. the spikes of amplitude :math:`\vartheta` of a converted network's
+  :class:`~snn.converters.IFActivation`. The amplitude folds into the weights of the next
+  layer (:math:`w \cdot \vartheta`), so each event costs one accumulate per synapse;
+- what such events become through a module that only selects or moves them: the ``free``
+  layers (reshape, identity, dropout at inference), max pooling (a selection within one channel,
+  where the amplitude is the same), and modules whose class sets ``preserves_events = True``
+  (their output is events of at most one per element when their input is);
+- the output of average pooling of events: its value in a window is (number of events) times
+  (amplitude / divisor), so the divisor folds into the next layer's weights as well, and each
+  of the events in the window costs one accumulate per synapse of that layer (sum pooling, as
+  sinabs counts it). Adaptive average pooling is folded when each input size is a multiple of
+  the output size (equal windows, e.g. global pooling); otherwise its output is graded.
+
+The counter tracks these through the forward pass (:meth:`RuleContext.event_counts` gives the
+number of events per element of a tensor, or ``None`` for graded values); a new rule that
+prices event-driven work should ask it rather than test for binary values.
+
 Memory model (analytical, no data reuse, one access per operand of at most 64 bits):
 
-- synaptic layer, binary input (event-driven): one read per input spike (the event), and per
+- synaptic layer, event input (event-driven): one read per input spike (the event), and per
   synaptic operation one weight read plus one read and one write of the target's accumulator;
 - synaptic layer, graded input (frame-based): per effective MAC one weight read and one input
   read; one write per output element;
@@ -18,10 +41,13 @@ Memory model (analytical, no data reuse, one access per operand of at most 64 bi
 
 from __future__ import annotations
 
+import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snn.energy.counts import LayerCounts
@@ -34,7 +60,7 @@ from snn.energy.fanout import (
 )
 from snn.neurons.base import BaseNeuron
 
-__all__ = ["RULES", "Rule", "RuleContext", "find_rule", "is_binary"]
+__all__ = ["RULES", "Rule", "RuleContext", "find_rule", "is_binary", "propagate_events"]
 
 
 
@@ -47,9 +73,40 @@ class RuleContext:
 
     def __init__(self, nonzero_only: bool = True):
         self.nonzero_only = bool(nonzero_only)
-        self.neuron_calls: list[tuple[bool, int, int]] = []
-        """``(single_step, steps, batch)`` of every neuron call, in order."""
+        self.neuron_calls: list[tuple[bool, int, int, int]] = []
+        """``(single_step, steps, batch, id(module))`` of every neuron call, in order."""
         self._cache: dict[tuple, Any] = {}
+        self._events: dict[int, tuple[Tensor, Tensor, int]] = {}
+
+    def mark_events(self, tensor: Tensor, counts: Tensor | None = None) -> None:
+        """Record that ``tensor`` holds events, ``counts`` of them per element (default: one
+        per nonzero element). The tensor is kept alive until :meth:`end_call` so that its memory
+        cannot be reused by another tensor during the forward pass."""
+        if not isinstance(tensor, Tensor):
+            return
+        if counts is None:
+            counts = tensor != 0
+        key = _storage_key(tensor)
+        if key is not None:
+            self._events[key] = (tensor, counts.reshape(tensor.shape), _version(tensor))
+
+    def event_counts(self, x: Tensor) -> Tensor | None:
+        """Events per element of ``x`` (a tensor of ``x``'s shape), or ``None`` when ``x``
+        holds graded values: ``x`` is a marked tensor or a same-size view of one (a reshape),
+        unchanged since it was marked, or binary."""
+        entry = self._events.get(_storage_key(x)) if x.numel() else None
+        if entry is not None:
+            marked, counts, version = entry
+            if (x.numel() == marked.numel() and x.storage_offset() == marked.storage_offset()
+                    and _version(x) == version and x.is_contiguous() and marked.is_contiguous()):
+                return counts.reshape(x.shape)
+        if is_binary(x):
+            return x != 0
+        return None
+
+    def end_call(self) -> None:
+        """Forget the event tensors of the finished forward pass."""
+        self._events.clear()
 
     def cached(self, key: tuple, make: Callable[[], Any], version: Any = None) -> Any:
         """``make()`` once per ``key`` (layer and input shape) and ``version`` (of the weights:
@@ -61,9 +118,27 @@ class RuleContext:
         return entry[1]
 
     def clear(self) -> None:
-        """Forget cached maps and neuron calls."""
+        """Forget cached maps, neuron calls and event tensors."""
         self._cache.clear()
         self.neuron_calls.clear()
+        self._events.clear()
+
+
+def _storage_key(x: Tensor) -> int | None:
+    """Address of the memory behind ``x`` (shared by its views), ``None`` without storage."""
+    try:
+        return x.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):  # sparse, nested or meta tensors
+        return None
+
+
+def _version(x: Tensor) -> int | None:
+    """In-place modification counter of ``x`` (``None`` for inference-mode tensors, which
+    track no version: an in-place change of a marked one is not detected)."""
+    try:
+        return x._version
+    except RuntimeError:
+        return None
 
 
 Rule = Callable[[LayerCounts, nn.Module, tuple, Any, RuleContext], None]
@@ -91,8 +166,11 @@ def _activity(counts: LayerCounts, x: Tensor, out: Any) -> None:
         counts.output_nonzero += int(torch.count_nonzero(out))
 
 
-def _synaptic(counts: LayerCounts, x: Tensor, out: Tensor, ops: int, nnz: int) -> None:
-    if is_binary(x):
+def _synaptic(counts: LayerCounts, x: Tensor, out: Tensor, ops: int, nnz: int,
+              events: bool | None = None) -> None:
+    """Add ``ops`` synaptic operations driven by ``nnz`` input events or nonzero values: ACs
+    when ``events`` (default: ``x`` is binary), else MACs."""
+    if is_binary(x) if events is None else events:
         counts.acs += ops
         counts.input_reads += nnz
         counts.state_reads += ops
@@ -118,14 +196,16 @@ def count_linear(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any
         lambda: linear_fanout(module, nonzero_only=ctx.nonzero_only),
         _weight_key(module),
     )
-    rows = x.reshape(-1, x.shape[-1])
-    per_feature = (rows != 0).sum(0).to(torch.float64)
+    events = ctx.event_counts(x)
+    weight = (x != 0) if events is None else events
+    rows = weight.reshape(-1, x.shape[-1])
+    per_feature = rows.sum(0, dtype=torch.float64)
     ops = round(float((per_feature * fan).sum()))
-    nnz = int(per_feature.sum())
+    nnz = round(float(per_feature.sum()))
     dense = rows.shape[0] * module.in_features * module.out_features
     counts.dense_macs += dense
     counts.dense_synops += dense
-    _synaptic(counts, x, out, ops, nnz)
+    _synaptic(counts, x, out, ops, nnz, events is not None)
     _activity(counts, x, out)
 
 
@@ -146,12 +226,14 @@ def count_conv(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
         lambda: float(conv_fanout(module, in_shape, nonzero_only=False).sum()),
         tuple(module.weight.shape),
     )
-    per_pos = (batch != 0).sum(0).to(torch.float64)
+    events = ctx.event_counts(x)
+    weight = (x != 0) if events is None else events
+    per_pos = weight.reshape(batch.shape).sum(0, dtype=torch.float64)
     ops = round(float((per_pos * fan).sum()))
-    nnz = int(per_pos.sum())
+    nnz = round(float(per_pos.sum()))
     counts.dense_macs += dense_conv_macs(module, out.numel())
     counts.dense_synops += round(batch.shape[0] * all_connections)
-    _synaptic(counts, x, out, ops, nnz)
+    _synaptic(counts, x, out, ops, nnz, events is not None)
     _activity(counts, x, out)
 
 
@@ -234,7 +316,19 @@ def count_neuron(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any
     _activity(counts, x, out)
     single = module.step_mode == "single"
     ctx.neuron_calls.append((single, 1 if single else x.shape[0],
-                                  x.shape[0] if single else x.shape[1]))
+                             x.shape[0] if single else x.shape[1], id(module)))
+
+
+def count_spiking_max_pool(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                           ctx: RuleContext) -> None:
+    """:class:`~snn.converters.SpikingMaxPool` on ``[T*B, C, ...]``: max pooling of the running
+    input sums (the pooling rule of its ``pool``) plus one addition per nonzero input (the
+    running sum) and one subtraction per output (the increment it emits)."""
+    x = _first_tensor(inputs)
+    count_pool(counts, module.pool, inputs, out, ctx)
+    running = int(torch.count_nonzero(x))
+    counts.other_adds += running + out.numel()
+    counts.dense_other_adds += x.numel() + out.numel()
 
 
 def count_free(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
@@ -423,21 +517,103 @@ RULES: dict[type, tuple[str, Rule]] = {
 """Module class -> (kind, rule). Extend by adding entries (tests parametrise over this table)."""
 
 
+def converter_rules() -> dict[type, tuple[str, Rule]]:
+    """Rules of the modules of :mod:`snn.converters` (``{}`` until that package is imported: a
+    model cannot hold its modules before). Its :class:`~snn.converters.IFActivation` needs no
+    rule: its neuron is counted, its output is marked as events (``fixed_amplitude_events``)
+    and its own arithmetic is declared in its ``folded_functions``."""
+    modules = sys.modules.get("snn.converters.modules")
+    if modules is None:
+        return {}
+    return {
+        modules.ChannelAffine: ("norm", count_norm),
+        modules.SpikingMaxPool: ("pool", count_spiking_max_pool),
+    }
+
+
 def find_rule(module: nn.Module) -> tuple[str, Rule, str]:
     """``(kind, rule, reason)`` for ``module``: an exact class match, else the nearest base class
-    whose ``forward`` the module still uses; ``("uncounted", count_unknown, why)`` otherwise."""
+    whose ``forward`` the module still uses; ``("uncounted", count_unknown, why)`` otherwise.
+    The table is :data:`RULES` plus :func:`converter_rules`."""
     free = {**_FREE_REASONS, **_snn_free()}
+    table = {**RULES, **converter_rules()}
     cls = type(module)
     if cls in free:
         return "free", count_free, free[cls]
-    if cls in RULES:
-        kind, rule = RULES[cls]
+    if cls in table:
+        kind, rule = table[cls]
         return kind, rule, ""
     for base in cls.__mro__[1:]:
-        if base in RULES and cls.forward is base.forward:
-            kind, rule = RULES[base]
+        if base in table and cls.forward is base.forward:
+            kind, rule = table[base]
             return kind, rule, ""
         if isinstance(module, BaseNeuron) and base is BaseNeuron:
             kind, rule = RULES[BaseNeuron]
             return kind, rule, ""
     return "uncounted", count_unknown, f"no counting rule for {cls.__name__}"
+
+
+_MAX_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+              nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)
+_AVG_POOLS = (nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d)
+_ADAPTIVE_AVG = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+
+
+def _window_sums(module: nn.Module, counts: Tensor, out: Tensor) -> Tensor | None:
+    """Events per window of an average pooling (the sum pooling of ``counts``), or ``None`` when
+    the windows are unequal (adaptive pooling of a size that is no multiple of the output)."""
+    c = counts.to(torch.float64)
+    if isinstance(module, _AVG_POOLS):
+        dims = pool_dims(module)
+        unbatched = c.dim() == dims + 1
+        if unbatched:
+            c = c.unsqueeze(0)
+
+        def tup(v: Any) -> tuple[int, ...]:
+            return tuple(v) if isinstance(v, (tuple, list)) else (v,) * dims
+
+        kernel, stride = tup(module.kernel_size), tup(module.stride or module.kernel_size)
+        padding = tup(module.padding)
+        if dims == 1:  # avg_pool1d has no divisor_override: pool as 2-d with a unit height
+            s = F.avg_pool2d(c.unsqueeze(-2), (1, *kernel), (1, *stride), (0, *padding),
+                             module.ceil_mode, True, divisor_override=1).squeeze(-2)
+        else:
+            pool = F.avg_pool2d if dims == 2 else F.avg_pool3d
+            s = pool(c, kernel, stride, padding, module.ceil_mode, True, divisor_override=1)
+        return s.squeeze(0) if unbatched else s
+    if isinstance(module, _ADAPTIVE_AVG):
+        dims = pool_dims(module)
+        sizes, outs = c.shape[-dims:], out.shape[-dims:]
+        if any(i % o for i, o in zip(sizes, outs)):
+            return None
+        return module.forward(c) * math.prod(i // o for i, o in zip(sizes, outs))
+    return None
+
+
+def propagate_events(module: nn.Module, kind: str, inputs: tuple, out: Any,
+                     ctx: RuleContext) -> None:
+    """After a call of ``module`` (of counting ``kind``), mark its output as events where the
+    module docstring's rules say so."""
+    if not isinstance(out, Tensor):
+        return
+    if getattr(module, "fixed_amplitude_events", False):
+        ctx.mark_events(out)
+        return
+    x = next((t for t in inputs if isinstance(t, Tensor)), None)
+    if x is None:
+        return
+    counts = ctx.event_counts(x)
+    if counts is None:
+        return
+    if kind == "free" and out.numel() == x.numel():
+        ctx.mark_events(out, counts)
+    elif isinstance(module, _MAX_POOLS) and not getattr(module, "return_indices", False):
+        # the amplitude is the same within a window (one channel): the largest value is the
+        # element with the most events
+        ctx.mark_events(out, module.forward(counts.to(x.dtype)).round().to(torch.int32))
+    elif getattr(module, "preserves_events", False) and bool((counts <= 1).all()):
+        ctx.mark_events(out)
+    elif isinstance(module, _AVG_POOLS + _ADAPTIVE_AVG):
+        sums = _window_sums(module, counts, out)
+        if sums is not None and sums.shape == out.shape:
+            ctx.mark_events(out, sums.round().to(torch.int32))

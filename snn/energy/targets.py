@@ -27,9 +27,22 @@ Targets shipped (:data:`TARGETS`):
   by the synaptic events at one operating point (20 Hz mean rate, 128 active synapses per
   neuron, 0.775 V). Memory, neuron updates and routing are inside that figure.
 
-Omitted on purpose: SpiNNaker 2 and SynSense Speck. For SpiNNaker 2 we found no published
-energy per synaptic event or per neuron update for the 22 nm chip that could price these counts
-(the processing-element papers report benchmark-level power). For Speck the published figures
+Omitted on purpose: SpiNNaker 2 and SynSense Speck. For SpiNNaker 2, a survey table (J. Tang
+et al., Frontiers in Neuroscience 2023, PMC10326429, Table 3, "Energy per SOp (pJ)") lists
+10 pJ per synaptic operation and cites S. Höppner et al., "The SpiNNaker 2 processing element
+architecture for hybrid digital neuromorphic computing", arXiv:2103.08392 (2021). We could not
+check that figure against the primary source: the reference material available to us holds the
+paper's abstract (22 nm FDSOI, adaptive body biasing for near-threshold operation, DVFS driven
+by spiking activity, an ARM Cortex-M4F per processing element with MAC, exp/log and random
+number accelerators, three benchmarks of a whole processing element on SNN, DNN and hybrid
+networks) but not the table or text where a per-synaptic-operation energy would be stated, so
+its supply voltage, clock, what the energy includes (core, SRAM, network-on-chip, static
+power) and whether it was measured on silicon or estimated are unknown to us; the survey itself
+warns that its SOp energies "vary in different applications" and are "only mentioned for
+high-level comparison". A figure without its conditions would violate this module's rule
+that every number carries its source and kind, so there is no ``spinnaker2`` target; a user
+who has read the paper can load the figure with :func:`load_target` (kind ``"measured"`` only
+if the paper says so). For Speck the published figures
 (Yao et al., Nature Communications 15:4464, 2024) are powers (0.42 mW processor resting power,
 0.70 mW total in a demo), not energies per operation. Users with figures they trust can load
 them with :func:`load_target`.

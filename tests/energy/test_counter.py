@@ -150,14 +150,15 @@ def test_max_pool_windows_with_padding():
     assert c.acs == c.macs == 0  # pooling is not a synaptic operation
 
 
-def test_avg_pool_feeds_graded_values_to_next_layer():
+def test_avg_pool_of_spikes_feeds_events_to_next_layer():
     model = nn.Sequential(nn.AvgPool2d(2), nn.Flatten(), nn.Linear(4, 3))
     x = spikes_at((1, 1, 4, 4), [(0, 0, 0, 0), (0, 0, 0, 1), (0, 0, 3, 3)])
     counts = count_ops(model, x)
     assert counts.layer("0").other_adds == 3
     fc = counts.layer("2")
-    # pooled values 0.5 and 0.25 are not spikes: two nonzero inputs times fan-out 3, as MACs
-    assert (fc.macs, fc.acs) == (2 * 3, 0)
+    # pooled values 0.5 and 0.25 are 2 and 1 spikes times 1/4, which folds into the weights:
+    # three events times fan-out 3, as accumulates (sum pooling, as sinabs counts it)
+    assert (fc.acs, fc.macs) == (3 * 3, 0)
     assert counts.layer("1").kind == "free"
 
 

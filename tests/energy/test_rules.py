@@ -6,7 +6,9 @@ import pytest
 import torch
 from torch import nn
 
+from snn.converters.modules import ChannelAffine, SpikingMaxPool
 from snn.energy import RULES, count_ops, find_rule
+from snn.energy.rules import converter_rules
 from snn.layers import attention, norm
 from snn.neurons.base import BaseNeuron
 
@@ -55,8 +57,32 @@ FACTORIES = {
 }
 
 
+CONVERTER_FACTORIES = {
+    ChannelAffine: lambda: (ChannelAffine(torch.rand(3) + 0.5, torch.randn(3)), (2, 3, 4, 4)),
+    SpikingMaxPool: lambda: (SpikingMaxPool(nn.MaxPool2d(2)), (2, 3, 6, 6)),
+}
+
+
 def test_every_rule_has_a_factory():
     assert set(FACTORIES) == set(RULES)
+    assert set(CONVERTER_FACTORIES) == set(converter_rules())
+
+
+@pytest.mark.parametrize("cls", list(CONVERTER_FACTORIES), ids=lambda c: c.__name__)
+def test_converter_rule_counts_a_call(cls):
+    module, shape = CONVERTER_FACTORIES[cls]()
+    kind = converter_rules()[cls][0]
+    assert find_rule(module)[0] == kind
+    x = torch.randn(shape)
+    x[x.abs() < 0.5] = 0.0
+    counts = count_ops(module, x).layer("")
+    assert counts.calls == 1 and counts.kind == kind
+    zero = count_ops(module, torch.zeros(shape)).layer("")
+    if kind == "pool":
+        assert 0 < counts.other_adds <= counts.dense_other_adds
+        assert zero.other_adds < counts.other_adds
+    if kind == "norm":
+        assert counts.other_macs == zero.other_macs == x.numel()
 
 
 @pytest.mark.parametrize("cls", [c for c in RULES if FACTORIES.get(c)], ids=lambda c: c.__name__)

@@ -450,7 +450,7 @@ def count_mpbn_neuron(counts: LayerCounts, module: nn.Module, inputs: tuple, out
         counts.dense_other_macs += updates
         counts.reason = "membrane batch norm: one multiply-add per update (fold: reparameterize)"
     _activity(counts, x, out)
-    ctx.neuron_calls.append((False, x.shape[0], x.shape[1]))
+    ctx.neuron_calls.append((False, x.shape[0], x.shape[1], id(module)))
 
 
 def _transformer_rules() -> dict[type, tuple[str, Rule]]:

@@ -230,6 +230,75 @@ def recipe_rows(record: dict, name: str) -> list[Row]:
              "", f"`{name}`")]
 
 
+def memory_rows(record: dict, name: str) -> list[Row]:
+    """``bench_memory.py``: peak memory of one training step against the plain path and the
+    peer's memory optimisation, with the step time (median and range)."""
+    res = record["results"]
+    ours = res["snn_memory_efficient"]
+    loads = record.get("load_average") or []
+    highest = max((x[0] if isinstance(x, (list, tuple)) else x) for x in loads) if loads else None
+    cond = _conditions(record.get("threads"), [highest] if highest is not None else None)
+
+    def fmt(r: dict) -> str:
+        t = r["step_seconds"]
+        return (f"{r['peak_step_mib']['median']:.0f} MiB ({r['memory_vs_plain']:.2f}x plain), "
+                f"step {_s(t['median'])} ({_s(t['min'])}-{_s(t['max'])})")
+
+    peer = res.get("spikingjelly_memopt")
+    peers = (f"SpikingJelly memopt {fmt(peer)}; plain {fmt(res['plain'])}" if peer
+             else f"plain {fmt(res['plain'])}")
+    same = all(r.get("gradients_equal_plain") for r in res.values())
+    what = (f"peak training memory of one step, {record['model']} input "
+            f"{'x'.join(str(d) for d in record['input'])} (CPU, {cond}; median of "
+            f"{record['repeats']} processes; gradients "
+            f"{'bit-identical' if same else 'DIFFER'})")
+    return [(what, fmt(ours), peers, f"`{name}`")]
+
+
+def spikformer_rows(record: dict, name: str) -> list[Row]:
+    """``bench_spikformer.py``: one training step of our Spikformer against SpikingJelly's."""
+    s = record["summary"]
+    ours, peer = s["snn"], s["spikingjelly"]
+    load = record.get("load_average_1min_at_each_start")
+    cond = _conditions(record.get("torch_threads"), [max(load)] if load else None)
+    what = (f"{record['benchmark']}, batch {record['batch']}, T={record['steps']} (CPU, {cond}, "
+            f"highest load at a start; median of {ours['step_s']['n']} runs)")
+    r = record["ratios"]
+    mem_ours = ours["step_peak_increase_mb"]["median"]
+    mem_peer = peer["step_peak_increase_mb"]["median"]
+    return [(what, f"{_s(ours['step_s']['median'])}, peak +{mem_ours:.0f} MB",
+             f"SpikingJelly `spikformer` {_s(peer['step_s']['median'])}, peak "
+             f"+{mem_peer:.0f} MB (ours {r['time_ours_over_spikingjelly']:.2f}x its time, "
+             f"{r['memory_ours_over_spikingjelly']:.2f}x its memory)", f"`{name}`")]
+
+
+def compile_rows(record: dict, name: str) -> list[Row]:
+    """``bench_compile.py``: torch.compile of the fused path against eager."""
+    cond = _conditions(record.get("threads"), record.get("load_average"))
+    e, c = record["eager"], record["compiled"]
+    what = (f"{record['benchmark']}, size {'x'.join(str(d) for d in record['size'])} "
+            f"(CPU, {cond}; median of {len(record['times']['compiled'])}, quartiles)")
+    return [(what, f"compiled {_s(c['median'])} ({_s(c['q1'])}-{_s(c['q3'])}), "
+                   f"{record['graph_breaks']} graph breaks",
+             f"eager {_s(e['median'])} ({_s(e['q1'])}-{_s(e['q3'])}); compiled/eager "
+             f"{record['compiled_over_eager']:.2f}", f"`{name}`")]
+
+
+def cold_start_rows(record: dict, name: str) -> list[Row]:
+    """``cold_start.py``: first call in a fresh process, cold and warm kernel cache."""
+    rows = []
+    load = record.get("load_average_before")
+    for sc in record["scenarios"]:
+        cold, warm = sc["cold"], sc.get("warm")
+        where = "read-only install" if sc.get("read_only_install") else "writable install"
+        ours = f"cold cache {_s(cold['first_call_s'])} (ran on {cold['first_call_ran_on']})"
+        if warm:
+            ours += f"; warm cache {_s(warm['first_call_s'])}"
+        rows.append((f"first LIF forward + backward in a fresh process ({where}; CPU, "
+                     f"{_conditions(None, load)})", ours, "", f"`{name}`"))
+    return rows
+
+
 def record_kind(record: Any) -> str | None:
     """The kind of a record (a key of :data:`ROWS`), or ``None`` when unknown."""
     if not isinstance(record, dict):
@@ -249,6 +318,14 @@ def record_kind(record: Any) -> str | None:
         return "datasets"
     if "recipe" in record and "test_accuracy" in record:
         return "recipe"
+    if bench.startswith("peak memory and time of one training step"):
+        return "memory"
+    if bench.startswith("spikformer"):
+        return "spikformer"
+    if bench.startswith("torch.compile"):
+        return "compile"
+    if bench == "cold_start":
+        return "cold_start"
     return None
 
 
@@ -260,6 +337,10 @@ ROWS: dict[str, Callable[[dict, str], list[Row]]] = {
     "datasets": datasets_rows,
     "energy": energy_rows,
     "recipe": recipe_rows,
+    "memory": memory_rows,
+    "spikformer": spikformer_rows,
+    "compile": compile_rows,
+    "cold_start": cold_start_rows,
 }
 """Record kind -> rows of the main table (the order of this table is the order of the rows)."""
 

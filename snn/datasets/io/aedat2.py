@@ -128,5 +128,5 @@ def read_aedat2(
     size = check_sensor_size(sensor_size) if sensor_size is not None else chip_size
     if size is not None:
         check_coordinates(events, size, path, offsets=offset + np.flatnonzero(keep) * 8)
-    sensor = resolve_sensor_size(sensor_size, chip_size, events, header)
+    sensor = resolve_sensor_size(sensor_size, chip_size, events, header, path)
     return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)

@@ -73,5 +73,5 @@ def read_atis_bin(
     header = {"overflow_markers": int(overflow.sum())}
     if sensor_size is not None:
         check_coordinates(events, check_sensor_size(sensor_size), path, offsets=offsets)
-    sensor = resolve_sensor_size(sensor_size, None, events, header)
+    sensor = resolve_sensor_size(sensor_size, None, events, header, path)
     return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)

@@ -22,6 +22,7 @@ from snn.datasets.io._common import (
     PathLike,
     Recording,
     check_coordinates,
+    check_event_file,
     check_range_args,
     check_sensor_size,
     make_events,
@@ -34,10 +35,7 @@ COLUMN_VARIABLES = {"x": "x", "y": "y", "t": "ts", "p": "pol"}
 
 
 def _load(path: PathLike) -> dict[str, np.ndarray]:
-    from pathlib import Path
-
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"event file not found: {path}")
+    check_event_file(path)
     with open(path, "rb") as f:
         head = f.read(128)
     if head[:8] == b"\x89HDF\r\n\x1a\n" or b"MATLAB 7.3" in head:
@@ -137,5 +135,5 @@ def read_mat(
     header: dict[str, Any] = {"layout": layout}
     if sensor_size is not None:
         check_coordinates(events, check_sensor_size(sensor_size), path)
-    sensor = resolve_sensor_size(sensor_size, None, events, header)
+    sensor = resolve_sensor_size(sensor_size, None, events, header, path)
     return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)

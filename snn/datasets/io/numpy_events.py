@@ -17,6 +17,7 @@ from snn.datasets.io._common import (
     PathLike,
     Recording,
     check_coordinates,
+    check_event_file,
     check_range_args,
     check_sensor_size,
     make_events,
@@ -50,8 +51,7 @@ def _check_npy_size(path: PathLike) -> None:
 
 
 def _fields(path: PathLike) -> dict[str, np.ndarray]:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"event file not found: {path}")
+    check_event_file(path)
     if Path(path).suffix != ".npz":
         _check_npy_size(path)
     try:
@@ -107,5 +107,5 @@ def read_numpy_events(
     header: dict[str, Any] = {}
     if sensor_size is not None:
         check_coordinates(events, check_sensor_size(sensor_size), path)
-    sensor = resolve_sensor_size(sensor_size, None, events, header)
+    sensor = resolve_sensor_size(sensor_size, None, events, header, path)
     return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)

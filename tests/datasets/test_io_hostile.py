@@ -19,6 +19,7 @@ from snn.datasets.io import (
     EventFormatError,
     _common,
     detect_format,
+    read_aedat2,
     read_atis_bin,
     read_events,
     read_evt2,
@@ -113,6 +114,28 @@ def test_chunked_decoding_matches_one_chunk(fixtures_dir, monkeypatch, name, rea
     assert whole[1].events.size == n // 2 - 3 and n > 100
 
 
+def test_aedat2_wraps_and_other_records_cross_chunk_boundaries(tmp_path, monkeypatch):
+    from event_writers import dvs128_address, write_aedat2
+
+    rng = np.random.default_rng(0)
+    n = 300
+    addresses = [
+        dvs128_address(int(rng.integers(128)), int(rng.integers(128)), i % 2, external=i % 7 == 0)
+        for i in range(n)
+    ]
+    t = (np.arange(n, dtype=np.int64) * 40_000_000) % (1 << 32)  # wraps of the int32 clock
+    write_aedat2(tmp_path / "w.aedat", addresses, t.astype(np.uint32).view(np.int32), "DVS128")
+    monkeypatch.setattr(_common, "CHUNK_BYTES", 1 << 20)
+    whole = [_read_or_error(read_aedat2, tmp_path / "w.aedat", **kw) for kw in _ranges(250)]
+    assert np.all(np.diff(whole[0].events["t"]) > 0)  # unwrapped
+    assert whole[0].header["other_records"] == (n + 6) // 7
+    for chunk in (8, 24, 200):
+        monkeypatch.setattr(_common, "CHUNK_BYTES", chunk)
+        for kw, ref in zip(_ranges(250), whole):
+            rec = read_aedat2(tmp_path / "w.aedat", **kw)
+            np.testing.assert_array_equal(rec.events, ref.events, err_msg=f"{chunk} {kw}")
+
+
 def test_evt3_vector_and_time_state_cross_chunk_boundaries(tmp_path, monkeypatch):
     from event_writers import evt3_words
 
@@ -169,6 +192,8 @@ def test_two_gigabyte_files_cost_a_fixed_buffer(tmp_path):
     import json
 
     write_evt2(tmp_path / "small.raw", [1], [2], [100], [1])
+    aedat2_head = b"#!AER-DAT2.0\r\n# AEChip: ch.unizh.ini.caviar.chip.retina.Tmpdiff128\r\n"
+    (tmp_path / "small.aedat").write_bytes(aedat2_head + bytes(8))
     write_atis_bin(tmp_path / "small.bin", [1], [2], [3], [1])
     head = b"% evt 2.0\n% geometry 640x480\n% end\n"
     cases = [
@@ -181,6 +206,9 @@ def test_two_gigabyte_files_cost_a_fixed_buffer(tmp_path):
         # ATIS: a range of a 2 GB file reads that range only.
         ("atis_bin", _sparse(tmp_path / "zeros.bin", atis_record(3, 4, 5, 1), 2 * GB // 5 * 5),
          str(tmp_path / "small.bin"), {"stop": 1000, "sensor_size": [34, 34, 2]}),
+        # AEDAT 2.0: likewise.
+        ("aedat2", _sparse(tmp_path / "zeros.aedat", aedat2_head, len(aedat2_head) + 2 * GB),
+         str(tmp_path / "small.aedat"), {"start": 10, "stop": 1000}),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
@@ -188,12 +216,14 @@ def test_two_gigabyte_files_cost_a_fixed_buffer(tmp_path):
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    evt2, aedat4, atis = json.loads(proc.stdout)
+    evt2, aedat4, atis, aedat2 = json.loads(proc.stdout)
     assert evt2["result"] == [0, [640, 480, 2]] and evt2["peak_mib"] < 100, evt2
     assert "version line" in aedat4["result"] and aedat4["peak_mib"] < 100, aedat4
     assert aedat4["cpu_seconds"] < 1, aedat4  # nothing but the first bytes is read
     assert atis["result"] == [1000, [34, 34, 2]] and atis["peak_mib"] < 100, atis
     assert atis["cpu_seconds"] < 1, atis
+    assert aedat2["result"] == [990, [128, 128, 2]] and aedat2["peak_mib"] < 100, aedat2
+    assert aedat2["cpu_seconds"] < 1, aedat2
 
 
 def test_matlab_atis_struct_is_read_with_0_based_coordinates(tmp_path):

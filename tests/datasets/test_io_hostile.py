@@ -194,6 +194,12 @@ def test_two_gigabyte_files_cost_a_fixed_buffer(tmp_path):
     write_evt2(tmp_path / "small.raw", [1], [2], [100], [1])
     aedat2_head = b"#!AER-DAT2.0\r\n# AEChip: ch.unizh.ini.caviar.chip.retina.Tmpdiff128\r\n"
     (tmp_path / "small.aedat").write_bytes(aedat2_head + bytes(8))
+    layout = np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "u1")])
+    np.save(tmp_path / "small.npy", np.zeros(1, layout))
+    big_npy = np.lib.format.open_memmap(
+        tmp_path / "zeros.npy", mode="w+", dtype=layout, shape=(2 * GB // layout.itemsize,)
+    )
+    del big_npy  # a sparse 2 GB file of zero events
     write_atis_bin(tmp_path / "small.bin", [1], [2], [3], [1])
     head = b"% evt 2.0\n% geometry 640x480\n% end\n"
     cases = [
@@ -209,6 +215,9 @@ def test_two_gigabyte_files_cost_a_fixed_buffer(tmp_path):
         # AEDAT 2.0: likewise.
         ("aedat2", _sparse(tmp_path / "zeros.aedat", aedat2_head, len(aedat2_head) + 2 * GB),
          str(tmp_path / "small.aedat"), {"start": 10, "stop": 1000}),
+        # .npy: memory-mapped, the range is all that is read.
+        ("numpy", str(tmp_path / "zeros.npy"), str(tmp_path / "small.npy"),
+         {"start": 5, "stop": 1005}),
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
@@ -216,7 +225,7 @@ def test_two_gigabyte_files_cost_a_fixed_buffer(tmp_path):
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    evt2, aedat4, atis, aedat2 = json.loads(proc.stdout)
+    evt2, aedat4, atis, aedat2, npy = json.loads(proc.stdout)
     assert evt2["result"] == [0, [640, 480, 2]] and evt2["peak_mib"] < 100, evt2
     assert "version line" in aedat4["result"] and aedat4["peak_mib"] < 100, aedat4
     assert aedat4["cpu_seconds"] < 1, aedat4  # nothing but the first bytes is read
@@ -224,6 +233,8 @@ def test_two_gigabyte_files_cost_a_fixed_buffer(tmp_path):
     assert atis["cpu_seconds"] < 1, atis
     assert aedat2["result"] == [990, [128, 128, 2]] and aedat2["peak_mib"] < 100, aedat2
     assert aedat2["cpu_seconds"] < 1, aedat2
+    assert npy["result"] == [1000, [1, 1, 2]] and npy["peak_mib"] < 100, npy
+    assert npy["cpu_seconds"] < 1, npy
 
 
 def test_matlab_atis_struct_is_read_with_0_based_coordinates(tmp_path):

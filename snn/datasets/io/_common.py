@@ -73,7 +73,7 @@ def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
 
 
 #: Bytes read at a time by the readers that decode a file in chunks (a fixed buffer).
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 22
 #: Longest header line accepted: a file of ``%`` or ``#`` with no line ending is refused
 #: after this many bytes instead of being read whole.
 MAX_HEADER_LINE = 1 << 20

@@ -130,24 +130,27 @@ def _read_raw(
     dtype = "<u4" if word == 4 else "<u2"
     fields = _kernels.EVT2_STATE if encoding == "evt2" else _kernels.EVT3_STATE
     state = _kernels.new_state(fields)
-    chunks: list[np.ndarray] = []
     out = np.empty(0, dtype=EVENT_DTYPE)
+    n_out = 0
     status = _kernels.OK
-    # The file is read through one fixed buffer, so memory follows the events returned, not
-    # the file size (a 2 GB file of zeros holds no event and costs one buffer).
+    # The file is read through one fixed buffer and decoded straight into an output array that
+    # grows with the events (doubling), so memory follows the events returned, not the file
+    # size (a 2 GB file of zeros holds no event and costs one buffer).
     for pos, chunk in iter_chunks(path, offset, word):
         words = chunk.view(dtype)
         need = words.size if encoding == "evt2" else int(_kernels.count_evt3(words))
-        if out.size < need:
-            out = np.empty(need, dtype=EVENT_DTYPE)
+        if out.size - n_out < need:
+            grown = np.empty(max(2 * out.size, n_out + need), dtype=EVENT_DTYPE)
+            grown[:n_out] = out[:n_out]
+            out = grown
+        dest = out[n_out:]
         if encoding == "evt2" and whole:
-            n, status, index = _kernels.decode_evt2_all(words, out, state, width, height)
+            n, status, index = _kernels.decode_evt2_all(words, dest, state, width, height)
         elif encoding == "evt2":
-            n, status, index = _kernels.decode_evt2(words, out, state, *limits, width, height)
+            n, status, index = _kernels.decode_evt2(words, dest, state, *limits, width, height)
         else:
-            n, status, index = _kernels.decode_evt3(words, out, state, *limits, width, height)
-        if n:
-            chunks.append(out[:n].copy())
+            n, status, index = _kernels.decode_evt3(words, dest, state, *limits, width, height)
+        n_out += n
         if status == _kernels.OUT_OF_RANGE:
             raise EventFormatError(
                 path, pos + index * word, f"event coordinate outside the sensor of size {size}"
@@ -159,7 +162,7 @@ def _read_raw(
             )
         if status == _kernels.DONE:
             break
-    events = np.concatenate(chunks) if chunks else np.empty(0, dtype=EVENT_DTYPE)
+    events = out[:n_out] if n_out > out.size // 2 else out[:n_out].copy()
     skipped = state[fields.index("skipped")]
     header["events_without_time_base"] = int(skipped)
     header["data_offset"] = offset

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from snn._files import atomic_open
+from snn.datasets.cache import atomic_save, read_entry, remove_abandoned_temporaries
 from snn.datasets.emulator import (
     EVENT_DTYPE,
     PixelState,
@@ -306,19 +306,19 @@ class DigitsEvents:
     def _events(self, root: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         path = None if root is None else Path(root) / self.cache_name()
         if path is not None and path.is_file():
-            with np.load(path) as data:
-                try:
-                    return data["events"], data["offsets"], data["labels"]
-                except KeyError as err:
-                    raise ValueError(f"{path}: not a DigitsEvents cache file ({err})") from None
+            # An unreadable cache file (a writer killed mid-write, bit flips) is named in a
+            # CacheWarning, removed and rebuilt.
+            entry = read_entry(path, ("events", "offsets", "labels"))
+            if entry is not None:
+                return entry["events"], entry["offsets"], entry["labels"]
         images, labels = load_digit_images()
         recordings = make_digits_events(images, self.config, self.seed)
         offsets = np.zeros(len(recordings) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(r) for r in recordings])
         events = np.concatenate(recordings) if recordings else np.empty(0, EVENT_DTYPE)
         if path is not None:
-            with atomic_open(path, fsync=False) as f:  # a cache, rebuilt when missing
-                np.savez(f, events=events, offsets=offsets, labels=labels)
+            remove_abandoned_temporaries(path.parent, f".{path.name}.*.tmp")
+            atomic_save(path, events=events, offsets=offsets, labels=labels)
         return events, offsets, labels
 
     def __len__(self) -> int:

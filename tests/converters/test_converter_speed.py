@@ -1,4 +1,4 @@
-"""Converting a network of a million parameters takes seconds."""
+"""Converting a network of a million parameters takes seconds of CPU time."""
 
 from __future__ import annotations
 
@@ -23,8 +23,15 @@ def test_one_million_parameters_convert_in_seconds() -> None:
     n_params = sum(p.numel() for p in model.parameters())
     assert 1_000_000 <= n_params <= 1_500_000
     x = torch.rand(32, 3, 16, 16)
-    start = time.perf_counter()
-    net, report = convert(model, x, channelwise=True)
-    seconds = time.perf_counter() - start
+    # CPU time of one thread: the work of the conversion, not how busy the machine is (the wall
+    # time of this call reached 10 s on a loaded 2-core machine against 3 s of CPU time).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        start = time.process_time()
+        net, report = convert(model, x, channelwise=True)
+        seconds = time.process_time() - start
+    finally:
+        torch.set_num_threads(threads)
     assert len(net.neurons()) == 6
-    assert seconds < 20.0, f"conversion took {seconds:.1f} s ({report.passes})"
+    assert seconds < 20.0, f"conversion took {seconds:.1f} s of CPU time ({report.passes})"

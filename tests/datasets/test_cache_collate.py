@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +17,7 @@ import torch
 from fake_datasets import FAKES
 
 from snn.datasets import CachedDataset, PadCollate, get_dataset, pad_sequences, transform_key
-from snn.datasets.cache import atomic_save
+from snn.datasets.cache import CacheWarning, atomic_save, read_entry
 from snn.datasets.transforms import Compose, Denoise, ToFrame
 
 
@@ -89,6 +95,107 @@ def test_atomic_save_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         atomic_save(target, data=np.zeros(3))
     assert not target.exists() and os.listdir(tmp_path / "c") == []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: A writer that stops inside ``np.savez`` (after some bytes) and waits to be killed.
+_STUCK_WRITER = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from snn.datasets import CachedDataset
+
+    def stuck(f, **arrays):
+        f.write(b"PK\\x03\\x04 half an entry")
+        f.flush()
+        print("writing", flush=True)
+        sys.stdin.read()  # until killed
+
+    np.savez = stuck
+    CachedDataset([(np.arange(5.0), 3)], sys.argv[1], key="k")[0]
+    """
+)
+
+
+def test_temporaries_of_a_killed_writer_are_removed(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _STUCK_WRITER, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert writer.stdout.readline() == b"writing\n"
+        (tmp,) = (tmp_path / "k").glob(".0.npz.*.tmp")
+        # While the writer lives its temporary is left alone.
+        live = CachedDataset([(np.arange(5.0), 3)], tmp_path, key="k")
+        assert live.removed_temporaries == [] and tmp.exists()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.communicate(timeout=60)
+    assert writer.returncode == -signal.SIGKILL
+    assert tmp.exists() and not (tmp_path / "k" / "0.npz").exists()
+    cached = CachedDataset([(np.arange(5.0), 3)], tmp_path, key="k")
+    assert cached.removed_temporaries == [tmp] and not tmp.exists()
+    data, target = cached[0]
+    np.testing.assert_array_equal(data, np.arange(5.0))
+    assert target == 3
+    assert sorted(p.name for p in (tmp_path / "k").iterdir()) == ["0.npz"]
+
+
+class _Counting:
+    """``(arange(n) * 2, i)`` for sample ``i``, counting the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i):
+        self.calls += 1
+        return np.arange(4.0) * 2 + i, i
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "zeros", "foreign", "missing_array"])
+def test_corrupted_entry_is_named_in_a_warning_and_recomputed(tmp_path, damage):
+    ds = _Counting()
+    cached = CachedDataset(ds, tmp_path, key="k")
+    cached[1]
+    path = cached.path(1)
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    elif damage == "flip":  # a bit of the data array: caught by the zip CRC
+        at = raw.index((np.arange(4.0) * 2 + 1).astype("<f8").tobytes()) + 9
+        raw[at] ^= 0x10
+    elif damage == "zeros":
+        raw = bytearray(len(raw))
+    elif damage == "foreign":
+        raw = bytearray(b"<html>not found</html>")
+    if damage == "missing_array":
+        np.savez(path, data=np.zeros(2))
+    else:
+        path.write_bytes(bytes(raw))
+    with pytest.warns(CacheWarning, match=str(path)):
+        data, target = cached[1]
+    np.testing.assert_array_equal(data, np.arange(4.0) * 2 + 1)
+    assert target == 1 and ds.calls == 2
+    with np.load(path) as z:  # rewritten whole
+        np.testing.assert_array_equal(z["data"], data)
+    cached[1]
+    assert ds.calls == 2  # and read from the cache again
+
+
+def test_read_entry_of_a_missing_file_is_none(tmp_path):
+    assert read_entry(tmp_path / "none.npz", ("data",)) is None
+    with zipfile.ZipFile(tmp_path / "empty.npz", "w"):
+        pass
+    with pytest.warns(CacheWarning, match="empty.npz"):
+        assert read_entry(tmp_path / "empty.npz", ("data",)) is None
+    assert not (tmp_path / "empty.npz").exists()
 
 
 def test_cache_rejects_unsupported_outputs(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from bf16_conv import bf16_input_shape, onednn_bf16_hazards
 from torch import nn
 
 import snn
@@ -39,16 +40,38 @@ def test_small_model_forward_backward(name: str) -> None:
     assert sum(float(g.abs().sum()) for g in grads.values()) > 0
 
 
+def test_bf16_hazard_check_flags_the_affected_shapes() -> None:
+    def conv(k: int, s: int, p: int) -> nn.Conv2d:
+        return nn.Conv2d(16, 32, k, stride=s, padding=p)
+
+    x1 = torch.zeros(4, 16, 1, 1)
+    assert onednn_bf16_hazards(conv(3, 2, 1), x1) == ["Conv2d (input (4, 16, 1, 1))"]
+    assert onednn_bf16_hazards(conv(3, 2, 1), torch.zeros(4, 16, 4, 1))
+    assert onednn_bf16_hazards(conv(3, 3, 1), torch.zeros(4, 16, 2, 2))
+    assert not onednn_bf16_hazards(conv(3, 2, 1), torch.zeros(4, 16, 2, 2))
+    assert not onednn_bf16_hazards(conv(3, 1, 1), x1)  # stride 1 is computed correctly
+    assert not onednn_bf16_hazards(conv(1, 2, 0), x1)  # no tap in the padding
+
+
 @pytest.mark.parametrize("name", sorted(ZOO))
 def test_small_model_under_bfloat16_autocast(name: str) -> None:
+    # The input avoids the shapes whose bfloat16 weight gradient torch's CPU path computes
+    # from uninitialised memory (docs/known_issues.md); the deep ResNets' 16x16 input reaches
+    # a 1x1 map before a stride-2 convolution, so they train here on 32x32.
     entry = ZOO[name]
     model = create_model(name, **entry.small)
-    x = _input(entry.small_input_shape or entry.input_shape, 2, 2)
+    shape = bf16_input_shape(name, entry.small, entry.small_input_shape or entry.input_shape)
+    x = _input(shape, 2, 2)
+    hazards = onednn_bf16_hazards(model, x)
+    assert not hazards, f"{name}: input meets the bfloat16 conv defect at {hazards}"
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = model(x)
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
     out.float().mean().backward()
-    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert not [n for n, g in grads.items() if g is None], f"{name}: parameters without gradient"
+    bad = [n for n, g in grads.items() if not torch.isfinite(g).all()]
+    assert not bad, f"{name}: non-finite gradients in {bad}"
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))

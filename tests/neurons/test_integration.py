@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import socket
 
 import pytest
 import torch
@@ -44,16 +42,10 @@ def test_torch_compile_matches_eager() -> None:
         torch.testing.assert_close(pc.grad, pe.grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ddp_worker(rank: int, world: int, port: int, x: torch.Tensor, queue) -> None:
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _ddp_worker(rank: int, world: int, store: str, x: torch.Tensor, queue) -> None:
+    # A file store, not a TCP port: a port found free here can be taken by another process
+    # before the ranks bind it, which failed this test by chance on a busy machine.
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         model = nn.parallel.DistributedDataParallel(_model())
         opt = torch.optim.SGD(model.parameters(), lr=0.5)
@@ -76,7 +68,7 @@ def _shard_loss(model: nn.Module, x: torch.Tensor, rank: int, world: int) -> tor
 
 
 @pytest.mark.slow
-def test_ddp_two_processes_equal_single_process_training() -> None:
+def test_ddp_two_processes_equal_single_process_training(tmp_path) -> None:
     """DDP averages the ranks' gradients: two processes on two shards train exactly like one
     process minimising the mean of the two shard losses."""
     x = torch.rand(5, 8, 6)
@@ -88,13 +80,14 @@ def test_ddp_two_processes_equal_single_process_training() -> None:
         opt.step()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_ddp_worker, args=(r, 2, port, x, queue)) for r in range(2)]
+    store = str(tmp_path / "store")
+    procs = [ctx.Process(target=_ddp_worker, args=(r, 2, store, x, queue)) for r in range(2)]
     for p in procs:
         p.start()
-    result = torch.load(io.BytesIO(queue.get(timeout=120)))
+    # Generous hang guards: two spawned interpreters import torch, slow on a loaded machine.
+    result = torch.load(io.BytesIO(queue.get(timeout=600)))
     for p in procs:
-        p.join(timeout=60)
+        p.join(timeout=300)
         assert p.exitcode == 0
     for key, value in ref.state_dict().items():
         torch.testing.assert_close(result[key], value, rtol=1e-5, atol=1e-6, msg=key)

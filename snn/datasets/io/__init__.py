@@ -20,6 +20,7 @@ from snn.datasets.io._common import (
     EVENT_DTYPE,
     EventFormatError,
     Recording,
+    check_event_file,
     make_events,
 )
 from snn.datasets.io.aedat2 import read_aedat2
@@ -49,9 +50,10 @@ def detect_format(path: str | Path) -> str:
     """Name of the reader for ``path`` (from its first bytes, then its suffix).
 
     Raises:
-        EventFormatError: the format cannot be told.
+        FileNotFoundError: nothing exists at ``path``.
+        EventFormatError: the format cannot be told, or ``path`` is a directory.
     """
-    path = Path(path)
+    path = check_event_file(path)
     with open(path, "rb") as f:
         head = f.read(4096)
     if head.startswith(b"#!AER-DAT4"):
@@ -72,7 +74,7 @@ def detect_format(path: str | Path) -> str:
         raise EventFormatError(path, 0, "RAW header names no EVT 2.0 / 3.0 encoding")
     if suffix == ".dat":
         return "dat"
-    if suffix == ".bin":
+    if suffix in (".bin", ".bs2"):  # N-MNIST / N-Caltech101 (".bs2": the N-MNIST download)
         return "atis_bin"
     if suffix in (".npy", ".npz"):
         return "numpy"

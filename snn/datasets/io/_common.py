@@ -8,6 +8,7 @@ field layout (``x, y`` int16, ``t`` int64 microseconds, ``p`` bool; audio files 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -71,15 +72,73 @@ def make_events(x: Any, y: Any, t: Any, p: Any) -> np.ndarray:
     return out
 
 
+#: Bytes read at a time by the readers that decode a file in chunks (a fixed buffer).
+CHUNK_BYTES = 1 << 22
+#: Longest header line accepted: a file of ``%`` or ``#`` with no line ending is refused
+#: after this many bytes instead of being read whole.
+MAX_HEADER_LINE = 1 << 20
+
+
+def check_event_file(path: PathLike) -> Path:
+    """``path`` as a :class:`~pathlib.Path` once it is known to be a regular file.
+
+    Raises:
+        FileNotFoundError: nothing exists at ``path``.
+        EventFormatError: ``path`` is a directory (or another non-file).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise EventFormatError(
+            path, None, "is a directory, not an event file (pass one of the files inside it)"
+        )
+    if not path.exists():
+        raise FileNotFoundError(f"event file not found: {path}")
+    if not path.is_file():
+        raise EventFormatError(path, None, "is not a regular file")
+    return path
+
+
+def iter_chunks(
+    path: PathLike, offset: int, align: int, chunk_bytes: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Read ``path`` from byte ``offset`` in chunks through one fixed buffer.
+
+    Yields ``(file_offset, chunk)`` with ``chunk`` a ``uint8`` view of the buffer holding a
+    multiple of ``align`` bytes (valid until the next chunk). Bytes after the last whole
+    ``align`` are not yielded; compare ``offset`` plus the bytes yielded with the file size to
+    detect them.
+    """
+    size = max(align, (chunk_bytes or CHUNK_BYTES) // align * align)
+    buf = np.empty(size, dtype=np.uint8)
+    view = memoryview(buf)
+    pos = offset
+    keep = 0  # bytes of an incomplete unit carried to the front of the buffer
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while True:
+            n = f.readinto(view[keep:])
+            total = keep + (n or 0)
+            usable = total // align * align
+            if usable:
+                yield pos, buf[:usable]
+                pos += usable
+            if not n:
+                return
+            keep = total - usable
+            if keep:
+                buf[:keep] = buf[usable:total]
+
+
 def read_file_bytes(path: PathLike) -> np.ndarray:
     """Return the file's bytes as a read-only ``uint8`` array (memory-mapped when non-empty).
 
+    Only the pages that are read are loaded, so slices of a large file cost their own size.
+
     Raises:
         FileNotFoundError: ``path`` does not exist.
+        EventFormatError: ``path`` is a directory.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"event file not found: {path}")
+    path = check_event_file(path)
     if path.stat().st_size == 0:
         data = np.zeros(0, dtype=np.uint8)
         data.flags.writeable = False
@@ -112,10 +171,14 @@ def split_text_header(buf: np.ndarray, prefix: bytes, path: PathLike) -> tuple[l
         while end < 0:
             chunk = bytes(buf[pos : pos + window])
             end = chunk.find(b"\n")
-            if end >= 0 or pos + window >= size:
+            if end >= 0 or pos + window >= size or window >= MAX_HEADER_LINE:
                 break
-            window *= 4
+            window = min(window * 4, MAX_HEADER_LINE)
         if end < 0:
+            if window >= MAX_HEADER_LINE and pos + window < size:
+                raise EventFormatError(
+                    path, pos, f"header line has no line ending within {MAX_HEADER_LINE} bytes"
+                )
             raise EventFormatError(path, pos, "header line has no line ending")
         lines.append(chunk[1:end].rstrip(b"\r").decode("latin-1").strip())
         pos += end + 1
@@ -174,17 +237,33 @@ def check_coordinates(
     )
 
 
-def infer_sensor_size(events: np.ndarray) -> tuple[int, int, int]:
-    """Smallest ``(W, H, 2)`` that holds every event (``(1, 1, 2)`` when empty)."""
+def infer_sensor_size(events: np.ndarray, path: PathLike | None = None) -> tuple[int, int, int]:
+    """Smallest ``(W, H, 2)`` that holds every event.
+
+    Raises:
+        EventFormatError: there are no events to tell the size from (naming ``path``).
+    """
     if events.size == 0:
-        return (1, 1, 2)
+        raise EventFormatError(
+            path if path is not None else "<events>",
+            None,
+            "no events and no sensor size in the file's header: pass sensor_size=(W, H, P)",
+        )
     return (int(events["x"].max()) + 1, int(events["y"].max()) + 1, 2)
 
 
 def resolve_sensor_size(
-    given: Any, from_header: tuple[int, int, int] | None, events: np.ndarray, header: dict
+    given: Any,
+    from_header: tuple[int, int, int] | None,
+    events: np.ndarray,
+    header: dict,
+    path: PathLike | None = None,
 ) -> tuple[int, int, int]:
-    """Pick the sensor size: argument, then header, then events; record the source."""
+    """Pick the sensor size: argument, then header, then events; record the source.
+
+    Raises:
+        EventFormatError: none of the three tells the size (no events).
+    """
     if given is not None:
         header["sensor_size_from"] = "argument"
         return check_sensor_size(given)
@@ -192,7 +271,7 @@ def resolve_sensor_size(
         header["sensor_size_from"] = "header"
         return from_header
     header["sensor_size_from"] = "events"
-    return infer_sensor_size(events)
+    return infer_sensor_size(events, path)
 
 
 def check_range_args(

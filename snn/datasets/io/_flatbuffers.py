@@ -2,6 +2,7 @@
 
 Only what the format needs: the root table, scalar fields, strings and vectors of structs.
 Every offset is checked against the buffer so corrupt input raises instead of reading junk.
+``buf`` may be ``bytes`` or a ``uint8`` array (a memory-mapped file: only what is read is loaded).
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ class Table:
         _need(self.buf, at, 4)
         n = struct.unpack_from("<I", self.buf, at)[0]
         _need(self.buf, at + 4, n)
-        return self.buf[at + 4 : at + 4 + n].decode("utf-8", errors="replace")
+        return bytes(self.buf[at + 4 : at + 4 + n]).decode("utf-8", errors="replace")
 
     def inline_struct(self, index: int, fmt: str) -> tuple | None:
         """Struct stored inline in the table (struct format ``fmt``), or ``None`` when absent."""
@@ -108,7 +109,7 @@ def root(buf: bytes, identifier: bytes | None = None, size_prefixed: bool = Fals
         _need(buf, 4, n)
         buf = buf[4 : 4 + n]
     _need(buf, 0, 8 if identifier else 4)
-    if identifier is not None and buf[4:8] != identifier:
+    if identifier is not None and bytes(buf[4:8]) != identifier:
         raise FlatBufferError(4, f"identifier {bytes(buf[4:8])!r}, expected {identifier!r}")
     return Table(buf, struct.unpack_from("<I", buf, 0)[0])
 

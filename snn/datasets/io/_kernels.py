@@ -5,7 +5,10 @@ array of :data:`~snn.datasets.io._common.EVENT_DTYPE`. Kernels never raise: they
 code and the index of the offending word, and the Python wrapper turns that into an
 :class:`~snn.datasets.io._common.EventFormatError` with a byte offset.
 
-Status codes: ``0`` ok, ``1`` coordinate outside the sensor, ``2`` reserved word type.
+Status codes: ``0`` ok, ``1`` coordinate outside the sensor, ``2`` reserved word type,
+``3`` the requested range has ended (read no further). The EVT decoders take one chunk of
+words at a time and carry their state (time base, wrap count, row, event index) in a small
+int64 array, so a file is decoded through a fixed buffer.
 """
 
 from __future__ import annotations
@@ -16,24 +19,42 @@ from numba import njit
 OK = 0
 OUT_OF_RANGE = 1
 BAD_TYPE = 2
+DONE = 3
 
 _EVT2_WRAP = np.int64(1) << 34  # 28-bit time high, 6-bit low
 _EVT3_WRAP = np.int64(1) << 24  # 12-bit time high, 12-bit low
 
 
+#: Decoder state carried from one chunk of words to the next (one int64 array per file).
+EVT2_STATE = ("time_high", "last_raw", "wrap", "index", "skipped")
+EVT3_STATE = ("time_high", "last_raw", "wrap", "index", "skipped", "time_low", "y", "base_x",
+              "vector_polarity")  # fmt: skip
+
+
+def new_state(fields: tuple[str, ...]) -> np.ndarray:
+    """Initial decoder state: no time base (``-1``), no row, nothing decoded."""
+    state = np.zeros(len(fields), dtype=np.int64)
+    state[0] = state[1] = -1
+    if "y" in fields:
+        state[fields.index("y")] = -1
+    return state
+
+
 @njit(cache=True, nogil=True)
-def decode_evt2(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: no cover - jit
-    """Decode EVT 2.0 32-bit words.
+def decode_evt2(words, out, state, start, stop, t_lo, t_hi, width, height):  # pragma: no cover
+    """Decode a chunk of EVT 2.0 32-bit words, continuing from ``state`` (updated in place).
 
     Returns:
-        ``(n_written, status, word_index, n_without_time_base, n_decoded)``.
+        ``(n_written, status, word_index)``; status :data:`DONE` when the range has ended.
     """
-    th = np.int64(-1)
-    last_raw = np.int64(-1)
-    wrap = np.int64(0)
-    k = np.int64(0)  # file-order index of the next decoded event
+    th = state[0]
+    last_raw = state[1]
+    wrap = state[2]
+    k = state[3]  # file-order index of the next decoded event
+    skipped = state[4]
     n = 0
-    skipped = 0
+    status = OK
+    index = -1
     for i in range(words.shape[0]):
         w = words[i]
         typ = w >> 28
@@ -44,8 +65,10 @@ def decode_evt2(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: 
             x = (w >> 11) & 0x7FF
             y = w & 0x7FF
             if x >= width or y >= height:
-                return n, OUT_OF_RANGE, i, skipped, k
+                status, index = OUT_OF_RANGE, i
+                break
             if k >= stop:
+                status = DONE
                 break
             t = th | ((w >> 22) & 0x3F)
             if k >= start and t >= t_lo and t < t_hi:
@@ -63,31 +86,42 @@ def decode_evt2(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: 
             last_raw = raw
             th = wrap + (raw << 6)
             if th >= t_hi:
+                status = DONE
                 break
         elif typ != 0xA and typ != 0xE and typ != 0xF:
-            return n, BAD_TYPE, i, skipped, k
-    return n, OK, -1, skipped, k
+            status, index = BAD_TYPE, i
+            break
+    state[0] = th
+    state[1] = last_raw
+    state[2] = wrap
+    state[3] = k
+    state[4] = skipped
+    return n, status, index
 
 
 @njit(cache=True, nogil=True)
-def decode_evt2_all(words, out, width, height):  # pragma: no cover - jit
+def decode_evt2_all(words, out, state, width, height):  # pragma: no cover - jit
     """:func:`decode_evt2` without range arguments: fewer branches per word (same results)."""
+    th = state[0]
+    last_raw = state[1]
+    wrap = state[2]
+    skipped = state[4]
     n = 0
-    skipped = 0
     i = 0
     nw = words.shape[0]
-    while i < nw:  # CD words before the first TIME_HIGH have no time base
-        typ = words[i] >> 28
+    while th < 0 and i < nw:  # CD words before the first TIME_HIGH have no time base
+        w = words[i]
+        typ = w >> 28
         if typ == 8:
             break
         if typ <= 1:
             skipped += 1
         elif typ != 0xA and typ != 0xE and typ != 0xF:
-            return n, BAD_TYPE, i, skipped, n
+            state[4] = skipped
+            return n, BAD_TYPE, i
         i += 1
-    th = np.int64(0)
-    last_raw = np.int64(-1)
-    wrap = np.int64(0)
+    status = OK
+    index = -1
     while i < nw:
         w = words[i]
         typ = w >> 28
@@ -95,7 +129,8 @@ def decode_evt2_all(words, out, width, height):  # pragma: no cover - jit
             x = (w >> 11) & 0x7FF
             y = w & 0x7FF
             if x >= width or y >= height:
-                return n, OUT_OF_RANGE, i, skipped, n
+                status, index = OUT_OF_RANGE, i
+                break
             r = out[n]
             r.x = x
             r.y = y
@@ -109,9 +144,15 @@ def decode_evt2_all(words, out, width, height):  # pragma: no cover - jit
             last_raw = raw
             th = wrap + (raw << 6)
         elif typ != 0xA and typ != 0xE and typ != 0xF:
-            return n, BAD_TYPE, i, skipped, n
+            status, index = BAD_TYPE, i
+            break
         i += 1
-    return n, OK, -1, skipped, n
+    state[0] = th
+    state[1] = last_raw
+    state[2] = wrap
+    state[3] += n
+    state[4] = skipped
+    return n, status, index
 
 
 @njit(cache=True, nogil=True)
@@ -131,8 +172,8 @@ def count_evt3(words):  # pragma: no cover - jit
 
 
 @njit(cache=True, nogil=True)
-def decode_evt3(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: no cover - jit
-    """Decode EVT 3.0 16-bit words.
+def decode_evt3(words, out, state, start, stop, t_lo, t_hi, width, height):  # pragma: no cover
+    """Decode a chunk of EVT 3.0 16-bit words, continuing from ``state`` (updated in place).
 
     Time is ``(time_high << 12) | time_low`` (24 bits); it wraps (adds ``2**24``) only when a
     TIME_HIGH word is smaller than the previous TIME_HIGH. A TIME_HIGH word resets the low
@@ -140,33 +181,38 @@ def decode_evt3(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: 
     row and are counted, not written.
 
     Returns:
-        ``(n_written, status, word_index, n_without_time_base, n_decoded)``.
+        ``(n_written, status, word_index)``; status :data:`DONE` when the range has ended.
     """
-    th = np.int64(-1)
-    last_raw = np.int64(-1)
-    wrap = np.int64(0)
-    tl = np.int64(0)
-    y = -1
-    base_x = 0
-    vpol = False
-    k = np.int64(0)
+    th = state[0]
+    last_raw = state[1]
+    wrap = state[2]
+    k = state[3]
+    skipped = state[4]
+    tl = state[5]
+    y = state[6]
+    base_x = state[7]
+    vpol = state[8] == 1
     n = 0
-    skipped = 0
+    status = OK
+    index = -1
     for i in range(words.shape[0]):
         w = np.int64(words[i])
         typ = w >> 12
         if typ == 0:  # EVT_ADDR_Y
             y = w & 0x7FF
             if y >= height:
-                return n, OUT_OF_RANGE, i, skipped, k
+                status, index = OUT_OF_RANGE, i
+                break
         elif typ == 2:  # EVT_ADDR_X: one event
             if th < 0 or y < 0:
                 skipped += 1
                 continue
             x = w & 0x7FF
             if x >= width:
-                return n, OUT_OF_RANGE, i, skipped, k
+                status, index = OUT_OF_RANGE, i
+                break
             if k >= stop:
+                status = DONE
                 break
             t = th | tl
             if k >= start and t >= t_lo and t < t_hi:
@@ -194,9 +240,11 @@ def decode_evt3(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: 
                         if (m >> j) & 1:
                             x = base_x + j
                             if x >= width:
-                                return n, OUT_OF_RANGE, i, skipped, k
+                                status, index = OUT_OF_RANGE, i
+                                break
                             if k >= stop:
-                                return n, OK, -1, skipped, k
+                                status = DONE
+                                break
                             if k >= start and t >= t_lo and t < t_hi:
                                 r = out[n]
                                 r.x = x
@@ -205,6 +253,8 @@ def decode_evt3(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: 
                                 r.p = vpol
                                 n += 1
                             k += 1
+                    if status != OK:
+                        break
             base_x += nbits
         elif typ == 6:  # EVT_TIME_LOW
             tl = w & 0xFFF
@@ -216,10 +266,21 @@ def decode_evt3(words, out, start, stop, t_lo, t_hi, width, height):  # pragma: 
             th = wrap + (raw << 12)
             tl = 0
             if th >= t_hi:
+                status = DONE
                 break
         elif typ != 7 and typ != 0xA and typ != 0xE and typ != 0xF:
-            return n, BAD_TYPE, i, skipped, k
-    return n, OK, -1, skipped, k
+            status, index = BAD_TYPE, i
+            break
+    state[0] = th
+    state[1] = last_raw
+    state[2] = wrap
+    state[3] = k
+    state[4] = skipped
+    state[5] = tl
+    state[6] = y
+    state[7] = base_x
+    state[8] = 1 if vpol else 0
+    return n, status, index
 
 
 @njit(cache=True, nogil=True)

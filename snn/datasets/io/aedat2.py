@@ -24,6 +24,7 @@ from snn.datasets.io._common import (
     check_coordinates,
     check_range_args,
     check_sensor_size,
+    iter_chunks,
     make_events,
     read_file_bytes,
     resolve_sensor_size,
@@ -89,6 +90,10 @@ def read_aedat2(
         start: First polarity-event index; ``stop``: one past the last.
         t_start: Keep ``t >= t_start``; ``t_end``: keep ``t < t_end`` (microseconds).
 
+    Records are read in chunks through a fixed buffer and reading stops at ``stop``, so
+    memory follows the events returned, not the file size; ``header["other_records"]``
+    counts the non-polarity records read.
+
     Raises:
         EventFormatError: wrong version line, truncated record, unknown chip with
             ``layout="auto"``, or an event outside the sensor.
@@ -111,22 +116,50 @@ def read_aedat2(
         layout = chip_layout
     header["layout"] = layout
     n, rest = divmod(buf.size - offset, RECORD.itemsize)
+    del buf  # the header's pages only; records are read in chunks below
     if rest:
         raise EventFormatError(path, offset + n * 8, "file ends inside an 8-byte record")
-    rec = np.frombuffer(buf, dtype=RECORD, count=n, offset=offset)
-    a = rec["a"]
-    if layout == "dvs128":
-        keep = (a & 0x8000) == 0
-        a_k = a[keep]
-        x, y, p = (a_k >> 1) & 0x7F, (a_k >> 8) & 0x7F, a_k & 1
-    else:
-        keep = (a & 0x80000400) == 0
-        a_k = a[keep]
-        x, y, p = (a_k >> 12) & 0x3FF, (a_k >> 22) & 0x1FF, (a_k >> 11) & 1
-    header["other_records"] = int(n - keep.sum())
-    events = make_events(x, y, unwrap_timestamps(rec["t"])[keep], p)
     size = check_sensor_size(sensor_size) if sensor_size is not None else chip_size
-    if size is not None:
-        check_coordinates(events, size, path, offsets=offset + np.flatnonzero(keep) * 8)
-    sensor = resolve_sensor_size(sensor_size, chip_size, events, header)
-    return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)
+    chunks: list[np.ndarray] = []
+    k = 0  # index of the next polarity event
+    other = 0
+    wraps = 0
+    last_t: int | None = None
+    max_x = max_y = -1
+    # One fixed buffer: memory follows the events returned; reading stops at ``stop``.
+    for pos, chunk in iter_chunks(path, offset, RECORD.itemsize):
+        rec = chunk.view(RECORD)
+        raw_t = rec["t"].astype(np.int64)
+        jumps = np.diff(raw_t, prepend=raw_t[0] if last_t is None else last_t) < -(1 << 31)
+        t = raw_t + ((wraps + np.cumsum(jumps, dtype=np.int64)) << 32)
+        wraps += int(jumps.sum())
+        last_t = int(raw_t[-1])
+        a = rec["a"]
+        if layout == "dvs128":
+            keep = np.flatnonzero((a & 0x8000) == 0)
+            a_k = a[keep]
+            x, y, p = (a_k >> 1) & 0x7F, (a_k >> 8) & 0x7F, a_k & 1
+        else:
+            keep = np.flatnonzero((a & 0x80000400) == 0)
+            a_k = a[keep]
+            x, y, p = (a_k >> 12) & 0x3FF, (a_k >> 22) & 0x1FF, (a_k >> 11) & 1
+        other += rec.size - keep.size
+        events = make_events(x, y, t[keep], p)
+        lo = 0 if start is None else min(max(start - k, 0), events.size)
+        hi = events.size if stop is None else min(max(stop - k, 0), events.size)
+        if size is not None:
+            check_coordinates(events[:hi], size, path, offsets=pos + keep[:hi] * 8)
+        elif hi:
+            max_x = max(max_x, int(events["x"][:hi].max()))
+            max_y = max(max_y, int(events["y"][:hi].max()))
+        k += events.size
+        picked = select_range(events[lo:hi], None, None, t_start, t_end)
+        if picked.size:
+            chunks.append(picked)
+        if stop is not None and k >= stop:
+            break
+    header["other_records"] = int(other)
+    events = np.concatenate(chunks) if chunks else make_events([], [], [], [])
+    seen = make_events([max_x], [max_y], [0], [0]) if max_x >= 0 else events[:0]
+    sensor = resolve_sensor_size(sensor_size, chip_size, seen, header, path)
+    return Recording(events, sensor, header)

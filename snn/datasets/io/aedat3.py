@@ -157,5 +157,5 @@ def read_aedat3(
     events = np.concatenate(chunks) if chunks else make_events([], [], [], [])
     if size is not None and events.size:
         check_coordinates(events, size, path, offsets=np.concatenate(offsets))
-    sensor = resolve_sensor_size(sensor_size, from_header, events, header)
+    sensor = resolve_sensor_size(sensor_size, from_header, events, header, path)
     return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)

@@ -11,7 +11,6 @@ Packets end at ``dataTablePosition`` (the file's index table) or at the end of t
 
 from __future__ import annotations
 
-import io
 import struct
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -38,20 +37,23 @@ EVENT_STRUCT = np.dtype(
 COMPRESSION = {0: "none", 1: "lz4", 2: "lz4", 3: "zstd", 4: "zstd"}
 #: Largest decompressed packet accepted (guards against decompression bombs).
 MAX_PACKET_BYTES = 1 << 28
+#: Largest IOHeader accepted (real headers are a few kB of XML).
+MAX_HEADER_BYTES = 1 << 24
 
 
-def _decompress(data: bytes, method: str) -> bytes:
+def _decompress(data: Any, method: str) -> Any:
+    """Decompress ``data`` (bytes or a ``uint8`` view of the file; never copied whole)."""
     if method == "none":
         return data
     if method == "lz4":
         import lz4.frame
 
         dec = lz4.frame.LZ4FrameDecompressor()
-        out = dec.decompress(data, max_length=MAX_PACKET_BYTES + 1)
+        out = dec.decompress(memoryview(data), max_length=MAX_PACKET_BYTES + 1)
     else:
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(data))
+        reader = zstandard.ZstdDecompressor().stream_reader(memoryview(data))
         out = reader.read(MAX_PACKET_BYTES + 1)
     if len(out) > MAX_PACKET_BYTES:
         raise ValueError(f"decompressed packet exceeds {MAX_PACKET_BYTES} bytes")
@@ -84,8 +86,10 @@ def parse_streams(info: str) -> dict[int, dict[str, Any]]:
     return streams
 
 
-def _read_header(buf: bytes, path: PathLike) -> tuple[dict[str, Any], int]:
-    if buf[: len(MAGIC)] != MAGIC:
+def _read_header(buf: Any, path: PathLike) -> tuple[dict[str, Any], int]:
+    """Parse the version line and the IOHeader of the file's bytes ``buf`` (a memory map:
+    nothing past the header is read here)."""
+    if bytes(buf[: len(MAGIC)]) != MAGIC:
         raise EventFormatError(path, 0, "expected the version line '#!AER-DAT4.0\\r\\n'")
     pos = len(MAGIC)
     if len(buf) < pos + 4:
@@ -94,8 +98,10 @@ def _read_header(buf: bytes, path: PathLike) -> tuple[dict[str, Any], int]:
     body = pos + 4
     if size <= 0 or body + size > len(buf):
         raise EventFormatError(path, pos, f"header size {size} does not fit in the file")
+    if size > MAX_HEADER_BYTES:
+        raise EventFormatError(path, pos, f"header size {size} exceeds {MAX_HEADER_BYTES} bytes")
     try:
-        table = fb.root(buf[body : body + size], b"IOHE")
+        table = fb.root(bytes(buf[body : body + size]), b"IOHE")
         compression = table.scalar(0, "i", 0)
         table_pos = table.scalar(1, "q", -1)
         info = table.string(2) or ""
@@ -211,8 +217,10 @@ def read_aedat4(
         start: First event index; ``stop``: one past the last (later packets are not read).
         t_start: Keep ``t >= t_start``; ``t_end``: keep ``t < t_end`` (microseconds).
 
-    With a range and a readable data table (the file's packet index), only the packets of the
-    range are decompressed; without one, packets are read in order up to the range's end.
+    The file is memory-mapped and its version line and header are checked before anything
+    else is read; with a range and a readable data table (the file's packet index), only the
+    packets of the range are read and decompressed; without one, packets are read in order up
+    to the range's end. Memory follows the packets read, not the file size.
 
     Raises:
         EventFormatError: wrong magic, bad header FlatBuffer, truncated or corrupt packet,
@@ -220,7 +228,7 @@ def read_aedat4(
         ValueError: ``stream`` names no event stream.
     """
     check_range_args(start, stop, t_start, t_end)
-    buf = read_file_bytes(path).tobytes()
+    buf = read_file_bytes(path)  # memory-mapped: pages are loaded only where read
     header, pos = _read_header(buf, path)
     sid = _pick_stream(header["streams"], stream, path)
     header["stream"] = sid
@@ -253,7 +261,7 @@ def read_aedat4(
             keep &= idx < stop
         raw = raw[keep]
         events = make_events(raw["x"], raw["y"], raw["t"], raw["on"])
-        sensor = resolve_sensor_size(sensor_size, from_header, events, header)
+        sensor = resolve_sensor_size(sensor_size, from_header, events, header, path)
         return Recording(select_range(events, None, None, t_start, t_end), sensor, header)
     chunks = []
     n_events = 0
@@ -270,7 +278,7 @@ def read_aedat4(
         pos += 8 + packet_size
     raw = np.concatenate(chunks) if chunks else np.empty(0, dtype=EVENT_STRUCT)
     events = make_events(raw["x"], raw["y"], raw["t"], raw["on"])
-    sensor = resolve_sensor_size(sensor_size, from_header, events, header)
+    sensor = resolve_sensor_size(sensor_size, from_header, events, header, path)
     return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)
 
 

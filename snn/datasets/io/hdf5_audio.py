@@ -8,7 +8,6 @@ rounded), ``x`` (channel), ``p`` (always 1), sensor size ``(700, 1, 1)``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from snn.datasets.io._common import (
     PathLike,
     Recording,
     check_coordinates,
+    check_event_file,
 )
 
 N_CHANNELS = 700
@@ -40,9 +40,7 @@ class SpikeAudioFile:
     """
 
     def __init__(self, path: PathLike, n_channels: int = N_CHANNELS) -> None:
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"HDF5 file not found: {self.path}")
+        self.path = check_event_file(path)
         self.n_channels = n_channels
         self._h5: Any = None
         self._pid: int | None = None

@@ -17,6 +17,7 @@ from snn.datasets.io._common import (
     PathLike,
     Recording,
     check_coordinates,
+    check_event_file,
     check_range_args,
     check_sensor_size,
     make_events,
@@ -49,13 +50,15 @@ def _check_npy_size(path: PathLike) -> None:
         )
 
 
-def _fields(path: PathLike) -> dict[str, np.ndarray]:
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"event file not found: {path}")
+def _fields(path: PathLike, start: int | None, stop: int | None) -> dict[str, np.ndarray]:
+    """Fields ``t, x, y, p`` of events ``[start, stop)``; a ``.npy`` is memory-mapped, so only
+    that range is read."""
+    check_event_file(path)
     if Path(path).suffix != ".npz":
         _check_npy_size(path)
     try:
-        data = np.load(path, allow_pickle=False)
+        npy = Path(path).suffix != ".npz"
+        data = np.load(path, allow_pickle=False, mmap_mode="r" if npy else None)
     except Exception as exc:  # numpy raises ValueError/OSError/EOFError on corrupt files
         raise EventFormatError(path, None, f"not a readable .npy/.npz file: {exc}") from exc
     if isinstance(data, np.lib.npyio.NpzFile):
@@ -63,12 +66,13 @@ def _fields(path: PathLike) -> dict[str, np.ndarray]:
             missing = [f for f in FIELDS if f not in data.files]
             if missing:
                 raise EventFormatError(path, None, f"missing arrays {missing} (need t, x, y, p)")
-            return {f: np.asarray(data[f]).ravel() for f in FIELDS}
+            return {f: np.asarray(data[f]).ravel()[start:stop] for f in FIELDS}
     names = data.dtype.names or ()
     missing = [f for f in FIELDS if f not in names]
     if missing:
         raise EventFormatError(path, None, f"structured array lacks fields {missing}: {names}")
-    return {f: data[f].ravel() for f in FIELDS}
+    data = data.reshape(-1)[start:stop]
+    return {f: np.array(data[f]) for f in FIELDS}
 
 
 def read_numpy_events(
@@ -82,13 +86,17 @@ def read_numpy_events(
 ) -> Recording:
     """Read events from a ``.npy`` structured array or a ``.npz`` of ``t, x, y, p`` arrays.
 
+    A ``.npy`` is memory-mapped and only the events ``[start, stop)`` are read from it (a
+    ``.npz`` member is read whole); the sensor size, when not given, is the smallest that holds
+    the events of that range.
+
     Raises:
         EventFormatError: unreadable file, missing fields, fields of different lengths,
             non-integer values, polarity other than 1/0/-1, coordinates outside
             ``sensor_size``.
     """
     check_range_args(start, stop, t_start, t_end)
-    f = _fields(path)
+    f = _fields(path, start, stop)
     lengths = {k: v.size for k, v in f.items()}
     if len(set(lengths.values())) != 1:
         raise EventFormatError(path, None, f"fields have different lengths {lengths}")
@@ -107,5 +115,5 @@ def read_numpy_events(
     header: dict[str, Any] = {}
     if sensor_size is not None:
         check_coordinates(events, check_sensor_size(sensor_size), path)
-    sensor = resolve_sensor_size(sensor_size, None, events, header)
-    return Recording(select_range(events, start, stop, t_start, t_end), sensor, header)
+    sensor = resolve_sensor_size(sensor_size, None, events, header, path)
+    return Recording(select_range(events, None, None, t_start, t_end), sensor, header)

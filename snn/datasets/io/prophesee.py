@@ -26,6 +26,7 @@ from snn.datasets.io._common import (
     Recording,
     check_range_args,
     check_sensor_size,
+    iter_chunks,
     read_file_bytes,
     resolve_sensor_size,
     split_text_header,
@@ -117,41 +118,55 @@ def _read_raw(
     header["encoding"] = encoding
     size = check_sensor_size(sensor_size) if sensor_size is not None else header["sensor_size"]
     word = 4 if encoding == "evt2" else 2
-    n_words = (buf.size - offset) // word
-    if (buf.size - offset) % word:
+    n_words, rest = divmod(buf.size - offset, word)
+    del buf  # the header's pages only; the data is read in chunks below
+    if rest:
         raise EventFormatError(
-            path,
-            offset + n_words * word,
-            f"file ends inside a {word * 8}-bit word (truncated)",
+            path, offset + n_words * word, f"file ends inside a {word * 8}-bit word (truncated)"
         )
-    words = np.frombuffer(buf, dtype="<u4" if word == 4 else "<u2", count=n_words, offset=offset)
     width, height = (size[0], size[1]) if size is not None else (2048, 2048)
     limits = _limits(start, stop, t_start, t_end)
     whole = start is None and stop is None and t_start is None and t_end is None
-    if encoding == "evt2":
-        out = np.empty(n_words, dtype=EVENT_DTYPE)
-        if whole:
-            res = _kernels.decode_evt2_all(words, out, width, height)
+    dtype = "<u4" if word == 4 else "<u2"
+    fields = _kernels.EVT2_STATE if encoding == "evt2" else _kernels.EVT3_STATE
+    state = _kernels.new_state(fields)
+    out = np.empty(0, dtype=EVENT_DTYPE)
+    n_out = 0
+    status = _kernels.OK
+    # The file is read through one fixed buffer and decoded straight into an output array that
+    # grows with the events (doubling), so memory follows the events returned, not the file
+    # size (a 2 GB file of zeros holds no event and costs one buffer).
+    for pos, chunk in iter_chunks(path, offset, word):
+        words = chunk.view(dtype)
+        need = words.size if encoding == "evt2" else int(_kernels.count_evt3(words))
+        if out.size - n_out < need:
+            grown = np.empty(max(2 * out.size, n_out + need), dtype=EVENT_DTYPE)
+            grown[:n_out] = out[:n_out]
+            out = grown
+        dest = out[n_out:]
+        if encoding == "evt2" and whole:
+            n, status, index = _kernels.decode_evt2_all(words, dest, state, width, height)
+        elif encoding == "evt2":
+            n, status, index = _kernels.decode_evt2(words, dest, state, *limits, width, height)
         else:
-            res = _kernels.decode_evt2(words, out, *limits, width, height)
-    else:
-        out = np.empty(_kernels.count_evt3(words), dtype=EVENT_DTYPE)
-        res = _kernels.decode_evt3(words, out, *limits, width, height)
-    n, status, index, skipped, _ = res
-    if status == _kernels.OUT_OF_RANGE:
-        raise EventFormatError(
-            path, offset + index * word, f"event coordinate outside the sensor of size {size}"
-        )
-    if status == _kernels.BAD_TYPE:
-        word_value = int(words[index])
-        kind = word_value >> (28 if word == 4 else 12)
-        raise EventFormatError(
-            path, offset + index * word, f"reserved {encoding} word type {kind:#x}"
-        )
-    events = out[:n] if n > out.size // 2 else out[:n].copy()
+            n, status, index = _kernels.decode_evt3(words, dest, state, *limits, width, height)
+        n_out += n
+        if status == _kernels.OUT_OF_RANGE:
+            raise EventFormatError(
+                path, pos + index * word, f"event coordinate outside the sensor of size {size}"
+            )
+        if status == _kernels.BAD_TYPE:
+            kind = int(words[index]) >> (28 if word == 4 else 12)
+            raise EventFormatError(
+                path, pos + index * word, f"reserved {encoding} word type {kind:#x}"
+            )
+        if status == _kernels.DONE:
+            break
+    events = out[:n_out] if n_out > out.size // 2 else out[:n_out].copy()
+    skipped = state[fields.index("skipped")]
     header["events_without_time_base"] = int(skipped)
     header["data_offset"] = offset
-    sensor = resolve_sensor_size(sensor_size, header["sensor_size"], events, header)
+    sensor = resolve_sensor_size(sensor_size, header["sensor_size"], events, header, path)
     return Recording(events, sensor, header)
 
 
@@ -270,5 +285,5 @@ def read_dat(
             f"event {lo + i} has x={d & 0x3FFF}, y={(d >> 14) & 0x3FFF} outside the sensor "
             f"of size {size}",
         )
-    sensor = resolve_sensor_size(sensor_size, header["sensor_size"], events, header)
+    sensor = resolve_sensor_size(sensor_size, header["sensor_size"], events, header, path)
     return Recording(events, sensor, header)

@@ -104,8 +104,8 @@ def tet_loss(
     Spiking Neural Network via Gradient Re-weighting", ICLR 2022 (its Eq. 10-12):
 
     .. math::
-        \mathcal L = (1 - \lambda) rac1T \sum_{t=1}^T \mathrm{CE}(O(t), y)
-        + \lambda rac1T \sum_{t=1}^T \mathrm{MSE}(O(t), \phi)
+        \mathcal L = (1 - \lambda) \frac1T \sum_{t=1}^T \mathrm{CE}(O(t), y)
+        + \lambda \frac1T \sum_{t=1}^T \mathrm{MSE}(O(t), \phi)
 
     The regulariser pulls every step's output toward the constant :math:`\phi` (the paper
     uses :math:`\phi = V_{th} = 1`) to keep outputs from collapsing to extreme values; its

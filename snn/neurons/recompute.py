@@ -163,7 +163,9 @@ def call(module: Any, x: Tensor, run: Callable[[Tensor], Tensor]) -> Tensor:
     Raises:
         CheckpointStateError: when a recomputation cannot start from the right state.
     """
-    if module.__dict__.get("_explicit_state", False):
+    if module.__dict__.get("_explicit_state", False) or torch.compiler.is_compiling():
+        # Traced code (torch.compile, torch.export) has no recomputation to replay: the
+        # compiler's own activation checkpointing saves what backward needs in its graph.
         return run(x)
     if _in_backward() and torch.is_grad_enabled():
         record = _lookup(module, x)

@@ -152,6 +152,9 @@ _LAYOUT_FUNCTIONS = {"getitem", "getattr", "transpose", "permute", "swapaxes", "
                      "squeeze", "unsqueeze", "narrow"}
 
 
+_ELEMENTWISE = {"add", "sub", "mul", "truediv", "div", "neg", "pos", "iadd", "isub", "imul"}
+
+
 def _is_layout(node: fx.Node) -> bool:
     if node.op == "call_method":
         return str(node.target) in _LAYOUT_METHODS
@@ -184,7 +187,10 @@ def _needs_spikes(node: fx.Node, ecm: set[fx.Node], dynamic: set[fx.Node],
         if user in ecm or user.op == "output":
             continue
         operands = [a for a in user.all_input_nodes if a in dynamic]
-        passthrough = user.op in ("call_function", "call_method") and len(operands) <= 1
+        name = (str(user.target) if user.op == "call_method"
+                else getattr(user.target, "__name__", ""))
+        passthrough = len(operands) <= 1 and (_is_layout(user) or (
+            user.op in ("call_function", "call_method") and name in _ELEMENTWISE))
         if not passthrough or _needs_spikes(user, ecm, dynamic, seen):
             return True
     return False

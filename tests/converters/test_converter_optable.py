@@ -58,7 +58,9 @@ def _pair(s: Any, h: torch.Tensor) -> torch.Tensor:
 
 torch.manual_seed(0)
 W6 = torch.randn(5, 6) * 0.3
-K1, K2, K3 = torch.randn(3, 2, 3) * 0.3, torch.randn(3, 2, 3, 3) * 0.3, torch.randn(3, 2, 3, 3, 3) * 0.2
+K1 = torch.randn(3, 2, 3) * 0.3
+K2 = torch.randn(3, 2, 3, 3) * 0.3
+K3 = torch.randn(3, 2, 3, 3, 3) * 0.2
 
 MODULE_EXAMPLES: dict[type, Callable[[], tuple[tuple[int, ...], nn.Module]]] = {
     nn.Conv1d: lambda: _mod(nn.Conv1d(2, 3, 3), IMG1),
@@ -248,11 +250,12 @@ def _uses(model: nn.Module, entry: Any, table: str) -> bool:
     gm = trace(model)
     for n in gm.graph.nodes:
         if table == "module" and n.op == "call_module":
-            if type(gm.get_submodule(n.target)) is entry:
-                return True
-        elif table == "function" and n.op == "call_function" and n.target is entry:
-            return True
-        elif table == "method" and n.op == "call_method" and n.target == entry:
+            found = type(gm.get_submodule(n.target)) is entry
+        elif table == "function":
+            found = n.op == "call_function" and n.target is entry
+        else:
+            found = n.op == "call_method" and n.target == entry
+        if found:
             return True
     return False
 

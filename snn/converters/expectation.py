@@ -26,9 +26,10 @@ High-performance Spiking Transformers from ANN to SNN Conversion", ACM Multimedi
   negative values (the residual stream, LayerNorm outputs, queries and keys) pass.
 
 Readings taken where the paper leaves room: the neuron fires the largest amplitude :math:`a`
-with :math:`|v| \ge a/2` and subtracts the spike from the membrane (starting at 0); this is
-rounding to the nearest representable value, the signed counterpart of starting a ReLU neuron
-at half its threshold, and keeps positive and negative inputs equally unbiased. One threshold
+the membrane magnitude reaches and subtracts the spike (reset by subtraction, membrane starting
+at 0), except that the finest amplitude fires from half of it on: rounding at the finest
+resolution, the signed counterpart of starting a ReLU neuron at half its threshold, which keeps
+positive and negative inputs equally unbiased. One threshold
 per layer (the maximum magnitude, or the percentile of the magnitudes, of its calibration
 activations); the paper's parallel parameter normalisation folds the same scale into the next
 layer's weights, which we keep in the spike amplitude instead (the same arithmetic). The
@@ -163,15 +164,17 @@ class SignedIFActivation(BaseNeuron):
 
     With threshold :math:`\theta` and ``levels`` :math:`n`, the membrane :math:`v` (in units
     of :math:`\theta`, starting at 0) integrates the input; at each step the neuron emits the
-    largest :math:`a \in \{1, 2^{-1}, \dots, 2^{1-n}\}` with :math:`|v| \ge a/2`, signed as
-    :math:`v`, as a spike of amplitude :math:`\pm a\theta`, and subtracts it:
+    largest :math:`a_i = 2^{-i}`, :math:`i < n`, with :math:`|v| \ge a_i` (the finest,
+    :math:`a_{n-1}`, already at :math:`|v| \ge a_{n-1}/2`), signed as :math:`v`, as a spike of
+    amplitude :math:`\pm a_i\theta`, and subtracts it:
 
     .. math:: v_t = v_{t-1} + x_t/\theta, \quad s_t = \operatorname{sign}(v_t)\,a_t, \quad
               v_t \leftarrow v_t - s_t.
 
-    With a constant input :math:`x`, :math:`|x| \le \theta`, the mean output over :math:`T`
-    steps is within :math:`\theta/(2^{n} T)` of :math:`x`; its ANN counterpart is
-    :math:`\operatorname{clip}(x, -\theta, \theta)`.
+    One step represents :math:`x` within :math:`\max(|x|/2, 2^{-n}\theta)`; with a constant
+    input :math:`|x| \le \theta` the mean over :math:`T` steps is within :math:`\theta/T`
+    of :math:`x` (:math:`\theta/(2T)` for :math:`n = 1`, the rounding signed IF neuron). Its
+    ANN counterpart is :math:`\operatorname{clip}(x, -\theta, \theta)`.
 
     Args:
         threshold: :math:`\theta`, a positive scalar.
@@ -214,7 +217,8 @@ class SignedIFActivation(BaseNeuron):
             s = torch.zeros_like(v)
             for i in range(self.levels):
                 a = 2.0 ** -i
-                s = torch.where((s == 0) & (mag >= a / 2), a, s)
+                reach = a / 2 if i == self.levels - 1 else a
+                s = torch.where((s == 0) & (mag >= reach), a, s)
             s = s * torch.sign(v)
             v = v - s
             out.append(s)

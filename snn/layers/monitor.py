@@ -29,7 +29,7 @@ def _resolve(model: nn.Module, named: dict[str, nn.Module], name: str) -> nn.Mod
     if name in named:
         return named[name]
     found = []
-    for child_name, child in model.named_children():
+    for child in model.children():
         try:
             found.append(child.get_submodule(name))
         except AttributeError:

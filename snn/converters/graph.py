@@ -94,6 +94,8 @@ def trace(model: nn.Module) -> fx.GraphModule:
         frames = [(f.filename, f.lineno or 0, f.line or "") for f in
                   traceback.extract_tb(exc.__traceback__)]
         source = _user_frame(frames)
+        if isinstance(exc, UnsupportedOperationError):  # raised by a module while traced
+            raise UnsupportedOperationError(exc.op, exc.reason, source=source) from exc
         if isinstance(exc, fx.proxy.TraceError) and "control flow" in str(exc):
             op, reason = "data-dependent control flow", (
                 "a branch or loop that depends on tensor values cannot be traced into a fixed "

@@ -156,8 +156,12 @@ def _module_users(gm: fx.GraphModule) -> dict[str, int]:
 
 # -- passes ---------------------------------------------------------------------------------
 def trace_model(ctx: ConversionContext) -> None:
-    """Trace a copy of the model (in eval mode) into a ``torch.fx`` graph."""
-    model = copy.deepcopy(ctx.model).eval()
+    """Trace a copy of the model (in eval mode) into a ``torch.fx`` graph, with every
+    ``nn.MultiheadAttention`` written out as its operations
+    (:func:`~snn.converters.attention.decompose_attention`)."""
+    from snn.converters.attention import decompose_attention
+
+    model = decompose_attention(copy.deepcopy(ctx.model).eval())
     ctx.gm = trace(model)
     placeholders = [n for n in ctx.gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:

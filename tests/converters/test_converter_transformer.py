@@ -134,3 +134,30 @@ def test_time_chunks_do_not_change_the_result() -> None:
         net.time_chunk = 10
         b = net.simulate(x, 10)
     assert torch.allclose(a, b, atol=1e-5)
+
+
+class MHABlock(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(8)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.ln(x)
+        a, _ = self.attn(h, h, h, need_weights=False)
+        return self.head((x + a).mean(1))
+
+
+def test_multihead_attention_is_written_out_and_converts() -> None:
+    torch.manual_seed(4)
+    model = MHABlock().eval()
+    x = torch.randn(16, 5, 8)
+    net, _ = convert(model, x, method="max", time_chunk=32)
+    assert not any(isinstance(m, nn.MultiheadAttention) for m in net.modules())
+    assert sum(isinstance(m, Expectation) for m in net.modules()) == 4  # LN, QK, softmax, AV
+    with torch.no_grad():
+        ann, out = model(x), net.simulate(x, 64)
+        assert torch.allclose(net.analog(x), ann, atol=1e-5)
+    errors = [float((out[t - 1] - ann).abs().max()) for t in (2, 64)]
+    assert errors[1] < 0.2 * errors[0], errors

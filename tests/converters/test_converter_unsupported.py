@@ -57,7 +57,7 @@ class AttentionNet(nn.Module):
 class MHANet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.attn = nn.MultiheadAttention(4, 1, batch_first=True)
+        self.attn = nn.MultiheadAttention(4, 1)  # sequence first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.attn(x, x, x)[0]  # attention here
@@ -126,7 +126,7 @@ CASES = [
     (SigmoidNet, "torch.sigmoid", "sigmoid here", (6, 4), OFF, "not a ReLU-style activation"),
     (LayerNormNet, "nn.LayerNorm", "layernorm here", (6, 4), OFF, "statistics"),
     (AttentionNet, "operator.mul", "product here", (6, 4), OFF, "multiplies two activations"),
-    (MHANet, "nn.MultiheadAttention", "attention here", (6, 3, 4), {}, "matmul and softmax"),
+    (MHANet, "nn.MultiheadAttention", "attention here", (6, 3, 4), {}, "batch_first=True"),
     (BranchNet, "data-dependent control flow", "branch here", (6, 4), {}, "branch"),
     (LeakyNet, "F.leaky_relu", "leaky here", (6, 4), {}, "no spiking counterpart"),
     (SymmetricClampNet, "torch.clamp", "clamp here", (6, 4), {}, "ReLU-style clipping"),

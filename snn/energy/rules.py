@@ -313,3 +313,12 @@ def find_rule(module: nn.Module) -> tuple[str, Rule, str]:
             kind, rule = RULES[BaseNeuron]
             return kind, rule, ""
     return "uncounted", count_unknown, f"no counting rule for {cls.__name__}"
+
+
+# -- converted transformer modules (snn.converters.expectation) --------------------------------
+# Rules for the signed multi-threshold neurons and expectation-compensation modules of converted
+# transformers live in snn/energy/rules_converted.py; this block only registers them.
+from snn.energy.rules_converted import CONVERTED_RULES  # noqa: E402
+
+RULES.update(CONVERTED_RULES)
+# -- end of converted transformer modules ------------------------------------------------------

@@ -1,6 +1,6 @@
 """Converting a small vision transformer on scikit-learn's 8x8 digits: accuracy at every T.
 
-Trains a ViT (2x2 patches by a strided convolution, learned position embedding, pre-norm blocks
+Trains a ViT (4x4 patches by a strided convolution, learned position embedding, pre-norm blocks
 of ``nn.MultiheadAttention`` and a GELU MLP, LayerNorm, mean pooling) on the CPU, converts it
 with ``snn.converters.convert`` (expectation compensation with signed multi-threshold neurons,
 Huang et al., ACM MM 2024) and, on the very same trained ANN and calibration images, with
@@ -225,7 +225,7 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=32)
     p.add_argument("--heads", type=int, default=2)
     p.add_argument("--depth", type=int, default=2)
-    p.add_argument("--patch", type=int, default=2)
+    p.add_argument("--patch", type=int, default=4)
     p.add_argument("--levels", type=int, nargs="+", default=[1, 4],
                    help="threshold pairs of the signed neurons")
     p.add_argument("--epsilon", type=float, default=0.01, help="Top-K cutoff epsilon")
@@ -236,7 +236,7 @@ def main() -> None:
     p.add_argument("--sj-every-t", action="store_true",
                    help="convert with SpikingJelly at every T from 1 to 64 (default: powers of 2)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args()
     torch.set_num_threads(args.threads)

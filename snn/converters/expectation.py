@@ -25,11 +25,10 @@ High-performance Spiking Transformers from ANN to SNN Conversion", ACM Multimedi
   one of the :math:`2n` amplitudes, so that one step carries :math:`n` bits of the value and
   negative values (the residual stream, LayerNorm outputs, queries and keys) pass.
 
-Readings taken where the paper leaves room: the neuron fires the largest amplitude :math:`a`
-the membrane magnitude reaches and subtracts the spike (reset by subtraction, membrane starting
-at 0), except that the finest amplitude fires from half of it on: rounding at the finest
-resolution, the signed counterpart of starting a ReLU neuron at half its threshold, which keeps
-positive and negative inputs equally unbiased. One threshold
+Readings taken where the paper leaves room: the neuron fires the amplitude nearest to its
+membrane and subtracts it (reset by subtraction, membrane starting at 0); the finest amplitude
+fires from half of it on (rounding, the signed counterpart of starting a ReLU neuron at half its
+threshold), which keeps positive and negative inputs equally unbiased. One threshold
 per layer (the maximum magnitude, or the percentile of the magnitudes, of its calibration
 activations); the paper's parallel parameter normalisation folds the same scale into the next
 layer's weights, which we keep in the spike amplitude instead (the same arithmetic). The
@@ -163,18 +162,19 @@ class SignedIFActivation(BaseNeuron):
     r"""Multi-threshold signed IF neuron (the MT neuron; see the module docstring).
 
     With threshold :math:`\theta` and ``levels`` :math:`n`, the membrane :math:`v` (in units
-    of :math:`\theta`, starting at 0) integrates the input; at each step the neuron emits the
-    largest :math:`a_i = 2^{-i}`, :math:`i < n`, with :math:`|v| \ge a_i` (the finest,
-    :math:`a_{n-1}`, already at :math:`|v| \ge a_{n-1}/2`), signed as :math:`v`, as a spike of
-    amplitude :math:`\pm a_i\theta`, and subtracts it:
+    of :math:`\theta`, starting at 0) integrates the input; at each step the neuron emits,
+    signed as :math:`v`, the amplitude :math:`a_i = 2^{-i}`, :math:`i < n`, nearest to
+    :math:`|v|` (the largest with :math:`|v| \ge \tfrac34 a_i`, the midpoint to the next
+    smaller one; the finest, :math:`a_{n-1}`, from :math:`|v| \ge a_{n-1}/2` on) as a spike of
+    amplitude :math:`\pm a_i\theta`, or nothing, and subtracts it:
 
     .. math:: v_t = v_{t-1} + x_t/\theta, \quad s_t = \operatorname{sign}(v_t)\,a_t, \quad
               v_t \leftarrow v_t - s_t.
 
-    One step represents :math:`x` within :math:`\max(|x|/2, 2^{-n}\theta)`; with a constant
-    input :math:`|x| \le \theta` the mean over :math:`T` steps is within :math:`\theta/T`
-    of :math:`x` (:math:`\theta/(2T)` for :math:`n = 1`, the rounding signed IF neuron). Its
-    ANN counterpart is :math:`\operatorname{clip}(x, -\theta, \theta)`.
+    One step represents :math:`|x| \le \theta` within :math:`\max(|x|/3, 2^{-n}\theta)`;
+    with a constant input the mean over :math:`T` steps is within :math:`\theta/(2T)` of
+    :math:`x` (the membrane stays within half the largest amplitude). Its ANN counterpart is
+    :math:`\operatorname{clip}(x, -\theta, \theta)`.
 
     Args:
         threshold: :math:`\theta`, a positive scalar.
@@ -217,7 +217,7 @@ class SignedIFActivation(BaseNeuron):
             s = torch.zeros_like(v)
             for i in range(self.levels):
                 a = 2.0 ** -i
-                reach = a / 2 if i == self.levels - 1 else a
+                reach = a / 2 if i == self.levels - 1 else 0.75 * a  # nearest amplitude
                 s = torch.where((s == 0) & (mag >= reach), a, s)
             s = s * torch.sign(v)
             v = v - s

@@ -84,19 +84,18 @@ def test_signed_neuron_hand_trace_and_resolution() -> None:
     # levels=2: amplitudes 1 and 1/2 (from 1/4 on); 0.3 -> 1/2, then -0.2 + 0.3 = 0.1: none
     n = SignedIFActivation(1.0, levels=2)
     assert n(torch.full((2, 1), 0.3), steps=2).reshape(-1).tolist() == [0.5, 0.0]
-    # one step represents x within max(|x|/2, 2^-n); the mean over T steps within 1/T
-    # (1/(2T) for the rounding single-threshold neuron)
+    # one step represents x within max(|x|/3, 2^-n) (the nearest amplitude); the mean over T
+    # steps within 1/(2T)
     x = torch.linspace(-1, 1, 101)
     for levels in (1, 2, 4):
         n = SignedIFActivation(1.0, levels=levels)
         one = n(x, steps=1)
         n.reset_state()
-        assert torch.all((one - x).abs() <= torch.clamp(x.abs() / 2, min=2.0 ** -levels) + 1e-6)
+        assert torch.all((one - x).abs() <= torch.clamp(x.abs() / 3, min=2.0 ** -levels) + 1e-6)
         for steps in (1, 3, 8):
             mean = n(x.repeat(steps), steps=steps).reshape(steps, -1).mean(0)
             n.reset_state()
-            bound = 1 / (2 * steps) if levels == 1 else 1 / steps
-            assert float((mean - x).abs().max()) <= bound + 1e-6
+            assert float((mean - x).abs().max()) <= 1 / (2 * steps) + 1e-6
     with pytest.raises(ValueError, match="threshold"):
         SignedIFActivation(0.0)
     with pytest.raises(ValueError, match="levels"):

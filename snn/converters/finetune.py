@@ -20,6 +20,7 @@ gradient here).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +118,7 @@ def finetune(
     """
     steps_list = [int(s) for s in schedule]
     if not steps_list or any(s < 1 for s in steps_list) or any(
-            b >= a for a, b in zip(steps_list, steps_list[1:])):
+            b >= a for a, b in itertools.pairwise(steps_list)):
         raise ValueError(f"schedule must be strictly decreasing positive step counts, got "
                          f"{list(schedule)}")
     per_stage = [epochs] * len(steps_list) if isinstance(epochs, int) else list(epochs)

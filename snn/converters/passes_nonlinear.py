@@ -73,11 +73,6 @@ def check_batch(ctx: Any) -> None:
     full = ctx.calibration[0]
     dynamic = dynamic_nodes(gm.graph)
     with torch.no_grad():
-        try:
-            gm(full)
-        except Exception as exc:
-            raise ConversionError(f"the model fails on its calibration batch of shape "
-                                  f"{tuple(full.shape)}: {exc}") from exc
         k = min(full.shape[0], 3)
         small = full[:k]
         runs = []
@@ -86,6 +81,11 @@ def check_batch(ctx: Any) -> None:
             try:
                 cap.run(batch)
             except Exception as exc:
+                try:
+                    gm(full)
+                except Exception as full_exc:
+                    raise ConversionError(f"the model fails on its calibration batch of shape "
+                                          f"{tuple(full.shape)}: {full_exc}") from full_exc
                 n = cap.failed
                 size = batch.shape[0]
                 lost = [m for m, v in cap.values.items()

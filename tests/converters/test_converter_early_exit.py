@@ -43,6 +43,7 @@ def test_thresholds_exits_and_accuracy_by_hand() -> None:
     assert strict.exits(OUT).tolist() == [3, 3, 3, 3]
 
 
+@pytest.mark.slow
 def test_cutoff_on_a_converted_network_saves_steps() -> None:
     torch.manual_seed(0)
     x = torch.randn(256, 6)

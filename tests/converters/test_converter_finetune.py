@@ -17,6 +17,7 @@ def _task() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
+@pytest.mark.slow
 def test_step_reduction_raises_one_step_accuracy() -> None:
     torch.manual_seed(0)
     x, y = _task()

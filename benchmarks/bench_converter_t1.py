@@ -92,7 +92,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12, help="ANN training epochs")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--schedule", type=int, nargs="+", default=[4, 2, 1])
-    p.add_argument("--stage-epochs", type=int, nargs="+", default=[2, 2, 6])
+    p.add_argument("--stage-epochs", type=int, nargs="+", default=[2, 2, 10])
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--epsilon", type=float, default=0.01, help="Top-K cutoff epsilon")
     p.add_argument("--cutoff-samples", type=int, default=512)

@@ -34,6 +34,8 @@ def convert(
     calibration: str | None = None,
     calibration_steps: int | None = None,
     time_chunk: int = 8,
+    nonlinear: str | None = "expectation",
+    signed_levels: int = 4,
     passes: Sequence[ConversionPass] | None = None,
 ) -> tuple[ConvertedSNN, ConversionReport]:
     """Convert a trained ANN into a spiking network of IF neurons (reset by subtraction).
@@ -65,6 +67,11 @@ def convert(
             :func:`~snn.converters.calibrate`).
         calibration_steps: time steps the calibration is made for (default ``steps``).
         time_chunk: steps simulated per graph call.
+        nonlinear: ``"expectation"`` (default): LayerNorm, GELU, SiLU, softmax, sigmoid, tanh
+            and products of two activations (attention) are converted by expectation
+            compensation with signed multi-threshold neurons (Huang et al., ACM MM 2024; see
+            :mod:`snn.converters.expectation`); ``None`` refuses them.
+        signed_levels: threshold pairs of the signed neurons (1: plain signed IF neurons).
         passes: a custom pipeline (default :func:`~snn.converters.passes.default_passes`).
 
     Returns:
@@ -82,11 +89,13 @@ def convert(
     config = ConversionConfig(method=method, percentile=percentile, channelwise=channelwise,
                               v_init=v_init, steps=steps, encoding=encoding,
                               time_chunk=time_chunk, calibration=calibration,
-                              calibration_steps=calibration_steps)
+                              calibration_steps=calibration_steps, nonlinear=nonlinear,
+                              signed_levels=signed_levels)
     ctx = ConversionContext(model=model, calibration=input_batches(calibration_data),
                             config=config)
     ctx.report.options = {"method": method, "percentile": percentile, "channelwise": channelwise,
-                          "v_init": v_init, "encoding": encoding, "calibration": calibration}
+                          "v_init": v_init, "encoding": encoding, "calibration": calibration,
+                          "nonlinear": nonlinear, "signed_levels": signed_levels}
     device = next((p.device for p in model.parameters()), None)
     if device is not None:
         ctx.calibration = [b.to(device) for b in ctx.calibration]

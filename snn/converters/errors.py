@@ -14,12 +14,14 @@ class UnsupportedOperationError(ConversionError):
 
     Attributes:
         op: the operation as written in the model (``"nn.GELU"``, ``"torch.sigmoid"``, ...).
+        reason: why it cannot be converted.
         node: the name of the graph node (``None`` when tracing itself failed).
         source: ``"file:line: code"`` of the model's source that produced it, when known.
     """
 
     def __init__(self, op: str, reason: str, node: str | None = None, source: str | None = None):
         self.op = op
+        self.reason = reason
         self.node = node
         self.source = source
         where = f" (node {node!r})" if node else ""

@@ -1,26 +1,15 @@
-"""Tracing and the table of operations the converter understands.
+"""Tracing and classification of the nodes of a traced graph.
 
-Every node of the traced graph is put in one category:
-
-- ``affine``: linear or affine in its (single) time-varying input, applied unchanged at every
-  time step (Conv, Linear, average pooling, reshapes, additions, concatenation, scaling by a
-  constant). Time averaging commutes with these, so they need no spiking counterpart.
-- ``activation``: a ReLU-style activation (``clip(x, 0, a)``) or :class:`~snn.converters.QCFS`,
-  replaced by an IF neuron.
-- ``maxpool``: max pooling, replaced by :class:`~snn.converters.SpikingMaxPool`.
-- ``batchnorm``, ``dropout``, ``identity``: folded or removed by the passes.
-
-Anything else raises :class:`~snn.converters.UnsupportedOperationError` naming the operation and
-the source line that produced it.
+Every node is put in one category of the op table (:mod:`snn.converters.ops`); anything else
+raises :class:`~snn.converters.UnsupportedOperationError` naming the operation and the source
+line that produced it.
 """
 
 from __future__ import annotations
 
 import math
-import operator
 import re
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +19,8 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from snn.converters.errors import UnsupportedOperationError
-from snn.converters.modules import ActivationSite, ChannelAffine, IFActivation, SpikingMaxPool
-from snn.converters.qcfs import QCFS
+from snn.converters.modules import ActivationSite
+from snn.converters.ops import FUNCTION_KINDS, METHOD_KINDS, MODULE_KINDS, REASONS
 
 __all__ = [
     "FUNCTION_KINDS",
@@ -47,125 +36,6 @@ __all__ = [
 
 _TORCH_DIR = str(Path(torch.__file__).parent)
 _OWN_DIR = str(Path(__file__).parent)
-
-MODULE_KINDS: dict[type[nn.Module], str] = {
-    nn.Conv1d: "affine",
-    nn.Conv2d: "affine",
-    nn.Conv3d: "affine",
-    nn.Linear: "affine",
-    nn.AvgPool1d: "affine",
-    nn.AvgPool2d: "affine",
-    nn.AvgPool3d: "affine",
-    nn.AdaptiveAvgPool1d: "affine",
-    nn.AdaptiveAvgPool2d: "affine",
-    nn.AdaptiveAvgPool3d: "affine",
-    nn.Flatten: "affine",
-    nn.Unflatten: "affine",
-    nn.ZeroPad2d: "affine",
-    ChannelAffine: "affine",
-    nn.BatchNorm1d: "batchnorm",
-    nn.BatchNorm2d: "batchnorm",
-    nn.BatchNorm3d: "batchnorm",
-    nn.Dropout: "dropout",
-    nn.Dropout1d: "dropout",
-    nn.Dropout2d: "dropout",
-    nn.Dropout3d: "dropout",
-    nn.AlphaDropout: "dropout",
-    nn.FeatureAlphaDropout: "dropout",
-    nn.Identity: "identity",
-    nn.ReLU: "activation",
-    nn.ReLU6: "activation",
-    nn.Hardtanh: "activation",
-    QCFS: "activation",
-    ActivationSite: "activation",
-    IFActivation: "neuron",
-    nn.MaxPool1d: "maxpool",
-    nn.MaxPool2d: "maxpool",
-    nn.MaxPool3d: "maxpool",
-    nn.AdaptiveMaxPool1d: "maxpool",
-    nn.AdaptiveMaxPool2d: "maxpool",
-    nn.AdaptiveMaxPool3d: "maxpool",
-    SpikingMaxPool: "neuron",
-}
-"""Leaf module types by category (exact types; subclasses are not assumed to behave alike)."""
-
-FUNCTION_KINDS: dict[Callable[..., Any], str] = {
-    operator.add: "affine",
-    operator.sub: "affine",
-    operator.neg: "affine",
-    operator.pos: "affine",
-    operator.getitem: "affine",
-    getattr: "affine",
-    torch.add: "affine",
-    torch.sub: "affine",
-    torch.cat: "affine",
-    torch.concat: "affine",
-    torch.flatten: "affine",
-    torch.reshape: "affine",
-    torch.squeeze: "affine",
-    torch.unsqueeze: "affine",
-    torch.mean: "affine",
-    torch.sum: "affine",
-    F.linear: "affine",
-    F.conv1d: "affine",
-    F.conv2d: "affine",
-    F.conv3d: "affine",
-    F.avg_pool1d: "affine",
-    F.avg_pool2d: "affine",
-    F.avg_pool3d: "affine",
-    F.adaptive_avg_pool1d: "affine",
-    F.adaptive_avg_pool2d: "affine",
-    F.adaptive_avg_pool3d: "affine",
-    operator.mul: "scale",
-    operator.truediv: "scale",
-    torch.mul: "scale",
-    torch.div: "scale",
-    F.relu: "activation",
-    F.relu_: "activation",
-    torch.relu: "activation",
-    torch.relu_: "activation",
-    F.relu6: "activation",
-    F.hardtanh: "activation",
-    torch.clamp: "activation",
-    torch.clip: "activation",
-    torch.clamp_min: "activation",
-    F.max_pool1d: "maxpool",
-    F.max_pool2d: "maxpool",
-    F.max_pool3d: "maxpool",
-    F.adaptive_max_pool1d: "maxpool",
-    F.adaptive_max_pool2d: "maxpool",
-    F.adaptive_max_pool3d: "maxpool",
-    F.dropout: "dropout",
-    F.dropout1d: "dropout",
-    F.dropout2d: "dropout",
-    F.dropout3d: "dropout",
-    F.alpha_dropout: "dropout",
-    F.feature_alpha_dropout: "dropout",
-}
-"""``call_function`` targets by category (``scale``: affine when at most one operand varies)."""
-
-METHOD_KINDS: dict[str, str] = {
-    **dict.fromkeys(
-        ["view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze",
-         "unsqueeze", "contiguous", "clone", "add", "sub", "neg", "mean", "sum", "size", "dim"],
-        "affine",
-    ),
-    **dict.fromkeys(["mul", "div"], "scale"),
-    **dict.fromkeys(["relu", "relu_", "clamp", "clamp_", "clip", "clamp_min", "clamp_min_"],
-                    "activation"),
-}
-"""``call_method`` names (``Tensor.<name>``) by category."""
-
-_REASONS = {
-    "GELU": "it is not a ReLU-style activation; an IF neuron's rate represents only "
-    "clip(x, 0, threshold)",
-    "LayerNorm": "it divides by statistics of the activation itself, which spike trains do "
-    "not provide",
-    "MultiheadAttention": "attention multiplies two activations, and time-averaged spike "
-    "trains do not multiply",
-    "Softmax": "it is not a ReLU-style activation",
-}
-
 
 @dataclass(frozen=True)
 class OpInfo:
@@ -224,6 +94,8 @@ def trace(model: nn.Module) -> fx.GraphModule:
         frames = [(f.filename, f.lineno or 0, f.line or "") for f in
                   traceback.extract_tb(exc.__traceback__)]
         source = _user_frame(frames)
+        if isinstance(exc, UnsupportedOperationError):  # raised by a module while traced
+            raise UnsupportedOperationError(exc.op, exc.reason, source=source) from exc
         if isinstance(exc, fx.proxy.TraceError) and "control flow" in str(exc):
             op, reason = "data-dependent control flow", (
                 "a branch or loop that depends on tensor values cannot be traced into a fixed "
@@ -247,7 +119,7 @@ def op_label(node: fx.Node, gm: fx.GraphModule) -> str:
         target = node.target
         mod = getattr(target, "__module__", None) or ""
         name = getattr(target, "__name__", repr(target))
-        if mod.startswith("torch.nn.functional"):
+        if mod.startswith("torch.nn.functional") or getattr(F, name, None) is target:
             return f"F.{name}"
         if mod in ("_operator", "operator"):
             return f"operator.{name}"
@@ -257,13 +129,37 @@ def op_label(node: fx.Node, gm: fx.GraphModule) -> str:
     return node.op
 
 
+_SHAPE_SOURCES = {("call_method", "size"), ("call_method", "dim")}
+
+
+def _is_shape_source(node: fx.Node) -> bool:
+    if (node.op, node.target) in _SHAPE_SOURCES:
+        return True
+    return (node.op == "call_function" and node.target is getattr and len(node.args) > 1
+            and node.args[1] in ("shape", "ndim"))
+
+
 def dynamic_nodes(graph: fx.Graph) -> set[fx.Node]:
-    """Nodes whose value depends on the network input (the rest are constants)."""
+    """Nodes whose value depends on the network input (the rest are constants).
+
+    Shapes (``x.shape``, ``x.size()``, ``x.dim()`` and arithmetic on them) are not counted as
+    time-varying: they are computed on the folded ``[steps*B, ...]`` tensors at run time, so
+    ``x.reshape(x.shape[0], -1)`` and ``D // heads`` work unchanged.
+    """
     dynamic: set[fx.Node] = set()
+    shapes: set[fx.Node] = set()
     for node in graph.nodes:
-        varies = node.op != "get_attr" and any(n in dynamic for n in node.all_input_nodes)
-        if node.op == "placeholder" or varies:
+        inputs = node.all_input_nodes
+        if node.op == "placeholder":
             dynamic.add(node)
+        elif node.op != "get_attr" and any(n in dynamic for n in inputs):
+            if _is_shape_source(node):
+                shapes.add(node)
+            else:
+                dynamic.add(node)
+        elif (node.op == "call_function" and any(n in shapes for n in inputs)
+              and getattr(node.target, "__module__", "") in ("_operator", "operator")):
+            shapes.add(node)
     return dynamic
 
 
@@ -305,8 +201,10 @@ def clip_bounds(node: fx.Node, gm: fx.GraphModule) -> tuple[float | None, float 
     return lower, upper
 
 
-def classify(node: fx.Node, gm: fx.GraphModule, dynamic: set[fx.Node]) -> OpInfo:
-    """Category of ``node``.
+def classify(node: fx.Node, gm: fx.GraphModule, dynamic: set[fx.Node],
+             nonlinear: bool = True) -> OpInfo:
+    """Category of ``node``; ``nonlinear=False`` refuses the ``nonlinear`` and ``product``
+    categories (a conversion without expectation compensation).
 
     Raises:
         UnsupportedOperationError: when the operation has no spiking counterpart.
@@ -314,6 +212,8 @@ def classify(node: fx.Node, gm: fx.GraphModule, dynamic: set[fx.Node]) -> OpInfo
     if node.op in ("placeholder", "output", "get_attr"):
         return OpInfo(node.op, node.op)
     label = op_label(node, gm)
+    if node not in dynamic:
+        return OpInfo("constant", label)  # computed at run time like in the ANN
 
     def fail(reason: str) -> UnsupportedOperationError:
         return UnsupportedOperationError(label, reason, node=node.name, source=node_source(node))
@@ -323,7 +223,7 @@ def classify(node: fx.Node, gm: fx.GraphModule, dynamic: set[fx.Node]) -> OpInfo
         kind = MODULE_KINDS.get(type(module))
         if kind is None:
             name = type(module).__name__
-            raise fail(_REASONS.get(name, "no spiking counterpart is known for this layer"))
+            raise fail(REASONS.get(name, "no spiking counterpart is known for this layer"))
         if kind == "maxpool" and getattr(module, "return_indices", False):
             raise fail("max pooling with return_indices=True cannot be converted")
         if kind == "batchnorm" and module.running_mean is None:
@@ -333,18 +233,28 @@ def classify(node: fx.Node, gm: fx.GraphModule, dynamic: set[fx.Node]) -> OpInfo
         kind = FUNCTION_KINDS.get(node.target)
         if kind is None:
             name = getattr(node.target, "__name__", "")
-            raise fail(_REASONS.get(name, "no spiking counterpart is known for this function"))
+            raise fail(REASONS.get(name, "no spiking counterpart is known for this function"))
     else:
         kind = METHOD_KINDS.get(str(node.target))
         if kind is None:
             raise fail("no spiking counterpart is known for this tensor method")
+    operands = [a for a in (*node.args, *node.kwargs.values())
+                if isinstance(a, fx.Node) and a in dynamic]
     if kind == "scale":
-        operands = [a for a in node.args if isinstance(a, fx.Node) and a in dynamic]
-        if len(operands) > 1 or (len(node.args) > 1 and node.args[-1] in dynamic
-                                 and label.endswith(("truediv", "div"))):
-            raise fail("it multiplies or divides by another activation; time-averaged spike "
-                       "trains do not multiply (attention-style products cannot be converted)")
+        if len(node.args) > 1 and node.args[-1] in dynamic and label.endswith(("truediv", "div")):
+            raise fail("it divides by another activation; only products of two activations "
+                       "have a spiking counterpart (expectation compensation)")
+        kind = "product" if len(operands) > 1 else "affine"
+    elif kind == "product" and len(operands) <= 1:
         kind = "affine"
+    if kind in ("nonlinear", "product") and not nonlinear:
+        name = (type(gm.get_submodule(node.target)).__name__ if node.op == "call_module"
+                else getattr(node.target, "__name__", str(node.target)))
+        default = ("it multiplies two activations, and time-averaged spike trains do not "
+                   "multiply; convert with nonlinear='expectation' (the default)"
+                   if kind == "product" else "it is not a ReLU-style activation; convert "
+                   "with nonlinear='expectation' (the default)")
+        raise fail(REASONS.get(name, default))
     if kind == "activation":
         lower, upper = clip_bounds(node, gm)
         if lower != 0.0 or not (upper is not None and upper > 0 and not math.isnan(upper)):

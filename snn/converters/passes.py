@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 
 from snn.converters.errors import ConversionError, UnsupportedOperationError
+from snn.converters.expectation import Expectation, SignedIFActivation, SignedSite
 from snn.converters.graph import (
     FUNCTION_KINDS,
     MODULE_KINDS,
@@ -66,8 +67,16 @@ class ConversionConfig:
     time_chunk: int = 8
     calibration: str | None = None
     calibration_steps: int | None = None
+    nonlinear: str | None = "expectation"
+    signed_levels: int = 4
 
     def __post_init__(self) -> None:
+        if self.nonlinear not in (None, "expectation"):
+            raise ValueError(f"nonlinear must be 'expectation' or None, got {self.nonlinear!r}")
+        if (isinstance(self.signed_levels, bool) or not isinstance(self.signed_levels, int)
+                or self.signed_levels < 1):
+            raise ValueError(f"signed_levels must be a positive integer, got "
+                             f"{self.signed_levels!r}")
         if self.method not in NORMALIZERS:
             raise ValueError(f"method must be one of {sorted(NORMALIZERS)}, got {self.method!r}")
         if not 0.0 < self.percentile <= 100.0:
@@ -147,8 +156,12 @@ def _module_users(gm: fx.GraphModule) -> dict[str, int]:
 
 # -- passes ---------------------------------------------------------------------------------
 def trace_model(ctx: ConversionContext) -> None:
-    """Trace a copy of the model (in eval mode) into a ``torch.fx`` graph."""
-    model = copy.deepcopy(ctx.model).eval()
+    """Trace a copy of the model (in eval mode) into a ``torch.fx`` graph, with every
+    ``nn.MultiheadAttention`` written out as its operations
+    (:func:`~snn.converters.attention.decompose_attention`)."""
+    from snn.converters.attention import decompose_attention
+
+    model = decompose_attention(copy.deepcopy(ctx.model).eval())
     ctx.gm = trace(model)
     placeholders = [n for n in ctx.gm.graph.nodes if n.op == "placeholder"]
     if len(placeholders) != 1:
@@ -167,7 +180,7 @@ def check_supported(ctx: ConversionContext) -> None:
     gm = ctx.graph_module
     dynamic = dynamic_nodes(gm.graph)
     for node in gm.graph.nodes:
-        classify(node, gm, dynamic)
+        classify(node, gm, dynamic, nonlinear=ctx.config.nonlinear is not None)
 
 
 _FOLDABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
@@ -328,7 +341,7 @@ class _Recorder(fx.Interpreter):
         result = super().run_node(n)
         if n.op == "placeholder":
             self.batch = result.shape[0]
-        elif (n.op.startswith("call_") and n in self.dynamic and isinstance(result, Tensor)
+        elif (n.op == "call_module" and n in self.dynamic and isinstance(result, Tensor)
               and (result.dim() == 0 or result.shape[0] != self.batch)):
             raise UnsupportedOperationError(
                 op_label(n, self.module), f"its output of shape {tuple(result.shape)} does not "
@@ -342,7 +355,7 @@ class _Recorder(fx.Interpreter):
 
 def _site_nodes(gm: fx.GraphModule) -> list[fx.Node]:
     return [n for n in gm.graph.nodes if n.op == "call_module"
-            and isinstance(gm.get_submodule(n.target), (ActivationSite, QCFS))]
+            and isinstance(gm.get_submodule(n.target), (ActivationSite, QCFS, SignedSite))]
 
 
 def collect_statistics(ctx: ConversionContext) -> None:
@@ -387,7 +400,20 @@ def normalise(ctx: ConversionContext) -> None:
         values, shape = data["values"], data["shape"]
         pshape = _param_shape(shape)
         stats = {"max": float(values.max()), "active_fraction": float((values > 0).float().mean())}
-        if isinstance(module, QCFS):
+        if isinstance(module, SignedSite):
+            scale = scale_of(values.abs(), cfg.method, cfg.percentile)
+            if scale is None:
+                scale = 1.0
+                ctx.report.notes.append(f"{node.target} is zero on the calibration data; "
+                                        "threshold set to 1")
+            threshold = torch.tensor(scale)
+            entry = {"threshold": threshold, "signed": True, "levels": cfg.signed_levels}
+            v_frac = 0.0
+            action = f"signed multi-threshold neuron ({cfg.signed_levels} threshold pairs)"
+            stats["scale"] = scale
+            stats["active_fraction"] = float((values != 0).float().mean())
+            stats["max"] = float(values.abs().max())
+        elif isinstance(module, QCFS):
             theta = float(module.threshold.detach())
             if not (theta > 0 and math.isfinite(theta)):
                 raise ConversionError(
@@ -460,10 +486,16 @@ def replace_activations(ctx: ConversionContext) -> None:
         if node.op not in ("call_module", "call_function", "call_method"):
             continue
         label = node.meta.get("op") or op_label(node, gm)
+        if node.op == "call_module" and isinstance(gm.get_submodule(node.target), Expectation):
+            node.kwargs = {**node.kwargs, "steps": steps}
+            continue
         if node.op == "call_module" and node.target in ctx.thresholds:
             t = ctx.thresholds[node.target]
-            module: nn.Module = IFActivation(t["threshold"], t["param_shape"], t["v_init"],
-                                             t["levels"], t["shift"])
+            if t.get("signed"):
+                module: nn.Module = SignedIFActivation(t["threshold"], t["levels"])
+            else:
+                module = IFActivation(t["threshold"], t["param_shape"], t["v_init"],
+                                      t["levels"], t["shift"])
         elif classify(node, gm, dynamic).kind == "maxpool":
             module = SpikingMaxPool(_pool_module(node, gm))
         else:
@@ -507,13 +539,17 @@ def calibrate_network(ctx: ConversionContext) -> None:
 
 
 def default_passes() -> list[ConversionPass]:
+    from snn.converters.passes_nonlinear import check_batch, mark_nonlinear
+
     """The standard pipeline, in order."""
     return [
         ConversionPass("trace", trace_model),
         ConversionPass("check_supported", check_supported),
+        ConversionPass("check_batch", check_batch),
         ConversionPass("fold_batchnorm", fold_batchnorm),
         ConversionPass("remove_identities", remove_identities),
         ConversionPass("mark_activations", mark_activations),
+        ConversionPass("mark_nonlinear", mark_nonlinear),
         ConversionPass("collect_statistics", collect_statistics),
         ConversionPass("normalise", normalise),
         ConversionPass("replace_activations", replace_activations),

@@ -617,3 +617,12 @@ def propagate_events(module: nn.Module, kind: str, inputs: tuple, out: Any,
         sums = _window_sums(module, counts, out)
         if sums is not None and sums.shape == out.shape:
             ctx.mark_events(out, sums.round().to(torch.int32))
+
+
+# -- converted transformer modules (snn.converters.expectation) --------------------------------
+# Rules for the signed multi-threshold neurons and expectation-compensation modules of converted
+# transformers live in snn/energy/rules_converted.py; this block only registers them.
+from snn.energy.rules_converted import CONVERTED_RULES  # noqa: E402
+
+RULES.update(CONVERTED_RULES)
+# -- end of converted transformer modules ------------------------------------------------------

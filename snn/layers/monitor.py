@@ -22,6 +22,24 @@ def _as_sequence(module: nn.Module, out: Tensor) -> Tensor:
     return out
 
 
+def _resolve(model: nn.Module, named: dict[str, nn.Module], name: str) -> nn.Module | None:
+    """The module called ``name`` in ``model``, or, failing that, in exactly one of its direct
+    children (the names a converted network's ``neurons()`` gives are relative to its
+    ``graph``)."""
+    if name in named:
+        return named[name]
+    found = []
+    for child in model.children():
+        try:
+            found.append(child.get_submodule(name))
+        except AttributeError:
+            continue
+    if len(found) > 1:
+        raise ValueError(f"layer name {name!r} is ambiguous: it exists in {len(found)} children "
+                         f"of the model; give the full name")
+    return found[0] if found else None
+
+
 class _Hooks:
     """Select modules of ``model`` by qualified name (default: every spiking neuron) and keep the
     hook handles until ``__exit__``."""
@@ -35,13 +53,15 @@ class _Hooks:
         else:
             if isinstance(layers, str):
                 raise TypeError("layers must be a sequence of module names, not a single string")
-            missing = [n for n in layers if n not in named]
+            resolved = {n: _resolve(model, named, n) for n in layers}
+            missing = [n for n, m in resolved.items() if m is None]
             if missing:
                 raise ValueError(
                     f"no module named {missing} in the model; available: "
                     f"{[n for n in named if n][:20]}"
                 )
             self.layers = list(layers)
+            named = {n: resolved[n] for n in self.layers}
         self.modules = {n: named[n] for n in self.layers}
         self._handles: list[RemovableHandle] = []
 

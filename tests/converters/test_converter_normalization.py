@@ -76,8 +76,9 @@ def test_custom_pass_can_inspect_and_extend_the_pipeline() -> None:
 
     passes = default_passes()
     names = [p.name for p in passes]
-    assert names == ["trace", "check_supported", "fold_batchnorm", "remove_identities",
-                     "mark_activations", "collect_statistics", "normalise",
+    assert names == ["trace", "check_supported", "check_batch", "fold_batchnorm",
+                     "remove_identities", "mark_activations", "mark_nonlinear",
+                     "collect_statistics", "normalise",
                      "replace_activations", "build_network", "calibrate"]
     passes.insert(names.index("replace_activations"), ConversionPass("double", spy))
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))

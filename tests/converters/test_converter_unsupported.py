@@ -57,7 +57,7 @@ class AttentionNet(nn.Module):
 class MHANet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
-        self.attn = nn.MultiheadAttention(4, 1, batch_first=True)
+        self.attn = nn.MultiheadAttention(4, 1)  # sequence first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.attn(x, x, x)[0]  # attention here
@@ -94,29 +94,61 @@ class FlattenAllNet(nn.Module):
         return F.relu(x).view(-1)  # view here
 
 
+class FunctionalGeluNet(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.gelu(x) * 2  # fgelu here
+
+
+class BakedViewNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(F.relu(x).view(6, -1))  # baked here
+
+
+class BatchSoftmaxNet(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(x, 0)  # batch softmax here
+
+
+class DivideNet(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x / (F.relu(x) + 1.0)  # divide here
+
+
+OFF = {"nonlinear": None}
 CASES = [
-    (GeluNet, "nn.GELU", "gelu here", (6, 4)),
-    (SigmoidNet, "torch.sigmoid", "sigmoid here", (6, 4)),
-    (LayerNormNet, "nn.LayerNorm", "layernorm here", (6, 4)),
-    (AttentionNet, "operator.mul", "product here", (6, 4)),
-    (MHANet, "nn.MultiheadAttention", "attention here", (6, 3, 4)),
-    (BranchNet, "data-dependent control flow", "branch here", (6, 4)),
-    (LeakyNet, "F.leaky_relu", "leaky here", (6, 4)),
-    (SymmetricClampNet, "torch.clamp", "clamp here", (6, 4)),
-    (BatchCatNet, "torch.cat", "cat here", (6, 4)),
-    (FlattenAllNet, "Tensor.view", "view here", (6, 4)),
+    (GeluNet, "nn.GELU", "gelu here", (6, 4), OFF, "GELU is not a ReLU-style activation"),
+    (FunctionalGeluNet, "F.gelu", "fgelu here", (6, 4), OFF,
+     "F.gelu is not a ReLU-style activation"),
+    (SigmoidNet, "torch.sigmoid", "sigmoid here", (6, 4), OFF, "not a ReLU-style activation"),
+    (LayerNormNet, "nn.LayerNorm", "layernorm here", (6, 4), OFF, "statistics"),
+    (AttentionNet, "operator.mul", "product here", (6, 4), OFF, "multiplies two activations"),
+    (MHANet, "nn.MultiheadAttention", "attention here", (6, 3, 4), {}, "batch_first=True"),
+    (BranchNet, "data-dependent control flow", "branch here", (6, 4), {}, "branch"),
+    (LeakyNet, "F.leaky_relu", "leaky here", (6, 4), {}, "no spiking counterpart"),
+    (SymmetricClampNet, "torch.clamp", "clamp here", (6, 4), {}, "ReLU-style clipping"),
+    (BatchCatNet, "torch.cat", "cat here", (6, 4), {}, "dimension 0"),
+    (FlattenAllNet, "Tensor.view", "view here", (6, 4), {}, "batch dimension"),
+    (BakedViewNet, "Tensor.view", "baked here", (6, 4), {}, "x.view(64, -1)"),
+    (BatchSoftmaxNet, "torch.softmax", "batch softmax here", (6, 4), {}, "other samples"),
+    (DivideNet, "operator.truediv", "divide here", (6, 4), {}, "divides by another"),
 ]
 
 
-@pytest.mark.parametrize(("model", "op", "marker", "shape"), CASES,
+@pytest.mark.parametrize(("model", "op", "marker", "shape", "kwargs", "reason"), CASES,
                          ids=[c[0].__name__ for c in CASES])
-def test_unsupported_operation_is_named_with_its_source_line(model, op, marker, shape) -> None:
+def test_unsupported_operation_is_named_with_its_source_line(model, op, marker, shape, kwargs,
+                                                             reason) -> None:
     with pytest.raises(UnsupportedOperationError) as info:
-        convert(model(), torch.randn(*shape))
+        convert(model(), torch.randn(*shape), **kwargs)
     err = info.value
     assert isinstance(err, ValueError)
     assert err.op == op
     assert op in str(err)
+    assert reason in str(err)
     line = _line_of(model.forward, marker)
     assert err.source is not None and err.source.startswith(f"{__file__}:{line}:"), err.source
     assert marker in str(err)

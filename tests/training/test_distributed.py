@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,21 @@ from _toy import toy_data, toy_model
 
 from snn.training import TrainConfig, fit, load_checkpoint
 from snn.training.distributed import DistInfo, setup
+
+
+def _run_group(cmd: list[str], env: dict[str, str], timeout: float = 300.0):
+    """Run ``cmd`` in its own process group; on time-out kill the whole group (torchrun's
+    workers included, which would otherwise keep the output pipes open forever) and fail."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"{cmd} did not finish in {timeout} s:\n{out[-3000:]}{err[-3000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +71,7 @@ def test_torchrun_two_processes_equal_single_process(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("WORLD_SIZE", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run([*cmd, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    proc = _run_group([*cmd, str(script)], env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     single = fit(
@@ -93,10 +109,13 @@ import snn
 from snn.training import TrainConfig, fit
 
 config = TrainConfig(**{config!r})
-result = fit(toy_model(dropout=0.0), toy_data(48), toy_data(20, seed=1), config)
-# after training, each process runs its own samples: its neurons must hold their state
+# The group outlives fit (fit does not destroy a group it did not create), so the sharded model
+# can still gather its parameters afterwards; re-creating a group after fit had destroyed its
+# own left the model's collectives on the dead group and could hang.
 torch.distributed.init_process_group("gloo")
 rank = torch.distributed.get_rank()
+result = fit(toy_model(dropout=0.0), toy_data(48), toy_data(20, seed=1), config)
+# after training, each process runs its own samples: its neurons must hold their state
 model = result.model
 snn.reset(model)
 x = toy_data(8, seed=3).tensors[0][rank::2].transpose(0, 1)
@@ -118,7 +137,7 @@ def test_fsdp_two_processes_equal_single_process(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("WORLD_SIZE", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run([*cmd, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    proc = _run_group([*cmd, str(script)], env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     single = fit(

@@ -1,0 +1,81 @@
+"""Hand counts of the rules for converted transformer modules (snn/energy/rules_converted.py)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from snn.converters import convert
+from snn.converters.expectation import Expectation, SignedIFActivation
+from snn.energy import OpCounter, find_rule
+
+
+def _count(module: nn.Module, *args, **kwargs):
+    counter = OpCounter(module)
+    with counter, torch.no_grad():
+        module(*args, **kwargs)
+    return counter.counts().layer("")
+
+
+def test_signed_neuron_hand_count() -> None:
+    n = SignedIFActivation(1.0, levels=1)
+    assert find_rule(n)[0] == "neuron"
+    x = torch.tensor([[0.6, 0.0, -0.6]]).repeat(2, 1)  # 2 steps of 1 sample
+    c = _count(n, x, 2)
+    # step 1: v = 0.6 -> +1, 0, -0.6 -> -1; step 2: v = 0.2, 0, -0.2: silent
+    assert (c.neuron_updates, c.active_updates, c.spikes) == (6, 4, 2)
+    assert (c.state_reads, c.state_writes, c.output_writes, c.state_vars) == (6, 6, 2, 1)
+
+
+def test_spike_driven_product_hand_count() -> None:
+    m = Expectation(torch.matmul, [0, 1], "torch.matmul")
+    assert find_rule(m)[0] == "expectation"
+    a = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]]])  # 2 steps, [2, 2]
+    b = torch.tensor([[[1.0], [0.0]], [[0.0], [1.0]]])  # 2 steps, [2, 1]
+    c = _count(m, a, b, steps=2)
+    # events of a: 2, each adds a row of S^B (1 column): 2; events of b: 2, each a column of
+    # S^A (2 rows): 4; pairs meeting in the product: step 1 (k=0), step 2 (k=1): 2
+    assert c.acs == 2 + 4 + 2
+    assert c.dense_macs == c.dense_synops == 2 * 2 * 2 * 1  # steps x n x k x m
+    assert c.other_adds == 4 + 4  # running sums of the 4 events; differences of 4 outputs
+    assert c.other_macs == 4  # P_t / t per output element and step
+    assert c.output_writes == 4 and c.macs == 0
+
+
+def test_nonlinear_expectation_hand_count() -> None:
+    m = Expectation(nn.GELU(), [0], "nn.GELU")
+    x = torch.tensor([[1.0, 0.0, 2.0], [0.0, 0.0, 1.0]])  # 2 steps of 1 sample, 3 features
+    c = _count(m, x, steps=2)
+    assert c.other_adds == 3 + 6  # running sum of 3 nonzero inputs; 6 output differences
+    assert c.other_macs == 6 + 6  # running mean of 6 inputs; t f(mean) for 6 outputs
+    assert c.acs == c.macs == 0
+    assert "left to its own rule" in c.reason
+
+
+def test_a_converted_transformer_is_counted() -> None:
+    torch.manual_seed(0)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ln = nn.LayerNorm(8)
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            h = self.ln(x)
+            a, _ = self.attn(h, h, h, need_weights=False)
+            return self.head((x + a).mean(1))
+
+    x = torch.randn(4, 5, 8)
+    net, _ = convert(Net().eval(), x, time_chunk=8)
+    counter = OpCounter(net)
+    with counter, torch.no_grad():
+        net(x, steps=8)
+    counts = counter.counts()
+    kinds = {layer.type: layer.kind for layer in counts.layers}
+    assert kinds["Expectation"] == "expectation" and kinds["SignedIFActivation"] == "neuron"
+    products = [layer for layer in counts.layers if layer.type == "Expectation" and layer.acs]
+    assert len(products) == 2  # Q K^T and softmax V
+    spikes = sum(layer.spikes for layer in counts.layers if layer.type == "SignedIFActivation")
+    assert spikes > 0

@@ -299,6 +299,40 @@ def cold_start_rows(record: dict, name: str) -> list[Row]:
     return rows
 
 
+def _acc_at(acc: dict, t: int) -> float:
+    return acc[str(t)] if str(t) in acc else acc[t]
+
+
+def converter_vit_rows(record: dict, name: str) -> list[Row]:
+    """``bench_converter_vit.py``: a small ViT converted, accuracy at T = 1, 4, 8, 32 and the
+    first T within 1 point of the ANN; SpikingJelly's transformer recipe in the same run."""
+    ts = (1, 4, 8, 32)
+    ours = []
+    for label, r in record["ours"].items():
+        acc = ", ".join(f"T={t} {_pct(_acc_at(r['accuracy'], t))}" for t in ts)
+        ee = r["early_exit"]
+        ours.append(f"{label}: {acc}; within 1 point from T={r['first_T_within_1_point']}; "
+                    f"early exit {_pct(ee['accuracy'])} at {ee['mean_steps']:.1f} mean steps")
+    sj = record.get("spikingjelly_sta", {})
+    peer = ("SpikingJelly transformer recipe: " + ", ".join(
+        f"T={t} {_pct(_acc_at(sj['accuracy'], t))}" for t in ts) if sj.get("runs")
+        else "SpikingJelly transformer recipe did not run")
+    env = record.get("environment", {})
+    what = (f"ANN-to-SNN conversion of a small ViT ({record['parameters']} parameters) on the "
+            f"digits, ANN {_pct(record['ann_accuracy'])} ({env.get('threads', '?')} thread)")
+    return [(what, "; ".join(ours), peer, f"`{name}`")]
+
+
+def converter_t1_rows(record: dict, name: str) -> list[Row]:
+    """``bench_converter_t1.py``: conversion then fine-tuning down to one time step."""
+    stages = " -> ".join(f"T={s['steps']}" for s in record["finetune"]["stages"])
+    acc = record["converted"]["accuracy"]
+    return [(f"digits CNN converted, then fine-tuned {stages} (ANN "
+             f"{_pct(record['ann_accuracy'])})",
+             f"T=1: {_pct(record['t1_accuracy'])} (converted only: "
+             f"{_pct(_acc_at(acc, 1))})", "", f"`{name}`")]
+
+
 def record_kind(record: Any) -> str | None:
     """The kind of a record (a key of :data:`ROWS`), or ``None`` when unknown."""
     if not isinstance(record, dict):
@@ -326,6 +360,10 @@ def record_kind(record: Any) -> str | None:
         return "compile"
     if bench == "cold_start":
         return "cold_start"
+    if "spikingjelly_sta" in record and "ours" in record:
+        return "converter_vit"
+    if "t1_accuracy" in record and "finetune" in record:
+        return "converter_t1"
     return None
 
 
@@ -341,6 +379,8 @@ ROWS: dict[str, Callable[[dict, str], list[Row]]] = {
     "spikformer": spikformer_rows,
     "compile": compile_rows,
     "cold_start": cold_start_rows,
+    "converter_vit": converter_vit_rows,
+    "converter_t1": converter_t1_rows,
 }
 """Record kind -> rows of the main table (the order of this table is the order of the rows)."""
 

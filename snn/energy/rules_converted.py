@@ -68,7 +68,7 @@ def count_signed_neuron(counts: LayerCounts, module: nn.Module, inputs: tuple, o
         spikes = int(torch.count_nonzero(out))
         counts.spikes += spikes
         counts.output_writes += spikes
-        ctx.neuron_calls.append((False, steps, x.shape[0] // steps))
+        ctx.neuron_calls.append((False, steps, x.shape[0] // steps, id(module)))
     _activity(counts, x, out)
 
 

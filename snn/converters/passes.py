@@ -539,9 +539,9 @@ def calibrate_network(ctx: ConversionContext) -> None:
 
 
 def default_passes() -> list[ConversionPass]:
+    """The standard pipeline, in order."""
     from snn.converters.passes_nonlinear import check_batch, mark_nonlinear
 
-    """The standard pipeline, in order."""
     return [
         ConversionPass("trace", trace_model),
         ConversionPass("check_supported", check_supported),

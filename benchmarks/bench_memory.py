@@ -61,8 +61,9 @@ class Case:
 
 CASES: dict[str, Case] = {
     "sew_resnet18": Case({"stem": "small", "in_channels": 3}, (3, 32, 32)),
-    # spiking transformers: add their zoo names here, e.g.
-    # "spikformer": Case({...}, (3, 32, 32), "snn.models.<module>.<Block>"),
+    # a reduced Spikformer (the CIFAR-10 layout at width 128, 2 blocks)
+    "spikformer_cifar10": Case({"embed_dim": 128, "num_heads": 4, "depth": 2}, (3, 32, 32),
+                               "snn.models.spiking_transformers.SpikformerBlock"),
 }
 
 

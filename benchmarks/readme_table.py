@@ -248,7 +248,10 @@ def memory_rows(record: dict, name: str) -> list[Row]:
     peers = (f"SpikingJelly memopt {fmt(peer)}; plain {fmt(res['plain'])}" if peer
              else f"plain {fmt(res['plain'])}")
     same = all(r.get("gradients_equal_plain") for r in res.values())
-    what = (f"peak training memory of one step, {record['model']} input "
+    kwargs = record.get("model_kwargs") or {}
+    shown = ", ".join(f"{k}={v}" for k, v in kwargs.items() if k not in ("in_channels",))
+    what = (f"peak training memory of one step, {record['model']}"
+            f"{f' ({shown})' if shown else ''} input "
             f"{'x'.join(str(d) for d in record['input'])} (CPU, {cond}; median of "
             f"{record['repeats']} processes; gradients "
             f"{'bit-identical' if same else 'DIFFER'})")

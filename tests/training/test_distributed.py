@@ -60,26 +60,29 @@ def _config(out_dir: Path) -> dict:
     }
 
 
-@pytest.mark.slow
-def test_torchrun_two_processes_equal_single_process(tmp_path: Path) -> None:
-    if not dist.is_available() or not dist.is_gloo_available():
-        pytest.skip("torch.distributed with gloo is not available")
+def _torchrun_then_single(tmp_path: Path, worker: str, config: dict):
+    """Train with ``worker`` under torchrun (2 processes, gloo), then the same run in this
+    process; returns the single-process result."""
     script = tmp_path / "worker.py"
-    script.write_text(
-        WORKER.format(toy_dir=str(Path(__file__).parent), config=_config(tmp_path / "ddp"))
-    )
+    script.write_text(worker.format(toy_dir=str(Path(__file__).parent), config=config))
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     env.pop("WORLD_SIZE", None)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
     proc = _run_group([*cmd, str(script)], env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-    single = fit(
+    return fit(
         toy_model(dropout=0.0),
         toy_data(48),
         toy_data(20, seed=1),
         TrainConfig(**_config(tmp_path / "single")),
     )
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_equal_single_process(tmp_path: Path) -> None:
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("torch.distributed with gloo is not available")
+    single = _torchrun_then_single(tmp_path, WORKER, _config(tmp_path / "ddp"))
     ddp = load_checkpoint(tmp_path / "ddp" / "last.pt")
     assert len(ddp["rng"]) == 2  # both processes' generators were saved
     for name, value in single.model.state_dict().items():
@@ -132,20 +135,7 @@ def test_fsdp_two_processes_equal_single_process(tmp_path: Path) -> None:
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("torch.distributed with gloo is not available")
     config = {**_config(tmp_path / "fsdp"), "parallel": "fsdp"}
-    script = tmp_path / "worker.py"
-    script.write_text(FSDP_WORKER.format(toy_dir=str(Path(__file__).parent), config=config))
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    env.pop("WORLD_SIZE", None)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = _run_group([*cmd, str(script)], env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-
-    single = fit(
-        toy_model(dropout=0.0),
-        toy_data(48),
-        toy_data(20, seed=1),
-        TrainConfig(**_config(tmp_path / "single")),
-    )
+    single = _torchrun_then_single(tmp_path, FSDP_WORKER, config)
     sharded = load_checkpoint(tmp_path / "fsdp" / "last.pt")
     assert sharded["config"]["parallel"] == "fsdp"
     state = single.model.state_dict()

@@ -37,6 +37,46 @@ TARGET = 0.95
 RESULT = Path(__file__).resolve().parent / "results" / "recipe_digits_events.json"
 
 
+def write_record(out: str, recipe: str, target: float, result, train_set, test_set, model,
+                 model_name: str, model_kwargs: dict, steps: int, config, t_data: float,
+                 t_train: float, device: str) -> dict:
+    """Write a recipe's JSON record (accuracy against its target, the run's settings, threads,
+    load and versions) atomically to ``out``, print a summary line, and return the record."""
+    record = {
+        "recipe": recipe,
+        "target_accuracy": target,
+        "test_accuracy": result.final_accuracy,
+        "best_test_accuracy": result.best_accuracy,
+        "passed": result.final_accuracy >= target,
+        "train_samples": len(train_set),
+        "test_samples": len(test_set),
+        "model": model_name,
+        "model_kwargs": model_kwargs,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "steps": steps,
+        "config": {k: v for k, v in config.to_dict().items() if k not in ("out_dir", "root")},
+        "history": result.history,
+        "seconds_data": round(t_data, 1),
+        "seconds_train": round(t_train, 1),
+        "device": device,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    text = json.dumps(record, indent=1)
+    atomic_write_bytes(out, lambda f: f.write(text.encode()))
+    print(
+        f"{recipe}: test accuracy {result.final_accuracy:.4f} (target {target}), "
+        f"data {t_data:.0f} s, training {t_train:.0f} s for {len(result.history)} epochs; "
+        f"written to {out}"
+    )
+    return record
+
+
 def main(argv: list[str] | None = None) -> int:
     task = TASKS["digits-events"]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -73,37 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         result = fit(model, train_set, test_set, config)
         t_train = time.perf_counter() - t1
 
-    record = {
-        "recipe": "digits-events",
-        "target_accuracy": TARGET,
-        "test_accuracy": result.final_accuracy,
-        "best_test_accuracy": result.best_accuracy,
-        "passed": result.final_accuracy >= TARGET,
-        "train_samples": len(train_set),
-        "test_samples": len(test_set),
-        "model": task.model,
-        "model_kwargs": task.model_kwargs,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "steps": task.steps,
-        "config": {k: v for k, v in config.to_dict().items() if k not in ("out_dir", "root")},
-        "history": result.history,
-        "seconds_data": round(t_data, 1),
-        "seconds_train": round(t_train, 1),
-        "device": args.device,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    text = json.dumps(record, indent=1)
-    atomic_write_bytes(args.out, lambda f: f.write(text.encode()))
-    print(
-        f"digits-events: test accuracy {result.final_accuracy:.4f} (target {TARGET}), "
-        f"data {t_data:.0f} s, training {t_train:.0f} s for {len(result.history)} epochs; "
-        f"written to {args.out}"
+    record = write_record(
+        args.out, "digits-events", TARGET, result, train_set, test_set, model, task.model,
+        task.model_kwargs, task.steps, config, t_data, t_train, args.device,
     )
     return 0 if record["passed"] else 1
 

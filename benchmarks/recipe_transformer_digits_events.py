@@ -18,10 +18,7 @@ only with ``--out`` pointing there); the exit status is 1 when the accuracy miss
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,9 +26,11 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from recipe_digits_events import write_record
+
 from snn.models import create_model
 from snn.training import TrainConfig, fit, seed_everything
-from snn.training.checkpoint import atomic_write_bytes
 from snn.training.tasks import TASKS, build_task_data
 
 TARGET = 0.97
@@ -81,37 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         result = fit(model, train_set, test_set, config)
         t_train = time.perf_counter() - t1
 
-    record = {
-        "recipe": "transformer-digits-events",
-        "target_accuracy": TARGET,
-        "test_accuracy": result.final_accuracy,
-        "best_test_accuracy": result.best_accuracy,
-        "passed": result.final_accuracy >= TARGET,
-        "train_samples": len(train_set),
-        "test_samples": len(test_set),
-        "model": MODEL,
-        "model_kwargs": MODEL_KWARGS,
-        "parameters": sum(p.numel() for p in model.parameters()),
-        "steps": task.steps,
-        "config": {k: v for k, v in config.to_dict().items() if k not in ("out_dir", "root")},
-        "history": result.history,
-        "seconds_data": round(t_data, 1),
-        "seconds_train": round(t_train, 1),
-        "device": args.device,
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    text = json.dumps(record, indent=1)
-    atomic_write_bytes(args.out, lambda f: f.write(text.encode()))
-    print(
-        f"transformer digits-events: test accuracy {result.final_accuracy:.4f} (target {TARGET}), "
-        f"data {t_data:.0f} s, training {t_train:.0f} s for {len(result.history)} epochs; "
-        f"written to {args.out}"
+    record = write_record(
+        args.out, "transformer-digits-events", TARGET, result, train_set, test_set, model,
+        MODEL, MODEL_KWARGS, task.steps, config, t_data, t_train, args.device,
     )
     return 0 if record["passed"] else 1
 

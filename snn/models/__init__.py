@@ -17,6 +17,12 @@ from torch import nn
 
 from snn.layers.recurrent import Recurrent
 from snn.models.blocks import TimeConsistentDropout, VotingLayer
+from snn.models.meta_spikeformer import (
+    MetaSpikeFormer,
+    meta_spikeformer_imagenet,
+    sdt_cifar10,
+    sdt_cifar100,
+)
 from snn.models.plif_net import PLIFNet, plif_cifar10dvs, plif_dvs_gesture, plif_nmnist
 from snn.models.recurrent import CubaRSNN, RecurrentSNN, nir_cuba_rsnn, rsnn_shd, rsnn_ssc
 from snn.models.resnet import BasicBlock, ResNet, resnet18
@@ -38,6 +44,7 @@ __all__ = [
     "MODELS",
     "ZOO",
     "BasicBlock",
+    "MetaSpikeFormer",
     "CubaRSNN",
     "PLIFNet",
     "QKFormer",
@@ -54,6 +61,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "nir_cuba_rsnn",
+    "meta_spikeformer_imagenet",
     "plif_cifar10dvs",
     "plif_dvs_gesture",
     "plif_nmnist",
@@ -61,6 +69,8 @@ __all__ = [
     "resnet18",
     "rsnn_shd",
     "rsnn_ssc",
+    "sdt_cifar10",
+    "sdt_cifar100",
     "sdt_imagenet",
     "sew_resnet18",
     "sew_resnet34",

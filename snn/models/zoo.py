@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from snn.models.meta_spikeformer import meta_spikeformer_imagenet, sdt_cifar10, sdt_cifar100
 from snn.models.plif_net import plif_cifar10dvs, plif_dvs_gesture, plif_nmnist
 from snn.models.recurrent import nir_cuba_rsnn, rsnn_shd, rsnn_ssc
 from snn.models.sew_resnet import sew_resnet18, sew_resnet34, spiking_resnet18, spiking_resnet34
@@ -63,6 +64,7 @@ _SHD = "Cramer et al., The Heidelberg Spiking Data Sets..., IEEE TNNLS 2020"
 _SPIKFORMER = "Zhou et al., Spikformer: When Spiking Neural Network Meets Transformer, ICLR 2023"
 _SDT = "Yao et al., Spike-driven Transformer, NeurIPS 2023"
 _QKFORMER = "Zhou et al., QKFormer: Hierarchical Spiking Transformer..., NeurIPS 2024"
+_META = "Yao et al., Spike-driven Transformer V2 (Meta-SpikeFormer), ICLR 2024"
 _NIR = "Pedersen et al., Neuromorphic intermediate representation..., Nat. Commun. 2024"
 
 ZOO: dict[str, ZooEntry] = {
@@ -139,6 +141,23 @@ ZOO: dict[str, ZooEntry] = {
         reference=_QKFORMER,
         small={"embed_dim": 32, "num_heads": (1, 2, 2), "depths": (1, 1, 1), "num_classes": 10},
         small_input_shape=(3, 32, 32),
+    ),
+    "sdt_cifar10": ZooEntry(
+        sdt_cifar10, "CIFAR-10 (static images, direct encoding)", (3, 32, 32), 4, 10,
+        reference=_SDT, small={"embed_dim": 32, "num_heads": 2, "depth": 1},
+        small_input_shape=(3, 16, 16),
+    ),
+    "sdt_cifar100": ZooEntry(
+        sdt_cifar100, "CIFAR-100 (static images, direct encoding)", (3, 32, 32), 4, 100,
+        reference=_SDT, small={"embed_dim": 32, "num_heads": 2, "depth": 1, "num_classes": 10},
+        small_input_shape=(3, 16, 16),
+    ),
+    "meta_spikeformer_imagenet": ZooEntry(
+        meta_spikeformer_imagenet, "ImageNet (static images, direct encoding)", (3, 224, 224),
+        1, 1000, reference=_META,
+        small={"widths": (8, 16, 16, 24), "num_heads": 2, "conv_depths": (1, 0, 0),
+               "depths": (1, 1), "num_classes": 10},
+        small_input_shape=(3, 16, 16),
     ),
     "nir_cuba_rsnn": ZooEntry(
         nir_cuba_rsnn, "Braille reading (NIR paper)", (12,), 256, 7, reference=_NIR,

@@ -626,3 +626,9 @@ from snn.energy.rules_converted import CONVERTED_RULES  # noqa: E402
 
 RULES.update(CONVERTED_RULES)
 # -- end of converted transformer modules ------------------------------------------------------
+
+# -- per-step and re-parameterisable layers (snn.layers.norm.PerStepLayer, snn.layers.repconv) --
+from snn.energy.rules_layers import LAYER_RULES  # noqa: E402
+
+RULES.update(LAYER_RULES)
+# -- end of per-step and re-parameterisable layers ---------------------------------------------

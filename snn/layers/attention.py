@@ -209,9 +209,17 @@ class SpikeDrivenSelfAttention(nn.Module):
     As in both papers' membrane-shortcut blocks the input is the residual stream (membrane
     values), which a first neuron turns into spikes (``pre_neuron=True``); the output is the
     projection :math:`BN(\cdot\, W_O)` *before* the residual addition, without a neuron.
-    Reading taken for ``"linear"``: binary neurons with the threshold 0.5 and :math:`s =
-    0.125` (the paper's own version uses multi-level neurons; pass one through ``neuron`` /
-    ``attn_neuron`` to follow it).
+
+    Checked against Meta-SpikeFormer's released code (``MS_Attention_RepConv_qkv_id`` in
+    ``classification/models.py`` of BICLab/Spike-Driven-Transformer-V2; the paper's SDSA-3,
+    :math:`SN_s(Q K^\top V)`): the ``"linear"`` arithmetic is the same (a neuron on the
+    membrane input; binary LIF neurons, :math:`\tau = 2`, hard reset, for Q, K, V; :math:`K^\top
+    V` per head, then :math:`Q (\cdot)` scaled by :math:`s = 0.125`; an attention LIF neuron of
+    threshold 0.5; no neuron after the output projection). It differs from the paper's block in
+    the projections only: here they are token-wise linear maps with batch norm (the Spike-driven
+    Transformer's), there RepConv 3x3 convolutions on the 2-D feature map, which tokens
+    ``[T, B, N, D]`` do not carry; :class:`snn.models.meta_spikeformer.MetaSDSA` is the paper's
+    block with them.
 
     Args:
         dim: token features ``D``; num_heads: heads.

@@ -53,8 +53,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snn.layers.attention import (
@@ -64,6 +62,7 @@ from snn.layers.attention import (
     SpikeQKV,
     make_neuron,
 )
+from snn.layers.repconv import BatchNormPad, RepConv
 from snn.layers.time import TimeDistributed
 from snn.models.spiking_transformers import SpikeDrivenMLP, SpikeDrivenTransformer
 from snn.neurons.lif import LIF
@@ -80,53 +79,6 @@ __all__ = [
     "sdt_cifar10",
     "sdt_cifar100",
 ]
-
-
-class BatchNormPad(nn.BatchNorm2d):
-    """Batch norm of ``[N, C, H, W]``, then a border of ``pad`` pixels filled with the norm's
-    image of zero (``bias - running_mean * weight / sqrt(running_var + eps)``, from the running
-    statistics, without gradient), so that a following unpadded convolution sees what a
-    zero-padded convolution of the un-normalised input would (re-parameterisation).
-
-    Input ``[N, C, H, W]``, output ``[N, C, H + 2 pad, W + 2 pad]``.
-    """
-
-    def __init__(self, num_features: int, pad: int = 1, **kwargs: Any):
-        super().__init__(num_features, **kwargs)
-        if pad < 0:
-            raise ValueError(f"BatchNormPad: pad must be >= 0, got {pad}")
-        self.pad = int(pad)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = super().forward(x)
-        if self.pad == 0:
-            return out
-        with torch.no_grad():
-            mean = self.running_mean if self.running_mean is not None else 0.0
-            var = self.running_var if self.running_var is not None else 1.0
-            shift = -mean / torch.sqrt(torch.as_tensor(var) + self.eps)
-            if self.affine:
-                shift = self.bias + shift * self.weight
-            value = torch.as_tensor(shift, dtype=out.dtype, device=out.device)
-            value = value.expand(self.num_features).view(1, -1, 1, 1)
-        return F.pad(out - value, [self.pad] * 4) + value
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, pad={self.pad}"
-
-
-class RepConv(TimeDistributed):
-    """Meta-SpikeFormer's RepConv on ``[T, B, C_in, H, W]``: ``Conv1x1``, :class:`BatchNormPad`,
-    depthwise ``Conv3x3`` (unpadded), ``Conv1x1`` to ``C_out`` and batch norm; no biases. It
-    re-parameterises into one 3x3 convolution for inference. Output ``[T, B, C_out, H, W]``."""
-
-    def __init__(self, in_channels: int, out_channels: int):
-        c = int(in_channels)
-        super().__init__(
-            nn.Conv2d(c, c, 1, bias=False), BatchNormPad(c, 1),
-            nn.Conv2d(c, c, 3, groups=c, bias=False), nn.Conv2d(c, out_channels, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
-        )
 
 
 def _conv_bn(c_in: int, c_out: int, kernel: int = 1, stride: int = 1, groups: int = 1,
@@ -336,7 +288,7 @@ class MetaSpikeFormer(nn.Module):
             else:
                 blocks = [MetaTransformerBlock(width, num_heads, mlp_ratio, attention, **n)
                           for _ in range(count)]
-            stages.append(nn.Sequential(*blocks))
+            stages.append(nn.Sequential(*blocks) if blocks else nn.Identity())
         self.stages = nn.ModuleList(stages)
         self.head_neuron = make_neuron(neuron, neuron_kwargs)
         self.head = nn.Linear(widths[4], num_classes)

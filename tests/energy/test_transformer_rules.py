@@ -92,7 +92,8 @@ def test_snn_norm_is_one_multiply_add_per_element_and_foldable() -> None:
     assert c.other_macs == 24 and "fold" in c.reason
 
 
-@pytest.mark.parametrize("name", ["spikformer_cifar10", "sdt_imagenet", "qkformer_imagenet"])
+@pytest.mark.parametrize("name", ["spikformer_cifar10", "sdt_imagenet", "qkformer_imagenet",
+                                  "sdt_cifar10", "meta_spikeformer_imagenet"])
 def test_energy_report_of_a_transformer(name: str) -> None:
     entry = ZOO[name]
     torch.manual_seed(0)

@@ -259,7 +259,8 @@ class MetaSpikeFormer(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 1000,
-                 widths: Sequence[int] = (64, 128, 256, 360), num_heads: int = 8, conv_depths: Sequence[int] = (1, 1, 2),
+                 widths: Sequence[int] = (64, 128, 256, 360), num_heads: int = 8,
+                 conv_depths: Sequence[int] = (1, 1, 2),
                  depths: Sequence[int] = (6, 2), mlp_ratio: int = 4, attention: str = "sdsa3",
                  neuron: NeuronFactory = LIF, neuron_kwargs: dict[str, Any] | None = None):
         super().__init__()

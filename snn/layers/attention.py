@@ -211,8 +211,8 @@ class SpikeDrivenSelfAttention(nn.Module):
     projection :math:`BN(\cdot\, W_O)` *before* the residual addition, without a neuron.
 
     Checked against Meta-SpikeFormer's released code (``MS_Attention_RepConv_qkv_id`` in
-    ``classification/models.py`` of BICLab/Spike-Driven-Transformer-V2; the paper's SDSA-3,
-    :math:`SN_s(Q K^\top V)`): the ``"linear"`` arithmetic is the same (a neuron on the
+    ``classification/models.py`` of BICLab/Spike-Driven-Transformer-V2, the variant the paper
+    calls SDSA-3): the ``"linear"`` arithmetic is the same (a neuron on the
     membrane input; binary LIF neurons, :math:`\tau = 2`, hard reset, for Q, K, V; :math:`K^\top
     V` per head, then :math:`Q (\cdot)` scaled by :math:`s = 0.125`; an attention LIF neuron of
     threshold 0.5; no neuron after the output projection). It differs from the paper's block in

@@ -26,17 +26,17 @@ The downsampling convolutions carry a bias (the authors' ``nn.Conv2d`` default),
 convolutions do not; the MLPs' 1x1 convolutions do. With these the parameter counts equal the
 paper's table: 15.1M, 31.3M and 55.4M for the widths ``(64, 128, 256, 360)``, ``(96, 192, 384,
 480)`` and ``(128, 256, 512, 640)`` (tested). The released code builds the last two (its
-``metaspikformer_8_384`` and ``_8_512``); the widths of the 15.1M model are those of the same
-authors' code elsewhere (``metaspikformer_8_256``, "15M parameters", in derived repositories such
-as JimmyZou/SpikeVideoFormer), and they give the table's count exactly.
+``metaspikformer_8_384`` and ``_8_512``); the widths of the 15.1M model are not in it: they are
+taken from a derived copy of the authors' file that adds ``metaspikformer_8_256`` ("15M
+parameters"; JimmyZou/SpikeVideoFormer), and they give the table's count exactly.
 
 Readings taken where the paper leaves a detail open:
 
 - Neurons: binary LIF neurons (:math:`\tau = 2`, hard reset to 0, reset detached), as in the
   released code; the attention neuron has threshold 0.5 and the product is scaled by
-  :math:`s = 0.125` before it (the paper's :math:`SN_s`, a neuron whose threshold absorbs the
-  scale: :math:`SN(s\,x)` with threshold 0.5 equals :math:`SN(x)` with threshold 4 for this
-  linear-input, hard-reset neuron).
+  :math:`s = 0.125` before it, as there (a scale before this linear-input, hard-reset neuron is
+  a threshold divided by it: :math:`SN(s\,x)` with threshold 0.5 equals :math:`SN(x)` with
+  threshold 4, which is how a chip would run it).
 - RepConv pads the output of its first batch norm with that norm's image of zero computed from
   the running statistics (the authors' ``BNAndPadLayer``), so that the block re-parameterises
   into a single 3x3 convolution; :class:`BatchNormPad` does the same.

@@ -11,7 +11,7 @@ from snn.models import count_parameters, meta_spikeformer_imagenet, sdt_cifar10,
 from snn.models.meta_spikeformer import MetaSDSA, MetaSpikeFormer
 from snn.neurons import IF
 
-_META = "Spike-driven Transformer V2, ICLR 2024, Tab. 3"
+_META = "Spike-driven Transformer V2, ICLR 2024, ImageNet table"
 _SDT = "Spike-driven Transformer, NeurIPS 2023, CIFAR table"
 # (builder, options, millions in the paper's table, decimals printed, exact count, where)
 PUBLISHED = {

@@ -10,7 +10,7 @@ from snn.converters.expectation import Expectation, SignedIFActivation
 from snn.converters.modules import ChannelAffine, SpikingMaxPool
 from snn.energy import RULES, count_ops, find_rule
 from snn.energy.rules import converter_rules
-from snn.layers import attention, norm
+from snn.layers import attention, norm, repconv
 from snn.neurons.base import BaseNeuron
 
 FACTORIES = {
@@ -55,6 +55,10 @@ FACTORIES = {
                                               (2, 4, 3)),
     norm.BatchNormThroughTime: lambda: (norm.BatchNormThroughTime(3, 2).eval(), (2, 4, 3)),
     norm.MPBNLIF: lambda: (norm.MPBNLIF(3).eval(), (2, 4, 3)),
+    # per-step and re-parameterisable layers: hand counts in tests/energy/test_rules_layers.py
+    norm.PerStepLayer: lambda: (norm.PerStepLayer(nn.Linear(6, 3), torch.randn(2, 3, 6),
+                                                  torch.randn(2, 3)), (2, 4, 6)),
+    repconv.BatchNormPad: lambda: (repconv.BatchNormPad(3).eval(), (2, 3, 4, 4)),
     # converted transformer modules: hand counts in tests/energy/test_rules_converted.py
     SignedIFActivation: None,
     Expectation: None,

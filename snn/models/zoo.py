@@ -156,7 +156,7 @@ ZOO: dict[str, ZooEntry] = {
         meta_spikeformer_imagenet, "ImageNet (static images, direct encoding)", (3, 224, 224),
         1, 1000, reference=_META,
         small={"widths": (8, 16, 16, 24), "num_heads": 2, "conv_depths": (1, 0, 0),
-               "depths": (1, 1), "num_classes": 10},
+               "depths": (1, 0), "num_classes": 10},
         small_input_shape=(3, 16, 16),
     ),
     "nir_cuba_rsnn": ZooEntry(

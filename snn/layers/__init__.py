@@ -24,6 +24,7 @@ from snn.layers.norm import (
 )
 from snn.layers.readouts import SpikeCount, SpikeRate, TimeLast, TimeMax, TimeMean, readout
 from snn.layers.recurrent import Recurrent, RecurrentState
+from snn.layers.repconv import RepConv
 from snn.layers.time import TimeDistributed, fold_time, unfold_time
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "QKAttention",
     "Recurrent",
     "RecurrentState",
+    "RepConv",
     "RepeatEncoder",
     "SpikeCount",
     "SpikeDrivenSelfAttention",

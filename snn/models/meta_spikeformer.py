@@ -62,18 +62,16 @@ from snn.layers.attention import (
     SpikeQKV,
     make_neuron,
 )
-from snn.layers.repconv import BatchNormPad, RepConv
+from snn.layers.repconv import RepConv
 from snn.layers.time import TimeDistributed
 from snn.models.spiking_transformers import SpikeDrivenMLP, SpikeDrivenTransformer
 from snn.neurons.lif import LIF
 
 __all__ = [
-    "BatchNormPad",
     "MetaConvBlock",
     "MetaSDSA",
     "MetaSpikeFormer",
     "MetaTransformerBlock",
-    "RepConv",
     "SepConv",
     "meta_spikeformer_imagenet",
     "sdt_cifar10",

@@ -39,7 +39,9 @@ Readings taken where the paper leaves a detail open:
   threshold 4, which is how a chip would run it).
 - RepConv pads the output of its first batch norm with that norm's image of zero computed from
   the running statistics (the authors' ``BNAndPadLayer``), so that the block re-parameterises
-  into a single 3x3 convolution; :class:`BatchNormPad` does the same.
+  into a single 3x3 convolution; :class:`~snn.layers.repconv.BatchNormPad` does the same, and
+  :func:`~snn.layers.repconv.fuse_repconvs` folds a trained model's RepConvs for inference
+  (and for its energy estimate).
 - Time: the model takes a time-first sequence ``[T, B, C, H, W]`` and returns per-step logits
   ``[T, B, classes]``; the authors' head averages them over time, which the readout does here.
 - Of the paper's SDSA variants, SDSA-3 (the released models') is built by default and

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from snn import reset as snn_reset
 from snn.layers import TimeDistributed
 from snn.layers.repconv import BatchNormPad, RepConv
 
@@ -53,3 +54,29 @@ def test_repconv_gradients_reach_every_weight() -> None:
 def test_negative_pad_is_an_error() -> None:
     with pytest.raises(ValueError, match="pad"):
         BatchNormPad(3, pad=-1)
+
+
+def test_fused_meta_spikeformer_keeps_its_outputs_and_costs_less() -> None:
+    from snn.energy import count_ops
+    from snn.layers.repconv import fuse_repconvs
+    from snn.models.meta_spikeformer import MetaSpikeFormer
+
+    torch.manual_seed(0)
+    model = MetaSpikeFormer(num_classes=4, widths=(8, 16, 16, 16), num_heads=2,
+                            conv_depths=(0, 0, 0), depths=(1, 0))
+    _random_statistics(model)
+    model.eval()
+    x = (torch.rand(2, 1, 3, 16, 16) < 0.5).float()
+    with torch.no_grad():
+        expected = model(x)
+        assert expected.abs().sum() > 0  # the head's neuron fired: the comparison means something
+        before = count_ops(model, x)
+        snn_reset(model)
+        fused = fuse_repconvs(model)
+        assert not any(isinstance(m, (RepConv, BatchNormPad)) for m in fused.modules())
+        torch.testing.assert_close(fused(x), expected, atol=1e-5, rtol=1e-5)
+        snn_reset(fused)
+        after = count_ops(fused, x)
+    norm_macs = [sum(layer.other_macs for layer in c.layers) for c in (before, after)]
+    assert norm_macs[1] < norm_macs[0]
+    assert not [layer.name for layer in after.layers if layer.kind == "uncounted"]

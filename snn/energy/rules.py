@@ -626,3 +626,10 @@ from snn.energy.rules_converted import CONVERTED_RULES  # noqa: E402
 
 RULES.update(CONVERTED_RULES)
 # -- end of converted transformer modules ------------------------------------------------------
+
+# -- sequence blocks (snn.layers.lmu, snn.layers.rwkv) -----------------------------------------
+# Their rules live in snn/energy/rules_sequence.py; this block only registers them.
+from snn.energy.rules_sequence import SEQUENCE_RULES  # noqa: E402
+
+RULES.update(SEQUENCE_RULES)
+# -- end of sequence blocks --------------------------------------------------------------------

@@ -6,10 +6,11 @@ projections, neurons, norms) are counted by their own rules. Counts are per elem
 module's input, ``E = T * B * D`` for a sequence (``B * D`` for one step):
 
 - :class:`~snn.layers.LegendreMemory` (order :math:`d`, input ``[T, B, C]``): per step and
-  channel, :math:`\bar A m` is :math:`d^2` multiply-accumulates on the graded memory (MACs)
-  and :math:`\bar B u` is :math:`d` operations per nonzero :math:`u`, accumulates (ACs) when
-  :math:`u` is spikes (LMUFormer's spiking :math:`u`), MACs otherwise. Dense:
-  :math:`d^2 + d` MACs per step and channel. (The FFT used to compute a sequence in parallel
+  channel, :math:`\bar A m` is :math:`d` multiply-accumulates (MACs) per nonzero element of the
+  graded memory entering the step (:math:`d^2` once the memory is full), and :math:`\bar B u`
+  is :math:`d` operations per nonzero :math:`u`, accumulates (ACs) when :math:`u` is spikes
+  (LMUFormer's spiking :math:`u`), MACs otherwise. Dense: :math:`d^2 + d` MACs per step and
+  channel. (The FFT used to compute a sequence in parallel
   is an implementation choice; the count is that of the recurrence, as a streaming processor
   runs it.)
 - :class:`~snn.layers.SpikingTimeMix`: token shift, :math:`\mu x_t + (1-\mu)x_{t-1}` for
@@ -54,15 +55,30 @@ def _activity(counts: LayerCounts, x: Tensor, out: Any) -> None:
         counts.output_nonzero += int(torch.count_nonzero(out))
 
 
+def _previous_memory(module: nn.Module, u: Tensor, m: Tensor) -> Tensor:
+    """The memory entering each step, ``[T, B, C, d]``: the call's output shifted by one step,
+    and for the first step the carried state, recovered from
+    :math:`\bar A m_{-1} = m_0 - \bar B u_0` (:math:`\bar A = e^{A dt/\theta}` is invertible)."""
+    a_bar = module.A_bar.to(torch.float64)
+    b_bar = module.B_bar.to(torch.float64)
+    first = m[0].to(torch.float64) - u[0].to(torch.float64).unsqueeze(-1) * b_bar
+    start = torch.linalg.solve(a_bar, first.reshape(-1, a_bar.shape[0]).T).T
+    return torch.cat([start.reshape(first.shape).unsqueeze(0), m[:-1].to(torch.float64)])
+
+
 def count_legendre_memory(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
                           ctx: Any) -> None:
-    """:class:`~snn.layers.LegendreMemory`: ``d^2`` MACs per step and channel for the memory,
-    ``d`` ACs (spike input) or MACs per nonzero input for :math:`\\bar B u`."""
+    """:class:`~snn.layers.LegendreMemory`: ``d`` MACs per nonzero element of the memory
+    entering a step (:math:`\bar A m`), and ``d`` ACs (spike input) or MACs per nonzero input
+    (:math:`\bar B u`). Dense: ``d^2 + d`` MACs per step and channel."""
     u = _input(inputs)
     d = module.order
+    seq_u, seq_m = (u.unsqueeze(0), out.unsqueeze(0)) if u.dim() == 2 else (u, out)
+    prev = _previous_memory(module, seq_u, seq_m)
+    tol = 1e-6 * max(1.0, float(seq_m.abs().max())) if seq_m.numel() else 0.0
+    recurrent = int((prev.abs() > tol).sum()) * d
     events = ctx.event_counts(u)
     nnz = int(torch.count_nonzero(u)) if events is None else int(events.sum())
-    recurrent = u.numel() * d * d
     counts.macs += recurrent
     if events is not None:
         counts.acs += nnz * d
@@ -73,10 +89,10 @@ def count_legendre_memory(counts: LayerCounts, module: nn.Module, inputs: tuple,
     counts.dense_macs += dense
     counts.dense_synops += dense
     counts.weight_reads += recurrent + nnz * d
-    counts.input_reads += nnz + recurrent  # the spikes, and the memory itself
+    counts.input_reads += nnz + recurrent // d  # the spikes, and the nonzero memory read
     counts.state_reads += u.numel() * d
     counts.state_writes += u.numel() * d
-    counts.output_writes += out.numel() if isinstance(out, Tensor) else 0
+    counts.output_writes += out.numel()
     _activity(counts, u, out)
 
 

@@ -47,7 +47,7 @@ def test_recipe_writes_a_record_with_a_table_row(tmp_path):
     numba = pytest.importorskip("numba")
     numba_threads = numba.get_num_threads()
     try:
-        assert recipe.main(args + ["--threads", "1"]) == 0
+        assert recipe.main([*args, "--threads", "1"]) == 0
     finally:  # the recipe sets the process's thread counts
         torch.set_num_threads(threads)
         numba.set_num_threads(numba_threads)

@@ -39,10 +39,12 @@ from snn.layers.rwkv import (
     wkv,
     wkv_recurrent,
 )
+from snn.layers.sequence import SEQUENCE_BLOCKS, create_sequence_block
 from snn.layers.time import TimeDistributed, fold_time, unfold_time
 
 __all__ = [
     "MPBNLIF",
+    "SEQUENCE_BLOCKS",
     "BatchNormThroughTime",
     "DeltaEncoder",
     "FiringRateRegularizer",
@@ -68,6 +70,7 @@ __all__ = [
     "TimeLast",
     "TimeMax",
     "TimeMean",
+    "create_sequence_block",
     "fold_norm",
     "fold_time",
     "legendre_readout",

@@ -159,9 +159,10 @@ class LegendreMemory(nn.Module):
 
     Sequences are computed in parallel by default (``method="fft"``): the zero-state response
     is the causal convolution of :math:`u` with the impulse response
-    :math:`H_k = \bar A^k \bar B` (LMUFormer, Liu et al. 2024, eq. 26 of the LMU paper), done by
-    FFT, plus :math:`\bar A^{t+1} m_{-1}` for a carried state. ``method="scan"`` runs the
-    recurrence step by step; the two agree to rounding (a test holds them to it).
+    :math:`H_k = \bar A^k \bar B` (the parallel form of Chilkuri & Eliasmith, "Parallelizing
+    Legendre Memory Unit Training", ICML 2021, which LMUFormer uses), done by FFT, plus
+    :math:`\bar A^{t+1} m_{-1}` for a carried state. ``method="scan"`` runs the recurrence
+    step by step; the two agree to rounding (a test holds them to it).
 
     Args:
         order: the memory's dimension :math:`d`.
@@ -284,10 +285,10 @@ class SpikingLMU(nn.Module):
         A. R. Voelker, I. Kajić, C. Eliasmith, "Legendre Memory Units: Continuous-Time
         Representation in Recurrent Neural Networks", NeurIPS 2019 (the memory, eqs. 1-2, and
         the cell, eqs. 18-20).
-        Z. Liu, S. Datta, P. A. Beerel, et al., "LMUFormer: Low Complexity Yet Powerful Spiking
+        Z. Liu, G. Datta, A. Li, P. A. Beerel, "LMUFormer: Low Complexity Yet Powerful Spiking
         Model With Legendre Memory Units", ICLR 2024, arXiv:2402.04882 (the spiking cell).
-        L. Pagliarini et al., "L2MU: Spiking Legendre Memory Units", 2024 (LIF and current-based
-        populations in the same places).
+        Pagliarini et al., 2024, the spiking LMU "L2MU" (spiking populations, LIF or
+        current-based, in the same places).
 
     Readings taken:
         - As LMUFormer (and unlike the original LMU) the encoder sees only the input, not

@@ -230,6 +230,23 @@ def recipe_rows(record: dict, name: str) -> list[Row]:
              "", f"`{name}`")]
 
 
+def spikegpt_chars_rows(record: dict, name: str) -> list[Row]:
+    """``recipe_spikegpt_chars.py``: held-out bits per character of the spiking RWKV model
+    against the same-size plain RWKV, a GRU and the unigram entropy, trained in the same run."""
+    models = record["models"]
+    ours = models["spiking_rwkv"]
+    s = record["settings"]
+    cond = _conditions(record.get("torch_threads"), record.get("load_average_at_start"))
+    what = (f"character LM on Python's standard library (SpikeGPT-style, "
+            f"{ours['parameters'] / 1e3:.0f} k parameters, {s['steps']} steps of "
+            f"{s['batch']}x{s['ctx']} characters, CPU, {cond}): test bits/char")
+    names = {"rwkv": "plain RWKV", "gru": "GRU"}
+    peers = [f"{names[k]} {v['test_bpc']:.2f}" for k, v in models.items() if k in names]
+    peers.append(f"unigram {record['unigram_test_bpc']:.2f}")
+    return [(what, f"{ours['test_bpc']:.2f} (spike rate {_pct(ours.get('spike_rate', 0))})",
+             ", ".join(peers), f"`{name}`")]
+
+
 def memory_rows(record: dict, name: str) -> list[Row]:
     """``bench_memory.py``: peak memory of one training step against the plain path and the
     peer's memory optimisation, with the step time (median and range)."""
@@ -353,6 +370,8 @@ def record_kind(record: Any) -> str | None:
         return "converter_single"
     if "readers" in record and "frames" in record:
         return "datasets"
+    if bench == "recipe_spikegpt_chars":
+        return "spikegpt_chars"
     if "recipe" in record and "test_accuracy" in record:
         return "recipe"
     if bench.startswith("peak memory and time of one training step"):
@@ -378,6 +397,7 @@ ROWS: dict[str, Callable[[dict, str], list[Row]]] = {
     "datasets": datasets_rows,
     "energy": energy_rows,
     "recipe": recipe_rows,
+    "spikegpt_chars": spikegpt_chars_rows,
     "memory": memory_rows,
     "spikformer": spikformer_rows,
     "compile": compile_rows,

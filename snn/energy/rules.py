@@ -632,3 +632,9 @@ from snn.energy.rules_layers import LAYER_RULES  # noqa: E402
 
 RULES.update(LAYER_RULES)
 # -- end of per-step and re-parameterisable layers ---------------------------------------------
+# -- sequence blocks (snn.layers.lmu, snn.layers.rwkv) -----------------------------------------
+# Their rules live in snn/energy/rules_sequence.py; this block only registers them.
+from snn.energy.rules_sequence import SEQUENCE_RULES  # noqa: E402
+
+RULES.update(SEQUENCE_RULES)
+# -- end of sequence blocks --------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Time wrappers for stateless layers, encoders, readouts, losses, monitors, spiking attention
-and SNN normalisations."""
+"""Time wrappers for stateless layers, encoders, readouts, losses, monitors, spiking attention,
+SNN normalisations, and the sequence blocks of spiking language and sequence models (spiking
+Legendre Memory Units, spiking RWKV)."""
 
 from snn.layers.attention import (
     QKAttention,
@@ -7,6 +8,13 @@ from snn.layers.attention import (
     SpikingSelfAttention,
 )
 from snn.layers.encoders import DeltaEncoder, LatencyEncoder, PoissonEncoder, RepeatEncoder
+from snn.layers.lmu import (
+    LegendreMemory,
+    SpikingLMU,
+    legendre_readout,
+    legendre_state_space,
+    legendre_zoh,
+)
 from snn.layers.losses import (
     membrane_cross_entropy,
     per_step_cross_entropy,
@@ -25,14 +33,24 @@ from snn.layers.norm import (
 from snn.layers.readouts import SpikeCount, SpikeRate, TimeLast, TimeMax, TimeMean, readout
 from snn.layers.recurrent import Recurrent, RecurrentState
 from snn.layers.repconv import RepConv
+from snn.layers.rwkv import (
+    SpikingChannelMix,
+    SpikingRWKVBlock,
+    SpikingTimeMix,
+    wkv,
+    wkv_recurrent,
+)
+from snn.layers.sequence import SEQUENCE_BLOCKS, create_sequence_block
 from snn.layers.time import TimeDistributed, fold_time, unfold_time
 
 __all__ = [
     "MPBNLIF",
+    "SEQUENCE_BLOCKS",
     "BatchNormThroughTime",
     "DeltaEncoder",
     "FiringRateRegularizer",
     "LatencyEncoder",
+    "LegendreMemory",
     "Monitor",
     "PoissonEncoder",
     "QKAttention",
@@ -43,15 +61,23 @@ __all__ = [
     "SpikeCount",
     "SpikeDrivenSelfAttention",
     "SpikeRate",
+    "SpikingChannelMix",
+    "SpikingLMU",
+    "SpikingRWKVBlock",
     "SpikingSelfAttention",
+    "SpikingTimeMix",
     "TemporalEffectiveBatchNorm",
     "ThresholdDependentBatchNorm",
     "TimeDistributed",
     "TimeLast",
     "TimeMax",
     "TimeMean",
+    "create_sequence_block",
     "fold_norm",
     "fold_time",
+    "legendre_readout",
+    "legendre_state_space",
+    "legendre_zoh",
     "membrane_cross_entropy",
     "per_step_cross_entropy",
     "rate_cross_entropy",
@@ -59,4 +85,6 @@ __all__ = [
     "spike_count_mse",
     "tet_loss",
     "unfold_time",
+    "wkv",
+    "wkv_recurrent",
 ]

@@ -27,6 +27,7 @@ from snn.models.plif_net import PLIFNet, plif_cifar10dvs, plif_dvs_gesture, plif
 from snn.models.recurrent import CubaRSNN, RecurrentSNN, nir_cuba_rsnn, rsnn_shd, rsnn_ssc
 from snn.models.resnet import BasicBlock, ResNet, resnet18
 from snn.models.sew_resnet import SEWResNet, sew_resnet18, sew_resnet34, spiking_resnet18
+from snn.models.spikegpt import LANGUAGE_MODELS, SpikeGPT, generate, spikegpt_tiny
 from snn.models.spiking_transformers import (
     QKFormer,
     SpikeDrivenTransformer,
@@ -41,6 +42,7 @@ from snn.models.vgg import SpikingVGG, spiking_vgg11
 from snn.models.zoo import ZOO, ZooEntry
 
 __all__ = [
+    "LANGUAGE_MODELS",
     "MODELS",
     "ZOO",
     "BasicBlock",
@@ -53,6 +55,7 @@ __all__ = [
     "ResNet",
     "SEWResNet",
     "SpikeDrivenTransformer",
+    "SpikeGPT",
     "Spikformer",
     "SpikingVGG",
     "TimeConsistentDropout",
@@ -60,6 +63,7 @@ __all__ = [
     "ZooEntry",
     "count_parameters",
     "create_model",
+    "generate",
     "meta_spikeformer_imagenet",
     "nir_cuba_rsnn",
     "plif_cifar10dvs",
@@ -74,6 +78,7 @@ __all__ = [
     "sdt_imagenet",
     "sew_resnet18",
     "sew_resnet34",
+    "spikegpt_tiny",
     "spikformer_cifar10",
     "spikformer_imagenet",
     "spiking_resnet18",

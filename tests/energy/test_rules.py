@@ -10,7 +10,14 @@ from snn.converters.expectation import Expectation, SignedIFActivation
 from snn.converters.modules import ChannelAffine, SpikingMaxPool
 from snn.energy import RULES, count_ops, find_rule
 from snn.energy.rules import converter_rules
-from snn.layers import attention, norm, repconv
+from snn.layers import (
+    LegendreMemory,
+    SpikingChannelMix,
+    SpikingTimeMix,
+    attention,
+    norm,
+    repconv,
+)
 from snn.neurons.base import BaseNeuron
 
 FACTORIES = {
@@ -62,6 +69,10 @@ FACTORIES = {
     # converted transformer modules: hand counts in tests/energy/test_rules_converted.py
     SignedIFActivation: None,
     Expectation: None,
+    # sequence blocks: hand counts in tests/energy/test_rules_sequence.py
+    LegendreMemory: None,  # keeps its memory between calls
+    SpikingTimeMix: lambda: (SpikingTimeMix(4), (3, 2, 4)),
+    SpikingChannelMix: lambda: (SpikingChannelMix(4, 8), (3, 2, 4)),
 }
 
 

@@ -10,7 +10,7 @@ binary operands. What is run here instead keeps:
 
 - :func:`project` (``Linear`` or time-folded ``Conv2d``, batch norm, fused neuron, in one
   autograd node): the input packed losslessly into the fewest bits its values need
-  (:mod:`snn.training.compact`: spikes 1 bit, sums of spike maps 2 bits) and ``z``; the
+  (spikes in 1 bit, sums of spike maps in 1 byte, exactly) and ``z``; the
   neuron's input is recomputed from ``z`` in the backward pass (one elementwise pass, exactly
   the same values), its initial membrane is not kept when it starts from rest;
 - :func:`spike_qkv`: :math:`Q, K, V` in 1 bit each; :math:`K^\top V` is recomputed in the
@@ -35,10 +35,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
 
 __all__ = ["lean_ready", "pack_input", "project", "run_sequential", "spike_max_pool", "spike_qkv"]
 
@@ -55,11 +55,9 @@ def _module_hooks(*modules: nn.Module) -> bool:
                or m._backward_pre_hooks for m in modules)
 
 
-def pack_input(x: Tensor) -> Any:
-    """``x`` packed as :func:`project` keeps it (``None`` when its values do not allow)."""
-    from snn.training.compact import pack
-
-    return pack(x.reshape(-1, x.shape[-1]))
+def pack_input(x: Tensor) -> tuple[str, Tensor]:
+    """``x`` as :func:`project` keeps it (to share among projections of the same input)."""
+    return _compress(x.reshape(-1, x.shape[-1]))
 
 
 def _hooks_active() -> bool:
@@ -80,31 +78,49 @@ def _grad_context() -> bool:
 # packed saved tensors
 
 
+_INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64}
+
+
 class _Kept:
-    """A tensor kept for backward: packed into uint8 when its values allow, else as is."""
+    """A tensor kept for backward, exactly: binary values in 1 bit (``numpy.packbits``),
+    other values that are integers in ``[0, 255]`` in one byte, anything else as is. The
+    checks compare bit patterns, so ``-0.0`` or a fraction keeps the tensor as is."""
 
     def __init__(self, x: Tensor, packed: Any = None):
-        from snn.training.compact import pack
-
-        self.packed = packed if packed is not None else pack(x)
-        self.tensor = self.packed.data if self.packed is not None else x
+        self.shape, self.dtype = x.shape, x.dtype
+        self.kind, self.tensor = packed if packed is not None else _compress(x)
 
     def restore(self, saved: Tensor) -> Tensor:
-        from snn.training.compact import PackedSpikes, unpack
-
-        if self.packed is None:
-            return saved
-        p = self.packed
-        return unpack(PackedSpikes(saved, p.bits, p.shape, p.dtype))
+        if self.kind == "bits":
+            n = 1
+            for s in self.shape:
+                n *= s
+            bits = np.unpackbits(saved.numpy(), count=n)
+            return torch.from_numpy(bits).to(self.dtype).reshape(self.shape)
+        if self.kind == "u8":
+            return saved.to(self.dtype).reshape(self.shape)
+        return saved
 
     def forget(self) -> None:
-        """Drop the references held outside ``ctx.save_for_backward``."""
-        from snn.training.compact import PackedSpikes
-
+        """Drop the reference held outside ``ctx.save_for_backward``."""
         self.tensor = None  # type: ignore[assignment]
-        if self.packed is not None:
-            p = self.packed
-            self.packed = PackedSpikes(p.data.new_empty(0), p.bits, p.shape, p.dtype)
+
+
+def _compress(x: Tensor) -> tuple[str, Tensor]:
+    """``(kind, stored)`` of :class:`_Kept` for ``x``."""
+    x = x.detach()
+    as_int = _INT_VIEW.get(x.dtype)
+    if as_int is None or x.device.type != "cpu" or x.numel() == 0:
+        return "raw", x
+    flat = x.reshape(-1)
+    b = flat.view(as_int)
+    ones = b == torch.ones((), dtype=x.dtype).view(as_int)
+    if bool((ones | (b == 0)).all()):
+        return "bits", torch.from_numpy(np.packbits(ones.numpy()))
+    q = flat.to(torch.uint8)
+    if torch.equal(q.to(x.dtype).view(as_int), b):
+        return "u8", q
+    return "raw", x
 
 
 # --------------------------------------------------------------------------------------------

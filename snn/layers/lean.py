@@ -12,7 +12,9 @@ binary operands. What is run here instead keeps:
   autograd node): the input packed losslessly into the fewest bits its values need
   (spikes in 1 bit, sums of spike maps in 1 byte, exactly) and ``z``; the
   neuron's input is recomputed from ``z`` in the backward pass (one elementwise pass, exactly
-  the same values), its initial membrane is not kept when it starts from rest;
+  the same values), its initial membrane is not kept when it starts from rest; a widening
+  ``Linear`` (the MLP's first, 4x) keeps only its packed input and recomputes ``z`` with the
+  same product (its cost: one more forward product of that layer);
 - :func:`spike_qkv`: :math:`Q, K, V` in 1 bit each; :math:`K^\top V` is recomputed in the
   backward pass (:math:`2 N d^2` per head, the cost of the forward product);
 - :func:`spike_max_pool`: the pooled spikes in 1 bit; the arg-max indices are recomputed.
@@ -246,7 +248,7 @@ class _ProjectNeuron(torch.autograd.Function):
         steps = x.shape[0]
         if meta["conv"] is None:
             xin = x.reshape(-1, x.shape[-1])
-            z = torch.addmm(bias, xin, weight.t()) if bias is not None else xin.mm(weight.t())
+            z = _linear(xin, weight, bias)
             out_shape = (*x.shape[:-1], weight.shape[0])
         else:
             xin = x.flatten(0, 1)
@@ -263,8 +265,11 @@ class _ProjectNeuron(torch.autograd.Function):
         r = run.engine.forward(run.spec, ys, v_start, zeros, zeros, run.beta, run.c, run.thr,
                                False)
         kept = _Kept(xin, meta.get("packed"))
-        ctx.save_for_backward(kept.tensor, z, mean, invstd, weight, bn_weight, bn_bias,
-                              v_start if v0 is not None else None)
+        # a widening Linear (the MLP's first) keeps its packed input and recomputes z
+        ctx.recompute = (meta["conv"] is None and kept.kind != "raw"
+                         and z.shape[-1] > xin.shape[-1])
+        ctx.save_for_backward(kept.tensor, None if ctx.recompute else z, mean, invstd, weight,
+                              bias, bn_weight, bn_bias, v_start if v0 is not None else None)
         kept.forget()
         ctx.kept, ctx.meta, ctx.has_bias = kept, meta, bias is not None
         ctx.x_shape = x.shape
@@ -276,8 +281,10 @@ class _ProjectNeuron(torch.autograd.Function):
     def backward(ctx: Any, g_s: Tensor | None, g_vt: Tensor | None) -> tuple[Any, ...]:
         from snn.fused.autograd import Saved
 
-        saved_x, z, mean, invstd, weight, bn_weight, bn_bias, v_start = ctx.saved_tensors
+        saved_x, z, mean, invstd, weight, bias, bn_weight, bn_bias, v_start = ctx.saved_tensors
         meta, run = ctx.meta, ctx.meta["run"]
+        if ctx.recompute:  # the same product of the same operands
+            z = _linear(ctx.kept.restore(saved_x), weight, bias)
         bn = meta["bn"]
         steps = ctx.x_shape[0]
         # the neuron's input, recomputed from z: the same kernel on the same values
@@ -292,10 +299,12 @@ class _ProjectNeuron(torch.autograd.Function):
         r = run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False)
         del y, ys, saved
         needs = ctx.needs_input_grad
+        gv0 = r.gv0.reshape(ctx.v_shape) if needs[5] and v_start is not None else None
+        gy = r.gx.reshape(z.shape)
+        del r
         gz, g_bnw, g_bnb = torch.ops.aten.native_batch_norm_backward(
-            r.gx.reshape(z.shape), z, bn_weight, None, None, mean, invstd, True, bn.eps,
-            [True, needs[3], needs[4]])
-        del z
+            gy, z, bn_weight, None, None, mean, invstd, True, bn.eps, [True, needs[3], needs[4]])
+        del z, gy
         xin = ctx.kept.restore(saved_x)
         gx = gw = gb = None
         if meta["conv"] is None:
@@ -313,7 +322,6 @@ class _ProjectNeuron(torch.autograd.Function):
                 [needs[0], needs[1], needs[2] and ctx.has_bias])
             if gx is not None:
                 gx = gx.reshape(ctx.x_shape)
-        gv0 = r.gv0.reshape(ctx.v_shape) if needs[5] and v_start is not None else None
         return gx, gw, gb, g_bnw, g_bnb, gv0, None
 
 
@@ -348,6 +356,11 @@ def project(proj: nn.Module, neuron: nn.Module, x: Tensor, packed: Any = None) -
     spikes, v_end = _ProjectNeuron.apply(x, op.weight, op.bias, bn.weight, bn.bias, v0, meta)
     neuron.state = run.desc.state(v_end)
     return spikes
+
+
+def _linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear`` of a contiguous ``[M, D]`` input, as PyTorch computes it."""
+    return torch.addmm(bias, x, weight.t()) if bias is not None else x.mm(weight.t())
 
 
 # --------------------------------------------------------------------------------------------

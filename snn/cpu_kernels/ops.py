@@ -99,8 +99,8 @@ def _threads_for(T: int, N: int) -> Iterator[None]:
 
     from snn.cpu_kernels import loops
 
+    torch_threads = torch.get_num_threads()  # before numba's first call starts its threads
     previous = numba.get_num_threads()
-    torch_threads = torch.get_num_threads()
     serial = T * N < SERIAL_WORK or loops.backward_block(T) >= N
     if serial:
         numba.set_num_threads(1)

@@ -30,7 +30,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from snn.layers.lean import lean_ready, pack_input, project, spike_qkv
+from snn.layers.lean import lean_ready, pack_input, project, spike_attention, spike_qkv
 from snn.neurons.lif import LIF
 
 __all__ = [
@@ -193,7 +193,7 @@ class SpikingSelfAttention(nn.Module):
         q = _heads(project(self.q, self.q_neuron, x, packed), h)
         k = _heads(project(self.k, self.k_neuron, x, packed), h)
         v = _heads(project(self.v, self.v_neuron, x, packed), h)
-        attn = self.attn_neuron(_merge(self.qkv(q, k, v)))
+        attn = spike_attention(self.qkv, self.attn_neuron, q, k, v)  # SN(merge(qkv(q, k, v)))
         return project(self.proj, self.proj_neuron, attn)
 
 

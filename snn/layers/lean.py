@@ -17,6 +17,7 @@ binary operands. What is run here instead keeps:
   same product (its cost: one more forward product of that layer);
 - :func:`spike_qkv`: :math:`Q, K, V` in 1 bit each; :math:`K^\top V` is recomputed in the
   backward pass (:math:`2 N d^2` per head, the cost of the forward product);
+  :func:`spike_attention` with SSA's neuron after it, whose input is recomputed too;
 - :func:`spike_max_pool`: the pooled spikes in 1 bit; the arg-max indices are recomputed.
 
 Every backward formula is the one PyTorch's own autograd applies (``addmm``/``mm``,
@@ -42,7 +43,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["lean_ready", "pack_input", "project", "run_sequential", "spike_max_pool", "spike_qkv"]
+__all__ = [
+    "lean_ready",
+    "pack_input",
+    "project",
+    "run_sequential",
+    "spike_attention",
+    "spike_max_pool",
+    "spike_qkv",
+]
 
 
 def _module_hooks(*modules: nn.Module) -> bool:
@@ -372,10 +381,7 @@ class _SpikeQKV(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor:
-        n, d = q.shape[-2:]
-        q3 = q.reshape(-1, n, d)
-        kt3 = k.transpose(-2, -1).reshape(-1, d, n)
-        v3 = v.reshape(-1, n, d)
+        q3, kt3, v3 = _qkv_operands(q, k, v)
         kv = torch.bmm(kt3, v3)
         out = torch.bmm(q3, kv).view(q.shape) * scale
         kept = [_Kept(t) for t in (q3, kt3, v3)]
@@ -388,15 +394,8 @@ class _SpikeQKV(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
         q3, kt3, v3 = (k.restore(s) for k, s in zip(ctx.kept, ctx.saved_tensors, strict=True))
-        q_shape, k_shape, v_shape = ctx.shapes
         kv = torch.bmm(kt3, v3)
-        g3 = (g * ctx.scale).reshape(q3.shape)
-        gq = g3.bmm(kv.transpose(1, 2)).view(q_shape)
-        gkv = q3.transpose(1, 2).bmm(g3)
-        gkt = gkv.bmm(v3.transpose(1, 2))
-        gv = kt3.transpose(1, 2).bmm(gkv).view(v_shape)
-        gk = gkt.view(*k_shape[:-2], k_shape[-1], k_shape[-2]).transpose(-2, -1)
-        return gq, gk, gv, None
+        return (*_qkv_backward(g, q3, kt3, v3, kv, ctx.scale, ctx.shapes), None)
 
 
 def spike_qkv(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor | None:
@@ -408,6 +407,110 @@ def spike_qkv(q: Tensor, k: Tensor, v: Tensor, scale: float) -> Tensor | None:
     if not (q.requires_grad or k.requires_grad or v.requires_grad):
         return None
     return _SpikeQKV.apply(q, k, v, float(scale))
+
+
+class _SpikeAttentionNeuron(torch.autograd.Function):
+    """``SN(merge(s * Q (K^T V)))`` keeping Q, K, V packed; the neuron's input is recomputed
+    (two small products) in the backward pass."""
+
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, k: Tensor, v: Tensor, v0: Tensor | None, scale: float,
+                run: _NeuronRun) -> tuple[Tensor, Tensor]:
+        kept = [_Kept(t) for t in _qkv_operands(q, k, v)]
+        xs = _attention_input(*(t.restore(t.tensor) for t in kept), q.shape, scale)
+        n = xs.shape[1]
+        zeros = xs.new_zeros(n)
+        v_start = v0.reshape(n).contiguous() if v0 is not None else zeros
+        r = run.engine.forward(run.spec, xs, v_start, zeros, zeros, run.beta, run.c, run.thr,
+                               False)
+        ctx.save_for_backward(*(t.tensor for t in kept), v_start if v0 is not None else None)
+        for t in kept:
+            t.forget()
+        ctx.kept, ctx.scale, ctx.run = kept, scale, run
+        ctx.shapes = (q.shape, k.shape, v.shape)
+        ctx.v_shape = v0.shape if v0 is not None else None
+        ctx.set_materialize_grads(False)
+        merged = (*q.shape[:2], q.shape[3], q.shape[2] * q.shape[4])
+        return r.spikes.reshape(merged), r.vT.reshape(merged[1:])
+
+    @staticmethod
+    def backward(ctx: Any, g_s: Tensor | None, g_vt: Tensor | None) -> tuple[Any, ...]:
+        from snn.fused.autograd import Saved
+
+        *packed, v_start = ctx.saved_tensors
+        q3, kt3, v3 = (k.restore(s) for k, s in zip(ctx.kept, packed, strict=True))
+        q_shape = ctx.shapes[0]
+        run = ctx.run
+        kv = torch.bmm(kt3, v3)
+        xs = _attention_input(q3, kt3, v3, q_shape, ctx.scale, kv)
+        steps, n = xs.shape
+        zeros = xs.new_zeros(n)
+        v0 = v_start if v_start is not None else zeros
+        saved = Saved(None, None, xs, v0, zeros, zeros, run.beta, run.c, run.thr)
+        gs = g_s.reshape(steps, n) if g_s is not None else None
+        gvt = g_vt.reshape(n).contiguous() if g_vt is not None else zeros
+        r = run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False)
+        del xs, saved
+        gv0 = (r.gv0.reshape(ctx.v_shape) if ctx.needs_input_grad[3] and v_start is not None
+               else None)
+        t, b, h, tokens, d = q_shape
+        g = r.gx.view(t, b, tokens, h, d).transpose(2, 3)  # through merge, as autograd does
+        del r
+        gq, gk, gv = _qkv_backward(g, q3, kt3, v3, kv, ctx.scale, ctx.shapes)
+        return gq, gk, gv, gv0, None, None
+
+
+def _qkv_operands(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The three-dimensional operands ``torch.matmul`` batches ``Q (K^T V)`` into."""
+    n, d = q.shape[-2:]
+    return (q.reshape(-1, n, d), k.transpose(-2, -1).reshape(-1, d, n), v.reshape(-1, n, d))
+
+
+def _attention_input(q3: Tensor, kt3: Tensor, v3: Tensor, q_shape: Any, scale: float,
+                     kv: Tensor | None = None) -> Tensor:
+    """The attention neuron's input ``[T, N]``: ``merge(s * Q (K^T V))``, contiguous."""
+    if kv is None:
+        kv = torch.bmm(kt3, v3)
+    out = torch.bmm(q3, kv).view(q_shape) * scale
+    return out.transpose(2, 3).flatten(-2).reshape(q_shape[0], -1).contiguous()
+
+
+def _qkv_backward(g: Tensor, q3: Tensor, kt3: Tensor, v3: Tensor, kv: Tensor, scale: float,
+                  shapes: Any) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of ``s * Q (K^T V)`` with respect to Q, K, V, by autograd's formulas."""
+    q_shape, k_shape, v_shape = shapes
+    g3 = (g * scale).reshape(q3.shape)
+    gq = g3.bmm(kv.transpose(1, 2)).view(q_shape)
+    gkv = q3.transpose(1, 2).bmm(g3)
+    gkt = gkv.bmm(v3.transpose(1, 2))
+    gv = kt3.transpose(1, 2).bmm(gkv).view(v_shape)
+    gk = gkt.view(*k_shape[:-2], k_shape[-1], k_shape[-2]).transpose(-2, -1)
+    return gq, gk, gv
+
+
+def spike_attention(qkv: nn.Module, neuron: nn.Module, q: Tensor, k: Tensor,
+                    v: Tensor) -> Tensor:
+    r"""``neuron(merge(qkv(q, k, v)))`` for SSA's :class:`~snn.layers.attention.SpikeQKV` on
+    heads ``[T, B, H, N, d]`` (``merge``: to ``[T, B, N, H d]``), keeping Q, K, V in 1 bit and
+    nothing of the neuron's input, where the lean path applies (module docstring)."""
+    from snn.layers.attention import SpikeQKV
+
+    def plain() -> Tensor:
+        return neuron(qkv(q, k, v).transpose(2, 3).flatten(-2))
+
+    if (type(qkv) is not SpikeQKV or not _grad_context() or q.dim() != 5
+            or not (q.shape == k.shape == v.shape) or q.shape[-2] <= q.shape[-1]
+            or not (q.requires_grad or k.requires_grad or v.requires_grad)
+            or _module_hooks(qkv, neuron)):
+        return plain()
+    run = _neuron_run(neuron, q)
+    if run is None:
+        return plain()
+    state = neuron.state
+    spikes, v_end = _SpikeAttentionNeuron.apply(
+        q, k, v, state.v if state is not None else None, float(qkv.scale), run)
+    neuron.state = run.desc.state(v_end)
+    return spikes
 
 
 # --------------------------------------------------------------------------------------------

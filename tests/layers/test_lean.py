@@ -120,7 +120,7 @@ def test_projection_equals_the_plain_modules_bit_for_bit(kind):
     assert lean_run[0].sum() > 0  # the neurons fired
 
 
-def test_spike_qkv_and_max_pool_equal_the_plain_computation():
+def test_spike_attention_and_max_pool_equal_the_plain_computation():
     g = torch.Generator().manual_seed(2)
     qkv = [(torch.rand(2, 3, 2, 12, 4, generator=g) < 0.4).float().requires_grad_()
            for _ in range(3)]
@@ -132,6 +132,15 @@ def test_spike_qkv_and_max_pool_equal_the_plain_computation():
     plain = q @ (k.transpose(-2, -1) @ v) * 0.125
     assert torch.equal(out, plain)
     _assert_same(lean_grads, torch.autograd.grad(plain, qkv, grad))
+
+    def attention(use_lean):
+        neuron = make_neuron(threshold=0.5)
+        with contextlib.nullcontext() if use_lean else _plain():
+            out = lean.spike_attention(SpikeQKV(0.125), neuron, *qkv)
+        return [out, *torch.autograd.grad(out, qkv, torch.ones_like(out) * 0.3), neuron.state.v]
+
+    attention(True)
+    _assert_same(attention(True), attention(False))
 
     pool = _pool()
     x = (torch.rand(2, 3, 4, 8, 8, generator=g) < 0.3).float().requires_grad_()
@@ -167,10 +176,11 @@ def test_spikformer_training_step_is_bit_identical_to_the_plain_modules():
         _assert_same(_train_step(lean_model, x, y, True), _train_step(plain_model, x, y, False))
 
 
-def test_spikformer_block_keeps_a_third_of_the_bytes():
+def test_spikformer_block_keeps_a_sixth_of_the_bytes():
     """Per element of the block's ``[T, B, N, D]`` input, float32: the plain modules keep
-    ~128 bytes (12 float copies in the attention, 1536-wide copies in the MLP); the lean path
-    keeps the batch norms' inputs and packed spikes."""
+    ~128 bytes (float copies of spikes, the batch norms' inputs and outputs, 4x wider ones in
+    the MLP); the lean path keeps ~21: five batch-norm inputs (4 bytes each) and packed
+    spikes."""
     torch.manual_seed(0)
     block = SpikformerBlock(96, 3)
     x = (torch.rand(4, 2, 64, 96) < 0.3).float().requires_grad_()
@@ -179,7 +189,7 @@ def test_spikformer_block_keeps_a_third_of_the_bytes():
     snn.reset(block)
     lean_bytes = _saved_bytes(block(x), block.parameters()) / x.numel()
     assert plain > 120
-    assert lean_bytes < 0.35 * plain, (lean_bytes, plain)
+    assert lean_bytes < 24 and lean_bytes < 0.2 * plain, (lean_bytes, plain)
 
 
 def test_the_plain_modules_run_where_the_lean_path_would_not_be_exact_or_seen():
@@ -201,6 +211,12 @@ def test_the_plain_modules_run_where_the_lean_path_would_not_be_exact_or_seen():
     learnable = make_neuron(neuron_kwargs={"learn_threshold": True})
     assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, learnable, x))
     assert not lean.lean_ready(proj, make_neuron(), x.transpose(1, 2))
+    q = (torch.rand(2, 2, 2, 6, 4) < 0.5).float().requires_grad_()
+    attn = lean.spike_attention(SpikeQKV(), make_neuron(), q, q, q)
+    assert "_SpikeAttentionNeuronBackward" in _nodes(attn)
+    with _plain():
+        attn = lean.spike_attention(SpikeQKV(), make_neuron(), q, q, q)
+    assert "_SpikeAttentionNeuronBackward" not in _nodes(attn)
 
 
 def test_checkpointed_spikformer_still_equals_the_plain_one():

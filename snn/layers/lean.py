@@ -9,12 +9,12 @@ neuron's initial membrane; the spike products :math:`Q K^\top V` keep float copi
 binary operands. What is run here instead keeps:
 
 - :func:`project` (``Linear`` or time-folded ``Conv2d``, batch norm, fused neuron, in one
-  autograd node): the input packed losslessly into the fewest bits its values need
-  (spikes in 1 bit, sums of spike maps in 1 byte, exactly) and ``z``; the
-  neuron's input is recomputed from ``z`` in the backward pass (one elementwise pass, exactly
-  the same values), its initial membrane is not kept when it starts from rest; a widening
-  ``Linear`` (the MLP's first, 4x) keeps only its packed input and recomputes ``z`` with the
-  same product (its cost: one more forward product of that layer);
+  autograd node): the input stored exactly in less space (binary spikes in 1 bit, other
+  integers in ``[0, 255]`` such as sums of spike maps in 1 byte, anything else as it is) and
+  ``z``; the neuron's input is recomputed from ``z`` in the backward pass (one elementwise
+  pass, exactly the same values), its initial membrane is not kept when it starts from rest;
+  a widening ``Linear`` (the MLP's first, 4x) keeps only its packed input and recomputes
+  ``z`` with the same product (its cost: one more forward product of that layer);
 - :func:`spike_qkv`: :math:`Q, K, V` in 1 bit each; :math:`K^\top V` is recomputed in the
   backward pass (:math:`2 N d^2` per head, the cost of the forward product);
   :func:`spike_attention` with SSA's neuron after it, whose input is recomputed too;
@@ -23,14 +23,18 @@ binary operands. What is run here instead keeps:
 Every backward formula is the one PyTorch's own autograd applies (``addmm``/``mm``,
 ``native_batch_norm_backward``, ``convolution_backward``, ``max_pool2d_with_indices_backward``,
 ``bmm``) on the same values, and the neuron's backward is the same fused kernel, so outputs,
-gradients and batch-norm running statistics equal the plain path's bit for bit (tested).
+gradients and batch-norm running statistics equal the plain path's bit for bit (tested; the
+recomputed products run with the same thread count as the forward pass). Per element of a
+Spikformer block's input ``[T, B, N, D]`` the plain modules keep about 128 bytes for backward,
+this path about 21.
 
 The lean path runs only where it is exact and the plain path would run the fused CPU kernel:
 a neuron with a fused engine on the CPU and float (not learnable) parameters, in sequence mode,
-no monitor or recording attached, batch norm in training mode with affine parameters,
-contiguous input, gradients enabled. Everywhere else (evaluation, ``torch.no_grad``, CUDA, a
-learnable threshold, saved-tensor hooks as activation checkpointing or offloading install,
-:func:`snn.checkpoint` recomputations, ``torch.compile``) the plain modules run unchanged.
+no monitor, energy counter or other module hook attached, batch norm in training mode with
+affine parameters, contiguous input, gradients enabled. Everywhere else (evaluation,
+``torch.no_grad``, CUDA, a learnable threshold, saved-tensor hooks as activation
+checkpointing or offloading install them, :func:`snn.checkpoint` recomputations,
+``torch.compile``) the plain modules run unchanged.
 """
 
 from __future__ import annotations

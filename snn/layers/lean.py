@@ -32,7 +32,7 @@ The lean path runs only where it is exact and the plain path would run the fused
 a neuron with a fused engine on the CPU and float (not learnable) parameters, in sequence mode,
 no monitor, energy counter or other module hook attached, batch norm in training mode with
 affine parameters, contiguous input, gradients enabled. Everywhere else (evaluation,
-``torch.no_grad``, CUDA, a learnable threshold, saved-tensor hooks as activation
+``torch.no_grad``, autocast, CUDA, a learnable threshold, saved-tensor hooks as activation
 checkpointing or offloading install them, :func:`snn.checkpoint` recomputations,
 ``torch.compile``) the plain modules run unchanged.
 """
@@ -84,9 +84,9 @@ def _in_backward() -> bool:
 
 
 def _grad_context() -> bool:
-    """Gradients are recorded and nothing else is watching the saved tensors."""
+    """Gradients are recorded in full precision and nothing else watches the saved tensors."""
     return (torch.is_grad_enabled() and not _hooks_active() and not _in_backward()
-            and not torch.compiler.is_compiling())
+            and not torch.compiler.is_compiling() and not torch._C._is_any_autocast_enabled())
 
 
 # --------------------------------------------------------------------------------------------

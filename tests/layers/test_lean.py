@@ -205,6 +205,9 @@ def test_the_plain_modules_run_where_the_lean_path_would_not_be_exact_or_seen():
     with _plain():  # checkpointing, offloading
         assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, neuron, x))
     snn.reset(neuron)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain modules' mixed precision
+        assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, neuron, x))
+    snn.reset(neuron)
     proj.eval()
     assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, neuron, x))
     proj.train()

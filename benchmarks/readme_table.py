@@ -286,10 +286,17 @@ def spikformer_rows(record: dict, name: str) -> list[Row]:
     r = record["ratios"]
     mem_ours = ours["step_peak_increase_mb"]["median"]
     mem_peer = peer["step_peak_increase_mb"]["median"]
-    return [(what, f"{_s(ours['step_s']['median'])}, peak +{mem_ours:.0f} MB",
-             f"SpikingJelly `spikformer` {_s(peer['step_s']['median'])}, peak "
-             f"+{mem_peer:.0f} MB (ours {r['time_ours_over_spikingjelly']:.2f}x its time, "
-             f"{r['memory_ours_over_spikingjelly']:.2f}x its memory)", f"`{name}`")]
+    ours_text = f"{_s(ours['step_s']['median'])}, peak +{mem_ours:.0f} MB"
+    peer_text = (f"SpikingJelly `spikformer` {_s(peer['step_s']['median'])}, peak "
+                 f"+{mem_peer:.0f} MB (ours {r['time_ours_over_spikingjelly']:.2f}x its time, "
+                 f"{r['memory_ours_over_spikingjelly']:.2f}x its memory)")
+    back = record.get("returning_allocator")
+    if back:  # the same steps with freed memory returned to the system (live tensors)
+        m = back["step_peak_increase_mb"]
+        ours_text += f"; +{m['snn']['median']:.0f} MB with freed memory returned"
+        peer_text += (f"; +{m['spikingjelly']['median']:.0f} MB with freed memory returned "
+                      f"(ours {r['memory_ours_over_spikingjelly_returning_allocator']:.2f}x)")
+    return [(what, ours_text, peer_text, f"`{name}`")]
 
 
 def compile_rows(record: dict, name: str) -> list[Row]:

@@ -93,11 +93,13 @@ more than the work (milliseconds on a busy machine)."""
 
 @contextlib.contextmanager
 def _threads_for(T: int, N: int) -> Iterator[None]:
-    """Use one thread for small problems (numba's thread count is thread-local)."""
+    """Use one thread for small problems (numba's thread count is thread-local); leave
+    PyTorch's thread count as it was."""
     import numba
 
     from snn.cpu_kernels import loops
 
+    torch_threads = torch.get_num_threads()  # before numba's first call starts its threads
     previous = numba.get_num_threads()
     serial = T * N < SERIAL_WORK or loops.backward_block(T) >= N
     if serial:
@@ -107,6 +109,10 @@ def _threads_for(T: int, N: int) -> Iterator[None]:
     finally:
         if serial:
             numba.set_num_threads(previous)
+        # numba's OpenMP layer sets the process-wide OpenMP thread count, which PyTorch reads
+        # as its own: put back the count the caller chose (torch.set_num_threads)
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(torch_threads)
 
 
 def _workers() -> int:

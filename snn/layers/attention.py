@@ -30,6 +30,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from snn.layers.lean import lean_ready, pack_input, project, spike_attention, spike_qkv
 from snn.neurons.lif import LIF
 
 __all__ = [
@@ -88,6 +89,9 @@ class SpikeQKV(nn.Module):
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         if q.shape[-2] > q.shape[-1]:
+            lean = spike_qkv(q, k, v, self.scale)  # the same values, operands kept in 1 bit
+            if lean is not None:
+                return lean
             out = q @ (k.transpose(-2, -1) @ v)
         else:
             out = (q @ k.transpose(-2, -1)) @ v
@@ -184,11 +188,13 @@ class SpikingSelfAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_tokens("SpikingSelfAttention", x, self.dim)
         h = self.num_heads
-        q = _heads(self.q_neuron(self.q(x)), h)
-        k = _heads(self.k_neuron(self.k(x)), h)
-        v = _heads(self.v_neuron(self.v(x)), h)
-        attn = self.attn_neuron(_merge(self.qkv(q, k, v)))
-        return self.proj_neuron(self.proj(attn))
+        # snn.layers.lean: the same values, with less kept for backward (x packed once)
+        packed = pack_input(x) if lean_ready(self.q, self.q_neuron, x) else None
+        q = _heads(project(self.q, self.q_neuron, x, packed), h)
+        k = _heads(project(self.k, self.k_neuron, x, packed), h)
+        v = _heads(project(self.v, self.v_neuron, x, packed), h)
+        attn = spike_attention(self.qkv, self.attn_neuron, q, k, v)  # SN(merge(qkv(q, k, v)))
+        return project(self.proj, self.proj_neuron, attn)
 
 
 class SpikeDrivenSelfAttention(nn.Module):

@@ -19,6 +19,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from snn.layers.attention import NeuronFactory, make_neuron
+from snn.layers.lean import run_sequential
 from snn.layers.time import TimeDistributed
 from snn.neurons.lif import LIF
 
@@ -89,8 +90,9 @@ class SpikingPatchSplitting(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image("SpikingPatchSplitting", x, self.in_channels)
-        x = self.stages(x)
-        return x + self.rpe(x)
+        # snn.layers.lean.run_sequential: the same values, with less kept for backward
+        x = run_sequential(self.stages, x)
+        return x + run_sequential(self.rpe, x)
 
 
 class SpikeDrivenPatchSplitting(nn.Module):

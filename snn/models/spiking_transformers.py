@@ -34,6 +34,7 @@ from snn.layers.attention import (
     TokenBatchNorm,
     make_neuron,
 )
+from snn.layers.lean import project
 from snn.layers.stems import (
     QKFormerPatchEmbed,
     QKFormerPatchEmbedInit,
@@ -97,7 +98,8 @@ class SpikingMLP(nn.Module):
         self.neuron2 = make_neuron(neuron, neuron_kwargs)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.neuron2(self.fc2(self.neuron1(self.fc1(x))))
+        # snn.layers.lean.project: the same values, with less kept for backward
+        return project(self.fc2, self.neuron2, project(self.fc1, self.neuron1, x))
 
 
 class SpikformerBlock(nn.Module):
@@ -150,7 +152,7 @@ class Spikformer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input("Spikformer", x, self.in_channels)
-        tokens = self.blocks(_tokens(self.patch_embed(x)))
+        tokens = self.blocks(_tokens(self.patch_embed(x)).contiguous())
         return self.head(tokens.mean(2))
 
 

@@ -1,0 +1,249 @@
+"""The memory-lean path of the spiking transformers (snn/layers/lean.py): the same outputs,
+gradients and batch-norm statistics as the plain modules, bit for bit, with fewer bytes kept
+for the backward pass (counted from the autograd graph, not timed)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import snn
+from snn.layers import lean
+from snn.layers.attention import SpikeQKV, _Projection, make_neuron
+from snn.layers.stems import _conv_bn, _pool
+from snn.models.spiking_transformers import SpikformerBlock, spikformer_cifar10
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _kernels():
+    """The lean path runs where the plain path runs the fused CPU kernels: make them ready."""
+    pytest.importorskip("numba", reason="the lean path runs with the numba kernels")
+    from snn.cpu_kernels import warmup
+
+    warmup.ensure_compiled(block=True)
+
+
+def _plain():
+    """Saved-tensor hooks make the lean path step aside: the plain modules run."""
+    return torch.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t)
+
+
+def _saved_bytes(out: torch.Tensor, params) -> int:
+    """Bytes of the distinct storages the autograd graph behind ``out`` keeps for backward,
+    parameters excluded."""
+    skip = {p.untyped_storage().data_ptr() for p in params}
+    seen: dict[int, int] = {}
+    done: set = set()
+    stack = [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in done:
+            continue
+        done.add(node)
+        kept = []
+        for name in dir(node):
+            if name.startswith("_saved_"):
+                try:
+                    value = getattr(node, name)
+                except RuntimeError:
+                    continue
+                kept += list(value) if isinstance(value, (tuple, list)) else [value]
+        with contextlib.suppress(RuntimeError, AttributeError):
+            kept += list(node.saved_tensors)
+        for t in kept:
+            if isinstance(t, torch.Tensor):
+                storage = t.untyped_storage()
+                if storage.data_ptr() not in skip:
+                    seen[storage.data_ptr()] = storage.nbytes()
+        stack += [n for n, _ in node.next_functions]
+    return sum(seen.values())
+
+
+def _nodes(out: torch.Tensor) -> set[str]:
+    names, done, stack = set(), set(), [out.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in done:
+            continue
+        done.add(node)
+        names.add(type(node).__name__)
+        stack += [n for n, _ in node.next_functions]
+    return names
+
+
+def _step(proj, neuron, x, use_lean, calls=2):
+    snn.reset(neuron)
+    x = x.clone().requires_grad_()
+    ctx = contextlib.nullcontext() if use_lean else _plain()
+    with ctx:
+        out = torch.cat([lean.project(proj, neuron, x) for _ in range(calls)])
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(3))
+    (out * weights).sum().backward()
+    return [out, x.grad, *(p.grad for p in proj.parameters()), *proj.buffers(),
+            neuron.state.v]
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for u, v in zip(a, b, strict=True):
+        assert torch.equal(u, v), (u - v).abs().max()
+
+
+@pytest.mark.parametrize("kind", ["linear", "linear-no-bias", "conv", "conv-image"])
+def test_projection_equals_the_plain_modules_bit_for_bit(kind):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    if kind.startswith("linear"):
+        proj = _Projection(24, 40, bias=kind == "linear")
+        # a residual stream: sums of spike maps (values 0, 1, 2), kept in one byte
+        x = (torch.rand(4, 3, 10, 24, generator=g) < 0.3).float() * 2
+        x += (torch.rand(4, 3, 10, 24, generator=g) < 0.3).float()
+    elif kind == "conv":
+        proj = _conv_bn(6, 8)
+        x = (torch.rand(4, 2, 6, 9, 9, generator=g) < 0.3).float()  # spikes, kept in 1 bit
+    else:
+        proj = _conv_bn(3, 8)
+        x = torch.rand(4, 2, 3, 9, 9, generator=g)  # an image: kept as it is
+    with torch.no_grad():
+        proj[1].weight.uniform_(0.5, 2.0, generator=g)
+        proj[1].bias.uniform_(-0.5, 0.5, generator=g)
+    neuron = make_neuron()
+    _step(copy.deepcopy(proj), neuron, x, False)  # first calls of the math libraries
+    _step(copy.deepcopy(proj), neuron, x, True)
+    lean_run = _step(copy.deepcopy(proj), neuron, x, True)
+    plain_run = _step(copy.deepcopy(proj), neuron, x, False)
+    _assert_same(lean_run, plain_run)
+    assert lean_run[0].sum() > 0  # the neurons fired
+
+
+def test_spike_attention_and_max_pool_equal_the_plain_computation():
+    g = torch.Generator().manual_seed(2)
+    qkv = [(torch.rand(2, 3, 2, 12, 4, generator=g) < 0.4).float().requires_grad_()
+           for _ in range(3)]
+    out = SpikeQKV(0.125)(*qkv)
+    assert "_SpikeQKVBackward" in _nodes(out)
+    grad = torch.randn(out.shape, generator=g)
+    lean_grads = torch.autograd.grad(out, qkv, grad)
+    q, k, v = qkv
+    plain = q @ (k.transpose(-2, -1) @ v) * 0.125
+    assert torch.equal(out, plain)
+    _assert_same(lean_grads, torch.autograd.grad(plain, qkv, grad))
+
+    def attention(use_lean):
+        neuron = make_neuron(threshold=0.5)
+        with contextlib.nullcontext() if use_lean else _plain():
+            out = lean.spike_attention(SpikeQKV(0.125), neuron, *qkv)
+        return [out, *torch.autograd.grad(out, qkv, torch.ones_like(out) * 0.3), neuron.state.v]
+
+    attention(True)
+    _assert_same(attention(True), attention(False))
+
+    pool = _pool()
+    x = (torch.rand(2, 3, 4, 8, 8, generator=g) < 0.3).float().requires_grad_()
+    out = lean.spike_max_pool(pool, x)
+    assert "_SpikeMaxPoolBackward" in _nodes(out)
+    grad = torch.randn(out.shape, generator=g)
+    with _plain():
+        plain = pool(x)
+    assert torch.equal(out, plain)
+    _assert_same(torch.autograd.grad(out, x, grad), torch.autograd.grad(plain, x, grad))
+
+
+def _train_step(model, x, y, use_lean):
+    snn.reset(model)
+    model.zero_grad(set_to_none=True)
+    with contextlib.nullcontext() if use_lean else _plain():
+        out = model(x)
+    F.cross_entropy(out.mean(0), y).backward()
+    return ([out.detach()] + [p.grad for p in model.parameters()]
+            + [b.clone() for b in model.buffers()])
+
+
+@pytest.mark.slow
+def test_spikformer_training_step_is_bit_identical_to_the_plain_modules():
+    torch.manual_seed(0)
+    model = spikformer_cifar10(embed_dim=64, num_heads=2, depth=2)
+    g = torch.Generator().manual_seed(4)
+    x = torch.rand(4, 2, 3, 16, 16, generator=g)
+    y = torch.tensor([3, 8])
+    _train_step(copy.deepcopy(model), x, y, False)
+    lean_model, plain_model = copy.deepcopy(model), copy.deepcopy(model)
+    for _ in range(2):  # the second step starts from updated batch-norm statistics
+        _assert_same(_train_step(lean_model, x, y, True), _train_step(plain_model, x, y, False))
+
+
+def test_spikformer_block_keeps_a_sixth_of_the_bytes():
+    """Per element of the block's ``[T, B, N, D]`` input, float32: the plain modules keep
+    ~128 bytes (float copies of spikes, the batch norms' inputs and outputs, 4x wider ones in
+    the MLP); the lean path keeps ~21: five batch-norm inputs (4 bytes each) and packed
+    spikes."""
+    torch.manual_seed(0)
+    block = SpikformerBlock(96, 3)
+    x = (torch.rand(4, 2, 64, 96) < 0.3).float().requires_grad_()
+    with _plain():
+        plain = _saved_bytes(block(x), block.parameters()) / x.numel()
+    snn.reset(block)
+    lean_bytes = _saved_bytes(block(x), block.parameters()) / x.numel()
+    assert plain > 120
+    assert lean_bytes < 24 and lean_bytes < 0.2 * plain, (lean_bytes, plain)
+
+
+def test_the_plain_modules_run_where_the_lean_path_would_not_be_exact_or_seen():
+    torch.manual_seed(0)
+    proj, neuron = _Projection(8, 8, bias=True), make_neuron()
+    x = (torch.rand(2, 2, 5, 8) < 0.5).float().requires_grad_()
+    assert "_ProjectNeuronBackward" in _nodes(lean.project(proj, neuron, x))
+    snn.reset(neuron)
+    handle = neuron.register_forward_hook(lambda *args: None)  # a monitor, a counter
+    assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, neuron, x))
+    handle.remove()
+    snn.reset(neuron)
+    with _plain():  # checkpointing, offloading
+        assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, neuron, x))
+    snn.reset(neuron)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the plain modules' mixed precision
+        assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, neuron, x))
+    snn.reset(neuron)
+    proj.eval()
+    assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, neuron, x))
+    proj.train()
+    learnable = make_neuron(neuron_kwargs={"learn_threshold": True})
+    assert "_ProjectNeuronBackward" not in _nodes(lean.project(proj, learnable, x))
+    assert not lean.lean_ready(proj, make_neuron(), x.transpose(1, 2))
+    q = (torch.rand(2, 2, 2, 6, 4) < 0.5).float().requires_grad_()
+    attn = lean.spike_attention(SpikeQKV(), make_neuron(), q, q, q)
+    assert "_SpikeAttentionNeuronBackward" in _nodes(attn)
+    with _plain():
+        attn = lean.spike_attention(SpikeQKV(), make_neuron(), q, q, q)
+    assert "_SpikeAttentionNeuronBackward" not in _nodes(attn)
+
+
+def test_checkpointed_spikformer_still_equals_the_plain_one():
+    """Under snn.memory_efficient (checkpointing with packed block inputs) the lean path
+    steps aside inside the recomputation and the gradients stay those of the plain model."""
+    torch.manual_seed(0)
+    model = spikformer_cifar10(embed_dim=32, num_heads=2, depth=1)
+    x = torch.rand(2, 2, 3, 16, 16)
+    y = torch.tensor([1, 2])
+    ref = _train_step(copy.deepcopy(model), x, y, False)
+    ckpt = snn.memory_efficient(copy.deepcopy(model))
+    _assert_same(_train_step(ckpt, x, y, True)[1:], ref[1:])
+
+
+def test_compact_storage_is_exact():
+    ones = torch.tensor([0.0, 1.0, 1.0, 0.0, 1.0])
+    kept = lean._Kept(ones)
+    assert kept.kind == "bits" and kept.tensor.numel() == 1
+    assert torch.equal(kept.restore(kept.tensor), ones)
+    counts = torch.tensor([0.0, 2.0, 3.0, 255.0])
+    kept = lean._Kept(counts)
+    assert kept.kind == "u8" and torch.equal(kept.restore(kept.tensor), counts)
+    for x in (torch.tensor([0.5, 1.0]), torch.tensor([-0.0, 1.0]), torch.tensor([256.0, 0.0])):
+        kept = lean._Kept(x)
+        assert kept.kind == "raw"
+        restored = kept.restore(kept.tensor)
+        assert torch.equal(restored.view(torch.int32), x.view(torch.int32))

@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")},
         "load_average_before": os.getloadavg(),
         "running_as_root": os.geteuid() == 0,
         "read_only_skipped": skipped,

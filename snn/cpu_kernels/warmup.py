@@ -83,14 +83,21 @@ def _lock_path() -> Path:
 
 def _claim_lock() -> bool:
     """Create the warm-up lock (one warm-up per cache at a time); False if another live
-    warm-up holds it."""
+    warm-up holds it.
+
+    Raises:
+        OSError: when no lock can be made there (a cache directory nobody can write).
+    """
     try:
         path = _lock_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and time.time() - path.stat().st_mtime > LOCK_AGE:
-            path.unlink(missing_ok=True)
+    except AttributeError as err:  # a numba without these internals
+        raise OSError(f"numba's cache location is unknown: {err}") from err
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and time.time() - path.stat().st_mtime > LOCK_AGE:
+        path.unlink(missing_ok=True)
+    try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-    except (FileExistsError, PermissionError, OSError, AttributeError):
+    except FileExistsError:
         return False
     os.write(fd, str(os.getpid()).encode())
     os.close(fd)
@@ -98,7 +105,11 @@ def _claim_lock() -> bool:
 
 
 def _start() -> subprocess.Popen | None:
-    """Start the warm-up process, or ``None`` when another process holds the lock."""
+    """Start the warm-up process, or ``None`` when another process holds the lock.
+
+    Raises:
+        OSError: when the lock cannot be made (see :func:`_claim_lock`).
+    """
     if not _claim_lock():
         return None
     root = str(Path(__file__).resolve().parents[2])  # the folder holding the snn package
@@ -114,12 +125,17 @@ def _start() -> subprocess.Popen | None:
 def _wait_for_cache() -> None:
     """Wait until the cache is warm: start the warm-up process (once per process) and wait
     for it, or wait for the one another process runs (or, if that lock goes stale, start
-    one)."""
-    while not cache_is_warm():
+    one). Returns without a warm cache when no lock can be made or after :data:`LOCK_AGE`
+    seconds: the caller then compiles in this process."""
+    deadline = time.monotonic() + LOCK_AGE
+    while not cache_is_warm() and time.monotonic() < deadline:
         with _STATE["lock"]:
             proc = _STATE.get("proc")
             if proc is None:
-                proc = _start()
+                try:
+                    proc = _start()
+                except OSError:
+                    return
                 if proc is not None:
                     _STATE["proc"] = proc
         if proc is not None:

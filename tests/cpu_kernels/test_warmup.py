@@ -118,6 +118,32 @@ def test_cold_cache_compiled_by_another_process_is_waited_for(fresh_state, monke
     assert exercised == [torch.float64] and "proc" not in warmup._STATE
 
 
+def test_no_lock_possible_the_loader_compiles_itself(fresh_state, monkeypatch):
+    """A cache directory nobody can write (and numba then caches nothing): the loader does
+    not wait for a warm cache that never comes; it compiles in this process."""
+    exercised = []
+
+    def unwritable():
+        raise PermissionError(13, "read-only cache directory")
+
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "_start", unwritable)
+    monkeypatch.setattr(warmup, "_exercise", exercised.append)
+    warmup._load(torch.float32)
+    assert exercised == [torch.float32] and "proc" not in warmup._STATE
+
+
+def test_a_lock_that_never_clears_is_waited_for_at_most_lock_age(fresh_state, monkeypatch):
+    exercised = []
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "_start", lambda: None)
+    monkeypatch.setattr(warmup, "POLL", 0.001)
+    monkeypatch.setattr(warmup, "LOCK_AGE", 0.05)
+    monkeypatch.setattr(warmup, "_exercise", exercised.append)
+    warmup._load(torch.float64)  # returns (the test would hang otherwise) and compiles
+    assert exercised == [torch.float64]
+
+
 def test_the_cache_of_these_sources_is_read_without_compiling():
     warmup._exercise(torch.float32)  # compiles (and caches) the loops unless cached already
     assert warmup.cache_is_warm()

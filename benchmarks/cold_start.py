@@ -1,6 +1,6 @@
-"""Cold start: the time of the first LIF + LI forward + backward on the CPU in a fresh
-process, on a fresh installation (no compiled kernels anywhere), then again once the kernels
-are cached, and the same on a read-only installation (the cache goes to the user's cache
+"""Cold start: the first LIF + LI forward + backward on the CPU in a fresh process, on a fresh
+installation (no compiled kernels anywhere), then in a second fresh process once the kernels
+are cached; the same on a read-only installation (the cache goes to the user's cache
 directory).
 
 Usage::
@@ -12,10 +12,15 @@ Each scenario copies this checkout's ``snn`` package into a new temporary folder
 ``__pycache__`` and no numba cache exists) and gives the child processes a new ``HOME`` (so
 numba's per-user cache is empty too). Each measurement is a new Python process; it reports
 the import time, the time of the first call (forward + backward of a Linear + LIF + LI
-model, ``backend="auto"``), which implementation ran it, and the time of a second call. The
-load average and thread count are recorded; the machine may be shared. As root, file
-permissions do not bind: the read-only scenario then writes into the package like the other
-(the record says ``running_as_root``).
+model, ``backend="auto"``) and which implementation ran it, the second call, and when the
+numba kernels took over (the process keeps calling until they do), with numba's own count of
+the specialisations it loaded from the cache (hits) and compiled (misses) in that process.
+
+The read-only scenario runs the processes as user ``nobody`` (``setpriv``; needs root) on a
+copy owned by root with mode 755, with a ``HOME`` that ``nobody`` owns: the record checks that
+the kernels are cached under ``$XDG_CACHE_HOME/numba`` and not in the package, and that the
+second process compiles nothing and writes no cache file. The load average and thread count
+are recorded; the machine may be shared.
 """
 
 from __future__ import annotations
@@ -24,107 +29,152 @@ import argparse
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 
 CHILD = r"""
-import json, time
+import json, os, sys, threading, time
 t0 = time.perf_counter()
 import torch
+t_torch = time.perf_counter()
 import snn
-from snn.cpu_kernels import warmup
 t1 = time.perf_counter()
+from snn.cpu_kernels import ops
+ran = []
+engine_forward = ops.ENGINE.forward
+def forward(*args):  # counts the kernels run for this process's calls (not the loader's)
+    if threading.current_thread() is threading.main_thread():
+        ran.append(1)
+    return engine_forward(*args)
+ops.ENGINE.forward = forward
 torch.manual_seed(0)
 model = torch.nn.Sequential(snn.TimeDistributed(torch.nn.Linear(64, 256)), snn.LIF(),
                             snn.TimeDistributed(torch.nn.Linear(256, 10)), snn.LI())
 x = torch.randn(32, 16, 64)
 def call():
+    n = len(ran)
+    t = time.perf_counter()
     snn.reset(model)
     model(x).sum().backward()
-call()
-t2 = time.perf_counter()
-first_on = "numba" if warmup._STATE.get("ready") else "torch (kernels compiling elsewhere)"
-call()
-t3 = time.perf_counter()
-print(json.dumps({"import_s": t1 - t0, "first_call_s": t2 - t1, "first_call_ran_on": first_on,
-                  "second_call_s": t3 - t2}))
+    return time.perf_counter() - t, "numba" if len(ran) > n else "torch"
+times, on, starts = [], [], []
+deadline = time.perf_counter() + float(sys.argv[1])
+while len(on) < 2 or (on[-1] != "numba" and time.perf_counter() < deadline):
+    if len(on) >= 2:  # calls every 0.1 s, every second after 10 s (a compilation runs)
+        time.sleep(0.1 if time.perf_counter() - t1 < 10 else 1.0)
+    starts.append(time.perf_counter() - t1)
+    took, where = call()
+    times.append(took)
+    on.append(where)
+k = on.index("numba") if "numba" in on else None
+from snn.cpu_kernels import loops
+stats = {name: {"cache_hits": sum(fn.stats.cache_hits.values()),
+                "cache_misses": sum(fn.stats.cache_misses.values())}
+         for name, fn in (("forward", loops.forward), ("backward", loops.backward))}
+print(json.dumps({
+    "import_torch_s": t_torch - t0, "import_s": t1 - t0,
+    "first_call_s": times[0], "first_call_ran_on": on[0],
+    "import_and_first_call_s": t1 - t0 + times[0],
+    "second_call_s": times[1], "second_call_ran_on": on[1],
+    "calls_until_numba": None if k is None else k + 1,
+    "numba_from_s_after_import": None if k is None else starts[k],
+    "first_numba_call_s": None if k is None else times[k],
+    "uid": os.geteuid(), "this_process_numba": stats,
+}))
 """
 
-WAIT = r"""
-import sys, time
-from snn.cpu_kernels import warmup
-deadline = time.time() + float(sys.argv[1])
-while not warmup.cache_is_warm() and time.time() < deadline:
-    time.sleep(1.0)
-print(warmup.cache_is_warm())
-"""
+UNPRIVILEGED = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
+"""User ``nobody``, able to read every file (the Python installation may sit under a private
+home) but to write only where the file permissions let it."""
 
 
-def _run(code: str, env: dict[str, str], cwd: Path, *args: str) -> str:
-    # cwd: the copy, so that "python -c" (which puts the working folder first on sys.path)
-    # imports the copied package, not a checkout it was started from
-    proc = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
-                          text=True, timeout=3600, cwd=cwd)
+def _run(code: str, env: dict[str, str], cwd: Path, *args: str,
+         prefix: list[str] | None = None) -> dict[str, Any]:
+    # cwd: a folder outside the checkout, so that "python -c" (which puts the working folder
+    # first on sys.path) imports the copied package, not a checkout it was started from
+    proc = subprocess.run([*(prefix or []), sys.executable, "-c", code, *args], env=env,
+                          capture_output=True, text=True, timeout=3600, cwd=cwd)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
-    return proc.stdout.strip().splitlines()[-1]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _caches(folder: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in folder.rglob("*.nb[ic]")}
+
+
+def _unprivileged_unavailable() -> str | None:
+    """Why the read-only scenario cannot run here, or ``None``."""
+    if os.geteuid() != 0:
+        return "needs root, to run the processes as user nobody"
+    if shutil.which("setpriv") is None:
+        return "needs util-linux's setpriv"
+    return None
 
 
 def scenario(read_only: bool, wait_s: float) -> dict[str, Any]:
+    """A fresh installation: a cold process, then a warm one (and, read-only, a third)."""
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
-        shutil.copytree(REPO / "snn", root / "snn",
+        root.chmod(0o755)
+        site = root / "site"
+        shutil.copytree(REPO / "snn", site / "snn",
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.nbi", "*.nbc"))
         home = root / "home"
         home.mkdir()
-        if read_only:
-            for path in (root / "snn").rglob("*"):
-                path.chmod(path.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
-            (root / "snn").chmod(0o555)
+        prefix = None
+        if read_only:  # root owns the installation (mode 755), nobody runs it
+            prefix = UNPRIVILEGED
+            os.chown(home, 65534, 65534)
         env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_CACHE")}
-        env.update(PYTHONPATH=str(root), HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
-        cold = json.loads(_run(CHILD, env, home))
-        t = time.perf_counter()
-        warmed = _run(WAIT, env, home, str(wait_s)) == "True"
-        waited = time.perf_counter() - t
-        warm = json.loads(_run(CHILD, env, home))
-        in_tree = any((root / "snn").rglob("*.nbi"))
-        user = any(home.rglob("*.nbi"))
-        for path in (root / "snn").rglob("*"):  # let the temporary folder be removed
-            path.chmod(path.stat().st_mode | stat.S_IWUSR)
-        (root / "snn").chmod(0o755)
-        return {"read_only_install": read_only, "cold": cold,
-                "kernels_compiled_elsewhere_after_s": waited if warmed else None,
-                "warm": warm, "cache_in_package": in_tree, "cache_in_user_dir": user}
+        env.update(PYTHONPATH=str(site), HOME=str(home), XDG_CACHE_HOME=str(home / ".cache"))
+        runs = {"cold": _run(CHILD, env, home, str(wait_s), prefix=prefix)}
+        before = _caches(home) | _caches(site)
+        runs["warm"] = _run(CHILD, env, home, str(wait_s), prefix=prefix)
+        after = _caches(home) | _caches(site)
+        return {
+            "read_only_install": read_only,
+            "run_as": "nobody (uid 65534), installation owned by root, mode 755"
+            if read_only else "the current user",
+            **runs,
+            "cache_in_package": any(site.rglob("*.nbi")),
+            "cache_in_user_dir": any(home.rglob("*.nbi")),
+            "warm_process_wrote_no_cache_file": before == after,
+            "warm_process_compiled_nothing": all(
+                s["cache_misses"] == 0 for s in runs["warm"]["this_process_numba"].values()),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="write the JSON record here")
     parser.add_argument("--wait", type=float, default=1200.0,
-                        help="seconds to wait for the background compilation")
+                        help="seconds a process waits for the kernels to take over")
     parser.add_argument("--skip-read-only", action="store_true",
-                        help="only the writable installation (as root, permissions do not "
-                        "bind, so the read-only scenario is not one)")
+                        help="only the writable installation")
     args = parser.parse_args(argv)
     import torch
+
+    skipped = "--skip-read-only" if args.skip_read_only else _unprivileged_unavailable()
+    read_only = None if skipped else True
 
     record = {
         "benchmark": "cold_start",
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
+        "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")},
         "load_average_before": os.getloadavg(),
         "running_as_root": os.geteuid() == 0,
+        "read_only_skipped": skipped,
         "scenarios": [scenario(False, args.wait)]
-        + ([] if args.skip_read_only else [scenario(True, args.wait)]),
+        + ([] if read_only is None else [scenario(True, args.wait)]),
         "load_average_after": os.getloadavg(),
     }
     text = json.dumps(record, indent=2)

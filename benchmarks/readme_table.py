@@ -319,8 +319,19 @@ def cold_start_rows(record: dict, name: str) -> list[Row]:
         cold, warm = sc["cold"], sc.get("warm")
         where = "read-only install" if sc.get("read_only_install") else "writable install"
         ours = f"cold cache {_s(cold['first_call_s'])} (ran on {cold['first_call_ran_on']})"
+        if cold.get("numba_from_s_after_import") is not None:
+            ours += f", kernels from {_s(cold['numba_from_s_after_import'])}"
         if warm:
             ours += f"; warm cache {_s(warm['first_call_s'])}"
+            if "first_call_ran_on" in warm:
+                ours += f" (ran on {warm['first_call_ran_on']})"
+            if warm.get("numba_from_s_after_import") is not None:
+                ours += f", kernels from {_s(warm['numba_from_s_after_import'])}"
+            if "import_s" in warm:
+                ours += f"; import {_s(warm['import_s'])}"
+        if "warm_process_compiled_nothing" in sc:
+            ours += ("; second process compiled nothing" if sc["warm_process_compiled_nothing"]
+                     else "; SECOND PROCESS RECOMPILED")
         rows.append((f"first LIF forward + backward in a fresh process ({where}; CPU, "
                      f"{_conditions(None, load)})", ours, "", f"`{name}`"))
     return rows

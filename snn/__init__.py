@@ -16,7 +16,7 @@ Sequences are time-first, ``[T, B, ...]``; a single step is ``[B, ...]``.
 
 from typing import Any
 
-from snn import datasets, energy, functional, layers, models, neurons, surrogate
+from snn import datasets, functional, layers, models, neurons, surrogate
 from snn.backends import BackendUnavailableError, available_backends
 from snn.layers import (
     DeltaEncoder,
@@ -53,9 +53,10 @@ from snn.surrogate import get_surrogate
 
 __version__ = "0.1.0"
 
-_LAZY = ("converters", "demo", "nir", "training", "viz")
-"""Subpackages with heavier imports (torch.fx, matplotlib, nir, torch.distributed), loaded on
-first attribute access: ``snn.nir.export(...)`` works after a plain ``import snn``."""
+_LAZY = ("converters", "demo", "energy", "nir", "training", "viz")
+"""Subpackages with heavier imports (torch.fx, matplotlib, nir, torch.distributed; energy
+imports the converters), loaded on first attribute access: ``snn.nir.export(...)`` works
+after a plain ``import snn``."""
 
 
 _LAZY_ATTRIBUTES = {"checkpoint": "snn.training.memory", "memory_efficient": "snn.training.memory"}

@@ -168,10 +168,10 @@ def _make_impl(neuron: str, path: str) -> Callable[..., SequenceOutput]:
              **params: Any) -> SequenceOutput:
         return fused_sequence(attr, desc, x, state, record, params)
 
-    def prepare(block: bool) -> bool:
+    def prepare(block: bool, dtype: torch.dtype | None = None) -> bool:
         engine = get_engine(attr)
         ready = getattr(engine, "prepare", None)
-        return True if ready is None else ready(block)
+        return True if ready is None else ready(block, dtype)
 
     impl.__name__ = impl.__qualname__ = f"{neuron}_sequence_{attr}"
     impl.prepare = prepare  # type: ignore[attr-defined]
@@ -242,10 +242,10 @@ def run_sequence_backend(
     impls = resolve(neuron, backend, x.device.type)
     for i, impl in enumerate(impls):
         prepare = getattr(impl, "prepare", None)
-        # a fused engine whose kernels are not compiled yet: "auto" moves on while they
-        # compile elsewhere; an explicit backend waits for them
+        # a fused engine whose kernels are not loaded yet: "auto" moves on while they load
+        # (or compile) elsewhere; an explicit backend waits for them
         if (prepare is not None and not torch.compiler.is_compiling()
-                and not prepare(backend != "auto") and i < len(impls) - 1):
+                and not prepare(backend != "auto", x.dtype) and i < len(impls) - 1):
             continue
         try:
             return impl(x, state, record=record, **params)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from snn.cpu_kernels.warmup import ensure_compiled
 from snn.fused.autograd import BackwardResult, ForwardResult, FusedSpec, Saved
 from snn.fused.description import KIND_ALIF, KIND_CUBA
 
@@ -139,17 +140,16 @@ class NumbaEngine:
     devices = ("cpu",)
     recompute = True
 
-    def prepare(self, block: bool) -> bool:
-        """Whether the kernels run without compiling in this process (see
-        :mod:`snn.cpu_kernels.warmup`); ``block`` waits for them."""
-        from snn.cpu_kernels.warmup import ensure_compiled
-
-        return ensure_compiled(block)
+    def prepare(self, block: bool, dtype: torch.dtype | None = None) -> bool:
+        """Whether the kernels for ``dtype`` run now without compiling or loading them in
+        this thread (see :mod:`snn.cpu_kernels.warmup`); ``block`` waits for them."""
+        return ensure_compiled(block, dtype)
 
     def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
                 beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> ForwardResult:
         from snn.cpu_kernels import loops
 
+        ensure_compiled(True, x.dtype)  # never beside a loader still at work (thread safety)
         N = x.shape[1]
         spikes = fresh(x)
         v_rec = fresh(x) if record else None
@@ -175,6 +175,7 @@ class NumbaEngine:
 
         x = saved.x
         assert x is not None and saved.v0 is not None
+        ensure_compiled(True, x.dtype)
         T, N = x.shape
         gx = fresh(x)
         dummy2 = _np(x.new_zeros(1, 1))

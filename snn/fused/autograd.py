@@ -248,6 +248,13 @@ def _empty(x: Tensor) -> Tensor:
     return x.new_empty(0)
 
 
+def _or_zeros(t: Tensor, n: int) -> Tensor:
+    """``t``, or ``n`` zeros where ``t`` is empty: the operators take an empty tensor for an
+    all-zero initial state or output gradient and make the zeros inside, so that a compiled
+    graph holds no kernel of its own that only fills memory."""
+    return t if t.numel() else t.new_zeros(n)
+
+
 _LIB = torch.library.Library("snn", "DEF")
 """The ``snn`` operator namespace. The operators are defined with the plain dispatcher API
 (not ``torch.library.custom_op``, whose first call imports ``torch._dynamo``: seconds)."""
@@ -268,9 +275,12 @@ _LIB.define(
 def _forward_op(engine: str, ispec: list[int], fspec: list[float], record: bool, x: Tensor,
                 v0: Tensor, i0: Tensor, a0: Tensor, beta: Tensor, c: Tensor, thr: Tensor
                 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``(spikes, v_rec, vT, iT, aT, h, a_prev)``, empty where absent."""
+    """``(spikes, v_rec, vT, iT, aT, h, a_prev)``, empty where absent. An empty initial
+    state stands for zeros."""
     spec = FusedSpec.from_lists(ispec, fspec)
-    r = get_engine(engine).forward(spec, x, v0, i0, a0, beta, c, thr, record)
+    n = x.shape[1]
+    r = get_engine(engine).forward(spec, x, _or_zeros(v0, n), _or_zeros(i0, n),
+                                   _or_zeros(a0, n), beta, c, thr, record)
     return tuple(t if t is not None else _empty(x) for t in r)  # type: ignore[return-value]
 
 
@@ -317,18 +327,32 @@ def _backward_op(engine: str, ispec: list[int], fspec: list[float], want_beta: b
                  a0: Tensor, beta: Tensor, c: Tensor, thr: Tensor, g_s: Tensor, g_vrec: Tensor,
                  g_vt: Tensor, g_it: Tensor, g_at: Tensor
                  ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """``(gx, gv0, gi0, ga0, gbeta, gthr)``; empty tensors stand for absent ones."""
+    """``(gx, gv0, gi0, ga0, gbeta, gthr)``; empty tensors stand for absent ones, and for
+    zeros where a state or a final-state gradient is needed (see :func:`_width`)."""
     spec = FusedSpec.from_lists(ispec, fspec)
+    n = _width(h, x, g_s, g_vrec, g_vt, g_it, g_at)
 
     def opt(t: Tensor) -> Tensor | None:
         return t if t.numel() else None
 
+    if x.numel() or want_beta:  # the initial state is used: empty stands for zeros
+        v0, i0, a0 = _or_zeros(v0, n), _or_zeros(i0, n), _or_zeros(a0, n)
     saved = Saved(opt(h), opt(a_prev), opt(x), opt(v0), opt(i0), opt(a0), beta, c, thr)
-    r = get_engine(engine).backward(spec, saved, opt(g_s), opt(g_vrec), g_vt, g_it, g_at,
-                                    want_beta, want_thr)
+    r = get_engine(engine).backward(spec, saved, opt(g_s), opt(g_vrec), _or_zeros(g_vt, n),
+                                    _or_zeros(g_it, n), _or_zeros(g_at, n), want_beta,
+                                    want_thr)
     return (r.gx, r.gv0, r.gi0, r.ga0,
             r.gbeta if r.gbeta is not None else beta.new_empty(0),
             r.gthr if r.gthr is not None else thr.new_empty(0))
+
+
+def _width(h: Tensor, x: Tensor, g_s: Tensor, g_vrec: Tensor, *finals: Tensor) -> int:
+    """Neurons ``N`` of a backward call: from a ``[T, N]`` tensor, else from a final-state
+    gradient (an ``[N]`` one is present when no ``[T, N]`` gradient is)."""
+    for t in (h, x, g_s, g_vrec):
+        if t.numel():
+            return t.shape[1]
+    return max(t.shape[0] for t in finals)
 
 
 _LIB.impl("fused_backward", _not_traced(_backward_op), "CompositeExplicitAutograd")
@@ -340,10 +364,11 @@ def _backward_fake(engine: str, ispec: list[int], fspec: list[float], want_beta:
                    i0: Tensor, a0: Tensor, beta: Tensor, c: Tensor, thr: Tensor, g_s: Tensor,
                    g_vrec: Tensor, g_vt: Tensor, g_it: Tensor, g_at: Tensor
                    ) -> tuple[Tensor, ...]:
-    t_steps = (h if h.numel() else x if x.numel() else g_s).shape[0]
-    n = g_vt.shape[0]
-    return (g_vt.new_empty(t_steps, n), g_vt.new_empty(n), g_vt.new_empty(n),
-            g_vt.new_empty(n),
+    t_steps = next(t for t in (h, x, g_s, g_vrec) if t.numel()).shape[0]
+    n = _width(h, x, g_s, g_vrec, g_vt, g_it, g_at)
+    like = beta.new_empty(0, dtype=g_vt.dtype)
+    return (like.new_empty(t_steps, n), like.new_empty(n), like.new_empty(n),
+            like.new_empty(n),
             beta.new_empty(n) if want_beta else beta.new_empty(0),
             thr.new_empty(n) if want_thr else thr.new_empty(0))
 
@@ -375,13 +400,11 @@ def _backward(ctx: Any, g_s: Tensor | None, g_vrec: Tensor | None, g_vt: Tensor 
     kind = ctx.ispec[0]
     needs = ctx.needs_input_grad
     want_beta, want_thr = needs[8], needs[10]
-    ref = h if h.numel() else x
-    n = ref.shape[1] if ref.numel() else (g_s if g_s is not None else g_vrec).shape[1]
-    like = g_s if g_s is not None else g_vrec if g_vrec is not None else ref
+    like = g_s if g_s is not None else g_vrec if g_vrec is not None else h if h.numel() else x
 
     def full(g: Tensor | None, cond: bool = True) -> Tensor:
         if g is None or not cond or g.numel() == 0:
-            return like.new_zeros(n)
+            return _empty(like)  # zeros, made inside the operator
         return g.contiguous()
 
     gx, gv0, gi0, ga0, gbeta, gthr = torch.ops.snn.fused_backward(
@@ -578,7 +601,7 @@ def fused_sequence(
             f: check_state_tensor(f, getattr(state, f), x[0]).reshape(N).contiguous()
             for f in names
         }
-    zeros = xs.new_zeros(N)
+    zeros = _empty(xs)  # the operator makes the zeros of an initial state not given
     spikes, v_rec, v_t, i_t, a_t, _, _ = torch.ops.snn.fused_forward(
         engine_name, spec.ints(), spec.floats(), bool(record), xs,
         given.get("v", zeros), given.get("i", zeros), given.get("a", zeros), beta, c, thr,

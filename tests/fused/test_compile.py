@@ -53,6 +53,22 @@ def test_fullgraph_compile_runs_the_fused_operator_and_matches_eager():
         torch.testing.assert_close(p.grad, g)
 
 
+def test_the_traced_graph_fills_no_memory_for_zero_states():
+    """An initial state that starts at zero reaches the operator as an empty tensor (the
+    operator makes the zeros), so the compiled graph holds no kernel that only fills memory
+    (one more pass over every neuron's state, and a parallel region, per call)."""
+    recorder = _Recorder()
+    torch.compile(_model(), fullgraph=True, backend=recorder)(torch.randn(10, 3, 8))
+    nodes = list(recorder.graphs[0].graph.nodes)
+    fills = [(str(n.target), n.meta["example_value"].shape) for n in nodes
+             if any(k in str(n.target) for k in ("zeros", "full", "fill"))]
+    assert fills and all(shape.numel() == 1 for _, shape in fills), fills  # parameters only
+    ops = [n for n in nodes if "snn.fused_forward" in str(n.target)]
+    assert len(ops) == 2
+    for op in ops:  # v0, i0, a0: empty
+        assert all(a.meta["example_value"].numel() == 0 for a in op.args[5:8])
+
+
 @pytest.mark.slow
 def test_compile_with_aot_autograd_matches_eager():
     """Forward and backward through AOTAutograd (fake-tensor implementations and the

@@ -11,9 +11,11 @@ Surrogates are kept in a registry by name (:data:`SURROGATES`); :func:`get_surro
 name, a surrogate instance or ``None`` (the default, :class:`ATan`). Adding a surrogate means
 writing one class with ``primitive`` and ``derivative`` and decorating it with
 :func:`register_surrogate`; the test-suite then checks it automatically. The fused kernels
-(``snn/cuda_kernels/neuron.cuh`` and :mod:`snn.cpu_kernels.loops`) evaluate the same
-derivative, selected by ``kernel_id``, with the constants of :meth:`Surrogate.kernel_constants`.
-A surrogate with ``kernel_id = -1`` has no kernel derivative and runs on the reference backend.
+evaluate the same derivative, selected by ``kernel_id``, with the constants of
+:meth:`Surrogate.kernel_constants`: the CPU loops (:mod:`snn.cpu_kernels.loops`) compile the
+class's own scalar :meth:`Surrogate.kernel` with numba, the CUDA kernels have its C++ twin in
+``snn/cuda_kernels/neuron.cuh``. A surrogate with ``kernel_id = -1`` has no kernel derivative
+and runs on the reference backend.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def register_surrogate(cls: type[Surrogate]) -> type[Surrogate]:
     using it on the reference backend.
 
     Raises:
-        ValueError: if the name is empty or taken, or the kernel id (when >= 0) is taken.
+        ValueError: if the name is empty or taken, or the kernel id (when >= 0) is taken or
+            comes without a :meth:`Surrogate.kernel`.
     """
     if not cls.name:
         raise ValueError(f"surrogate class {cls.__name__} needs a non-empty name")
@@ -64,6 +67,11 @@ def register_surrogate(cls: type[Surrogate]) -> type[Surrogate]:
         other.kernel_id == cls.kernel_id for other in SURROGATES.values()
     ):
         raise ValueError(f"surrogate kernel_id {cls.kernel_id} of {cls.name!r} is already taken")
+    if cls.kernel_id >= 0 and cls.kernel is Surrogate.kernel:
+        raise ValueError(
+            f"surrogate {cls.name!r} has kernel_id {cls.kernel_id} but no kernel(); define the "
+            "scalar kernel derivative or keep kernel_id = -1"
+        )
     SURROGATES[cls.name] = cls
     return cls
 
@@ -140,12 +148,29 @@ class Surrogate:
         """Parameters passed to the fused kernels, in declaration order."""
         return tuple(getattr(self, f.name) for f in fields(self))
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        """The derivative at one point ``z`` as the fused CPU kernels evaluate it (numba
+        compiles it into :mod:`snn.cpu_kernels.loops`; ``neuron.cuh`` holds the same
+        arithmetic for CUDA as case ``kernel_id`` of ``surrogate_grad``).
+
+        Written for numba: scalar arithmetic, ``math`` functions, ``abs``/``min``/``max`` and
+        conditional expressions, on ``z`` and the constants ``k0..k2`` of
+        :meth:`kernel_constants`. Every value is in the input's dtype: use ``one`` and
+        ``zero`` instead of number literals (a literal would promote float32 to float64), and
+        keep the operations in the order of :meth:`derivative`.
+
+        Raises:
+            NotImplementedError: for a surrogate without a kernel derivative.
+        """
+        raise NotImplementedError("this surrogate has no fused-kernel derivative")
+
     def kernel_constants(self) -> tuple[float, float, float]:
         """Constants ``(k0, k1, k2)`` of the derivative as the fused kernels evaluate it
-        (case ``kernel_id`` of ``surrogate_grad`` in ``neuron.cuh`` and
-        :mod:`snn.cpu_kernels.loops`). They are computed in double precision exactly as
-        :meth:`derivative` computes its scalar factors, so a float32 kernel performs the same
-        float32 operations as the reference.
+        (:meth:`kernel`, and case ``kernel_id`` of ``surrogate_grad`` in ``neuron.cuh``).
+        They are computed in double precision exactly as :meth:`derivative` computes its
+        scalar factors, so a float32 kernel performs the same float32 operations as the
+        reference.
 
         Raises:
             NotImplementedError: for a surrogate without a kernel derivative.
@@ -172,8 +197,13 @@ class ATan(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return (self.alpha / 2) / (1 + (math.pi / 2 * self.alpha * x) ** 2)
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        t = k1 * z  # (a/2) / (1 + (k1 z)^2)
+        return k0 / (one + t * t)
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: (a/2) / (1 + (k1 z)^2)
+        a = self.alpha
         return (a / 2, math.pi / 2 * a, 0.0)
 
 
@@ -196,8 +226,13 @@ class Sigmoid(Surrogate):
         s = torch.sigmoid(self.alpha * x)
         return self.alpha * s * (1 - s)
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        e = one / (one + math.exp(-(k0 * z)))  # k0 s (1 - s), s = sigmoid(k0 z)
+        return k0 * e * (one - e)
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: k0 s (1 - s), s = sigmoid(k0 z)
+        a = self.alpha
         return (a, 0.0, 0.0)
 
 
@@ -219,8 +254,13 @@ class FastSigmoid(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return 1 / (1 + self.alpha * x.abs()) ** 2
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        q = one + k0 * abs(z)  # 1 / (1 + k0 |z|)^2
+        return one / (q * q)
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: 1 / (1 + k0 |z|)^2
+        a = self.alpha
         return (a, 0.0, 0.0)
 
 
@@ -243,8 +283,14 @@ class SoftSign(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return self.alpha / (2 * (1 + self.alpha * x.abs()) ** 2)
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        q = one + k0 * abs(z)  # k0 / (2 (1 + k0 |z|)^2)
+        q = q * q
+        return k0 / (q + q)
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: k0 / (2 (1 + k0 |z|)^2)
+        a = self.alpha
         return (a, 0.0, 0.0)
 
 
@@ -270,8 +316,12 @@ class Triangle(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return torch.clamp(self.alpha - self.alpha**2 * x.abs(), min=0)
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        return max(zero, k0 - k1 * abs(z))  # max(0, k0 - k1 |z|)
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: max(0, k0 - k1 |z|)
+        a = self.alpha
         return (a, a**2, 0.0)
 
 
@@ -296,8 +346,13 @@ class PiecewiseQuadratic(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return 0.75 * self.alpha * torch.clamp(1 - (self.alpha * x) ** 2, min=0)
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        t = k1 * z  # k0 max(0, 1 - (k1 z)^2)
+        return k0 * max(zero, one - t * t)
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: k0 max(0, 1 - (k1 z)^2)
+        a = self.alpha
         return (0.75 * a, a, 0.0)
 
 
@@ -319,8 +374,12 @@ class Rectangle(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return (x.abs() < 0.5 / self.alpha).to(x.dtype) * self.alpha
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        return k0 if abs(z) < k1 else zero  # k0 if |z| < k1
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: k0 if |z| < k1
+        a = self.alpha
         return (a, 0.5 / a, 0.0)
 
 
@@ -343,8 +402,13 @@ class Erf(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return self.alpha / math.sqrt(2 * math.pi) * torch.exp(-0.5 * (self.alpha * x) ** 2)
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        t = k1 * z  # k0 exp(k2 (k1 z)^2)
+        return k0 * math.exp(k2 * (t * t))
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: k0 exp(k2 (k1 z)^2)
+        a = self.alpha
         return (a / math.sqrt(2 * math.pi), a, -0.5)
 
 
@@ -366,8 +430,12 @@ class StraightThrough(Surrogate):
     def derivative(self, x: Tensor) -> Tensor:
         return torch.full_like(x, self.alpha)
 
+    @staticmethod
+    def kernel(z: float, k0: float, k1: float, k2: float, one: float, zero: float) -> float:
+        return k0
+
     def kernel_constants(self) -> tuple[float, float, float]:
-        a = self.alpha  # kernel: k0
+        a = self.alpha
         return (a, 0.0, 0.0)
 
 

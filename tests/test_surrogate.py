@@ -160,3 +160,35 @@ def test_unknown_name_and_bad_parameters() -> None:
 
 def test_default_is_atan() -> None:
     assert get_surrogate(None) == get_surrogate("atan")
+
+
+KERNEL_NAMES = sorted(n for n, c in SURROGATES.items() if c.kernel_id >= 0)
+
+
+@pytest.mark.parametrize("name", KERNEL_NAMES)
+def test_kernel_derivative_is_the_derivative(name: str) -> None:
+    """The scalar kernel the CPU loops compile, with the class's kernel constants, equals
+    ``derivative`` (evaluated here in Python floats)."""
+    surrogate = SURROGATES[name](alpha=1.7)
+    x = _points(surrogate)
+    consts = surrogate.kernel_constants()
+    got = torch.tensor([type(surrogate).kernel(float(v), *consts, 1.0, 0.0) for v in x],
+                       dtype=torch.float64)
+    torch.testing.assert_close(got, surrogate.derivative(x), rtol=1e-12, atol=1e-14)
+
+
+def test_kernel_id_without_kernel_is_rejected(monkeypatch) -> None:
+    import snn.surrogate as sur
+
+    monkeypatch.setattr(sur, "SURROGATES", dict(SURROGATES))
+
+    @dataclasses.dataclass(frozen=True)
+    class NoKernel(sur.Surrogate):
+        name = "no_kernel"
+        kernel_id = 99
+
+        def derivative(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.ones_like(x)
+
+    with pytest.raises(ValueError, match=r"no_kernel.*no kernel"):
+        sur.register_surrogate(NoKernel)

@@ -25,10 +25,15 @@ float64 literal promotes the float32 arithmetic.
 
 from __future__ import annotations
 
+import hashlib
+import types
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["BLOCK", "backward", "backward_block", "forward"]
+__all__ = ["BLOCK", "KERNEL_IDS", "backward", "backward_block", "forward", "surrogate_grad"]
 
 BLOCK = 1024
 """Neurons per parallel work item."""
@@ -70,44 +75,49 @@ def _gather(dst, src, n0, stride):  # pragma: no cover - compiled
         dst[j] = src[(n0 + j) * stride]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def surrogate_grad(sid, z, out, k0, k1, k2, one, zero):  # pragma: no cover - compiled
-    """``out[j] = g'(z[j])`` for surrogate ``sid`` (a ``kernel_id``), constants ``k0..k2``."""
-    m = z.shape[0]
-    if sid == 0:  # atan: k0 / (1 + (k1 z)^2)
-        for j in range(m):
-            t = k1 * z[j]
-            out[j] = k0 / (one + t * t)
-    elif sid == 1:  # sigmoid: k0 s (1 - s), s = 1 / (1 + exp(-k0 z))
-        for j in range(m):
-            e = one / (one + np.exp(-(k0 * z[j])))
-            out[j] = k0 * e * (one - e)
-    elif sid == 2:  # fast sigmoid: 1 / (1 + k0 |z|)^2
-        for j in range(m):
-            q = one + k0 * abs(z[j])
-            out[j] = one / (q * q)
-    elif sid == 3:  # soft sign: k0 / (2 (1 + k0 |z|)^2)
-        for j in range(m):
-            q = one + k0 * abs(z[j])
-            q = q * q
-            out[j] = k0 / (q + q)
-    elif sid == 4:  # triangle: max(0, k0 - k1 |z|)
-        for j in range(m):
-            out[j] = max(zero, k0 - k1 * abs(z[j]))
-    elif sid == 5:  # piecewise quadratic: k0 max(0, 1 - (k1 z)^2)
-        for j in range(m):
-            t = k1 * z[j]
-            out[j] = k0 * max(zero, one - t * t)
-    elif sid == 6:  # rectangle: k0 if |z| < k1
-        for j in range(m):
-            out[j] = k0 if abs(z[j]) < k1 else zero
-    elif sid == 7:  # erf (gaussian): k0 exp(k2 (k1 z)^2)
-        for j in range(m):
-            t = k1 * z[j]
-            out[j] = k0 * np.exp(k2 * (t * t))
-    else:  # straight through
-        for j in range(m):
-            out[j] = k0
+def _kernel_surrogates() -> list[tuple[int, Callable[..., Any]]]:
+    """``(kernel_id, kernel)`` of every registered surrogate with a kernel derivative."""
+    from snn.surrogate import SURROGATES
+
+    return sorted((cls.kernel_id, cls.kernel) for cls in SURROGATES.values()
+                  if cls.kernel_id >= 0)
+
+
+def _code_key(fn: Callable[..., Any]) -> tuple[Any, ...]:
+    code = fn.__code__
+    consts = tuple(c.co_code if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.co_code, consts, code.co_names
+
+
+def _build_surrogate_grad(kernels: list[tuple[int, Callable[..., Any]]]
+                          ) -> tuple[Any, str]:
+    """The numba function ``surrogate_grad(sid, z, out, k0, k1, k2, one, zero)``:
+    ``out[j] = g'(z[j])`` for the surrogate of ``kernel_id`` ``sid``, one branch per
+    surrogate around its own loop (so each loop vectorises), each calling the surrogate
+    class's :meth:`~snn.surrogate.Surrogate.kernel` inlined. Also returns a key of the
+    kernels' code: :func:`backward` is cached under it, so a changed or added surrogate
+    recompiles it."""
+    lines = ["def surrogate_grad(sid, z, out, k0, k1, k2, one, zero):", "    m = z.shape[0]"]
+    namespace: dict[str, Any] = {}
+    for n, (kid, kernel) in enumerate(kernels):
+        lines += [f"    {'if' if n == 0 else 'elif'} sid == {kid}:",
+                  "        for j in range(m):",
+                  f"            out[j] = _kernel_{kid}(z[j], k0, k1, k2, one, zero)"]
+        namespace[f"_kernel_{kid}"] = njit(nogil=True, error_model="numpy",
+                                           inline="always")(kernel)
+    lines += ["    else:" if kernels else "    if True:", "        for j in range(m):",
+              "            out[j] = zero"]
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<{__name__} surrogate_grad>", "exec"), namespace)
+    key = hashlib.sha256(repr((source, [(k, _code_key(f)) for k, f in kernels])).encode())
+    return njit(nogil=True, error_model="numpy")(namespace["surrogate_grad"]), key.hexdigest()
+
+
+KERNEL_IDS = frozenset(kid for kid, _ in _kernel_surrogates())
+"""The surrogate ``kernel_id`` values compiled into :func:`backward` (those registered when
+this module was imported)."""
+
+surrogate_grad, SURROGATE_KEY = _build_surrogate_grad(_kernel_surrogates())
 
 
 def backward_block(T: int) -> int:
@@ -210,188 +220,199 @@ def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, fire, record, workers,
             aT[n0:n1] = ab
 
 
-@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, fire, detach, sid,
-             gs, gs_mode, gv, gv_mode, gvT, giT, gaT, want_beta, decay_input, want_thr, blk,
-             workers, gx, gv0, gi0, ga0, gbeta, gthr):  # pragma: no cover - compiled
-    """Reverse pass over ``[T, N]`` in blocks of ``blk`` neurons, each first recomputing its
-    forward membranes. ``gs_mode``/``gv_mode``: 0 a full ``[T, N]`` gradient, 1 one value for
-    all (an expanded scalar), 2 none. ``gbeta``/``gthr`` receive per-neuron sums over time
-    (float64)."""
-    T, N = x.shape
-    bs = 1 if beta.shape[0] > 1 else 0
-    ts = 1 if thr.shape[0] > 1 else 0
-    one = p[P_ONE]
-    zero = p[P_ZERO]
-    vr = p[P_VRESET]
-    al = p[P_ALPHA]
-    rho = p[P_RHO]
-    crho = p[P_CRHO]
-    gm = p[P_GAMMA]
-    k0 = p[P_K0]
-    k1 = p[P_K1]
-    k2 = p[P_K2]
-    levels = p[P_LEVELS]
-    gs_all = gs[0, 0] if gs_mode == 1 else zero
-    gv_all = gv[0, 0] if gv_mode == 1 else zero
-    nblk = (N + blk - 1) // blk
-    workers = max(1, min(workers, nblk))
-    need_h = kind != LI or want_beta
-    for w in prange(workers):
-        # scratch allocated once per worker, reused for each of its blocks
-        th_ = T if need_h else 1
-        ta_ = T if kind == ALIF else 1
-        hl_ = np.empty(th_ * blk, x.dtype)
-        tl_ = np.empty(ta_ * blk, x.dtype)
-        for b in range(w, nblk, workers):
-            n0 = b * blk
-            n1 = min(N, n0 + blk)
-            m = n1 - n0
-            bb = np.empty(m, x.dtype)
-            cb = np.empty(m, x.dtype)
-            tb = np.empty(m, x.dtype)
-            _gather(bb, beta, n0, bs)
-            _gather(cb, c, n0, bs)
-            _gather(tb, thr, n0, ts)
-            # 1. the block's forward again: pre-reset membranes (and ALIF thresholds) per step
-            hl = hl_[: th_ * m].reshape((th_, m))
-            tl = tl_[: ta_ * m].reshape((ta_, m))
-            if need_h:
-                v = v0[n0:n1].copy()
-                cur = i0[n0:n1].copy()
-                a = a0[n0:n1].copy()
-                sb = np.empty(m, x.dtype)
-                for t in range(T):
-                    thb = tl[t] if kind == ALIF else tb
-                    _step(x[t, n0:n1], v, cur, a, bb, cb, tb, thb, hl[t], sb, p, kind, reset,
-                          fire)
-            # 2. the reverse pass
-            dv = gvT[n0:n1].copy()
-            di = giT[n0:n1].copy()
-            da = gaT[n0:n1].copy()
-            accb = np.zeros(m, np.float64)
-            acct = np.zeros(m, np.float64)
-            dh = np.empty(m, x.dtype)
-            ds = np.empty(m, x.dtype)
-            dth = np.empty(m, x.dtype)
-            z = np.empty(m, x.dtype)
-            sg = np.empty(m, x.dtype)
-            sg2 = np.empty(m, x.dtype)
-            sp_ = np.empty(m, x.dtype)
-            dr = np.empty(m, x.dtype)
-            vp = np.empty(m, x.dtype)
-            for t in range(T - 1, -1, -1):
-                # total gradient reaching v_t: from the future and from the recorded trace
-                if gv_mode == 0:
-                    gvt = gv[t, n0:n1]
-                    for j in range(m):
-                        dv[j] = dv[j] + gvt[j]
-                elif gv_mode == 1:
-                    for j in range(m):
-                        dv[j] = dv[j] + gv_all
-                if gs_mode == 0:
-                    ds[:] = gs[t, n0:n1]
-                else:
-                    ds[:] = gs_all
-                if kind == LI:
-                    for j in range(m):
-                        dh[j] = dv[j] + ds[j]
-                else:
-                    ht = hl[t]
-                    thb = tb
-                    if kind == ALIF:
-                        thb = tl[t]
+def _build_backward(surrogate_key: str) -> Any:
+    """The fused backward, cached under ``surrogate_key`` (the surrogate kernels it
+    compiles in; numba keys the cache of a closure by its variables)."""
+
+    @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+    def backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, fire, detach, sid,
+                 gs, gs_mode, gv, gv_mode, gvT, giT, gaT, want_beta, decay_input, want_thr, blk,
+                 workers, gx, gv0, gi0, ga0, gbeta, gthr):  # pragma: no cover - compiled
+        """Reverse pass over ``[T, N]`` in blocks of ``blk`` neurons, each first recomputing its
+        forward membranes. ``gs_mode``/``gv_mode``: 0 a full ``[T, N]`` gradient, 1 one value for
+        all (an expanded scalar), 2 none. ``gbeta``/``gthr`` receive per-neuron sums over time
+        (float64)."""
+        if len(surrogate_key) == 0:  # never: the key names the compiled surrogates
+            return
+        T, N = x.shape
+        bs = 1 if beta.shape[0] > 1 else 0
+        ts = 1 if thr.shape[0] > 1 else 0
+        one = p[P_ONE]
+        zero = p[P_ZERO]
+        vr = p[P_VRESET]
+        al = p[P_ALPHA]
+        rho = p[P_RHO]
+        crho = p[P_CRHO]
+        gm = p[P_GAMMA]
+        k0 = p[P_K0]
+        k1 = p[P_K1]
+        k2 = p[P_K2]
+        levels = p[P_LEVELS]
+        gs_all = gs[0, 0] if gs_mode == 1 else zero
+        gv_all = gv[0, 0] if gv_mode == 1 else zero
+        nblk = (N + blk - 1) // blk
+        workers = max(1, min(workers, nblk))
+        need_h = kind != LI or want_beta
+        for w in prange(workers):
+            # scratch allocated once per worker, reused for each of its blocks
+            th_ = T if need_h else 1
+            ta_ = T if kind == ALIF else 1
+            hl_ = np.empty(th_ * blk, x.dtype)
+            tl_ = np.empty(ta_ * blk, x.dtype)
+            for b in range(w, nblk, workers):
+                n0 = b * blk
+                n1 = min(N, n0 + blk)
+                m = n1 - n0
+                bb = np.empty(m, x.dtype)
+                cb = np.empty(m, x.dtype)
+                tb = np.empty(m, x.dtype)
+                _gather(bb, beta, n0, bs)
+                _gather(cb, c, n0, bs)
+                _gather(tb, thr, n0, ts)
+                # 1. the block's forward again: pre-reset membranes (and ALIF thresholds) per step
+                hl = hl_[: th_ * m].reshape((th_, m))
+                tl = tl_[: ta_ * m].reshape((ta_, m))
+                if need_h:
+                    v = v0[n0:n1].copy()
+                    cur = i0[n0:n1].copy()
+                    a = a0[n0:n1].copy()
+                    sb = np.empty(m, x.dtype)
+                    for t in range(T):
+                        thb = tl[t] if kind == ALIF else tb
+                        _step(x[t, n0:n1], v, cur, a, bb, cb, tb, thb, hl[t], sb, p, kind, reset,
+                              fire)
+                # 2. the reverse pass
+                dv = gvT[n0:n1].copy()
+                di = giT[n0:n1].copy()
+                da = gaT[n0:n1].copy()
+                accb = np.zeros(m, np.float64)
+                acct = np.zeros(m, np.float64)
+                dh = np.empty(m, x.dtype)
+                ds = np.empty(m, x.dtype)
+                dth = np.empty(m, x.dtype)
+                z = np.empty(m, x.dtype)
+                sg = np.empty(m, x.dtype)
+                sg2 = np.empty(m, x.dtype)
+                sp_ = np.empty(m, x.dtype)
+                dr = np.empty(m, x.dtype)
+                vp = np.empty(m, x.dtype)
+                for t in range(T - 1, -1, -1):
+                    # total gradient reaching v_t: from the future and from the recorded trace
+                    if gv_mode == 0:
+                        gvt = gv[t, n0:n1]
                         for j in range(m):
-                            ds[j] = ds[j] + crho * da[j]
-                    _fire(fire, ht, thb, sp_, levels, one, zero)
-                    if reset == SUBTRACT:
+                            dv[j] = dv[j] + gvt[j]
+                    elif gv_mode == 1:
                         for j in range(m):
-                            dh[j] = dv[j]
-                            dth[j] = -(sp_[j] * dv[j])
-                            dr[j] = zero
-                        if not detach:
+                            dv[j] = dv[j] + gv_all
+                    if gs_mode == 0:
+                        ds[:] = gs[t, n0:n1]
+                    else:
+                        ds[:] = gs_all
+                    if kind == LI:
+                        for j in range(m):
+                            dh[j] = dv[j] + ds[j]
+                    else:
+                        ht = hl[t]
+                        thb = tb
+                        if kind == ALIF:
+                            thb = tl[t]
                             for j in range(m):
-                                ds[j] = ds[j] - thb[j] * dv[j]
-                    elif reset == HARD:
-                        for j in range(m):
-                            r = abs(sp_[j]) if fire == TERNARY else sp_[j]
-                            dh[j] = dv[j] * (one - r)
-                            dth[j] = zero
-                            dr[j] = zero if detach else (vr - ht[j]) * dv[j]
-                    else:
-                        for j in range(m):
-                            dh[j] = dv[j]
-                            dth[j] = zero
-                            dr[j] = zero
-                    if fire == MULTILEVEL:
-                        # straight-through estimator on 0 <= h / th <= D (Luo et al. 2024)
-                        for j in range(m):
-                            q = ht[j] / thb[j]
-                            dq = ds[j] if q >= zero and q <= levels else zero
-                            dh[j] = dh[j] + dq / thb[j]
-                            dth[j] = dth[j] - dq * (q / thb[j])
-                    elif fire == TERNARY:
-                        for j in range(m):
-                            z[j] = ht[j] - thb[j]
-                        surrogate_grad(sid, z, sg, k0, k1, k2, one, zero)
-                        for j in range(m):
-                            z[j] = (-ht[j]) - thb[j]
-                        surrogate_grad(sid, z, sg2, k0, k1, k2, one, zero)
-                        for j in range(m):
-                            dpp = (ds[j] + dr[j]) * sg[j]
-                            dmm = (dr[j] - ds[j]) * sg2[j]
-                            dh[j] = dh[j] + dpp - dmm
-                            dth[j] = dth[j] - dpp - dmm
-                    else:
-                        for j in range(m):
-                            z[j] = ht[j] - thb[j]
-                        surrogate_grad(sid, z, sg, k0, k1, k2, one, zero)
-                        for j in range(m):
-                            dz = (ds[j] + dr[j]) * sg[j]
-                            dh[j] = dh[j] + dz
-                            dth[j] = dth[j] - dz
-                    if kind == ALIF:
-                        for j in range(m):
-                            da[j] = rho * da[j] + gm * dth[j]
-                    if want_thr:
-                        for j in range(m):
-                            acct[j] += dth[j]
-                if want_beta:
-                    # v_{t-1}, recomputed from h_{t-1} exactly as the forward computed it
-                    if t == 0:
-                        vp[:] = v0[n0:n1]
-                    elif kind == LI:
-                        vp[:] = hl[t - 1]
-                    else:
-                        hp = hl[t - 1]
-                        _fire(fire, hp, tb, sp_, levels, one, zero)
-                        for j in range(m):
-                            if reset == SUBTRACT:
-                                vp[j] = hp[j] - sp_[j] * tb[j]
-                            elif reset == HARD:
+                                ds[j] = ds[j] + crho * da[j]
+                        _fire(fire, ht, thb, sp_, levels, one, zero)
+                        if reset == SUBTRACT:
+                            for j in range(m):
+                                dh[j] = dv[j]
+                                dth[j] = -(sp_[j] * dv[j])
+                                dr[j] = zero
+                            if not detach:
+                                for j in range(m):
+                                    ds[j] = ds[j] - thb[j] * dv[j]
+                        elif reset == HARD:
+                            for j in range(m):
                                 r = abs(sp_[j]) if fire == TERNARY else sp_[j]
-                                vp[j] = hp[j] - r * (hp[j] - vr)
-                            else:
-                                vp[j] = hp[j]
-                    for j in range(m):
-                        accb[j] += dh[j] * vp[j]
-                    if decay_input:
-                        xt = x[t, n0:n1]
+                                dh[j] = dv[j] * (one - r)
+                                dth[j] = zero
+                                dr[j] = zero if detach else (vr - ht[j]) * dv[j]
+                        else:
+                            for j in range(m):
+                                dh[j] = dv[j]
+                                dth[j] = zero
+                                dr[j] = zero
+                        if fire == MULTILEVEL:
+                            # straight-through estimator on 0 <= h / th <= D (Luo et al. 2024)
+                            for j in range(m):
+                                q = ht[j] / thb[j]
+                                dq = ds[j] if q >= zero and q <= levels else zero
+                                dh[j] = dh[j] + dq / thb[j]
+                                dth[j] = dth[j] - dq * (q / thb[j])
+                        elif fire == TERNARY:
+                            for j in range(m):
+                                z[j] = ht[j] - thb[j]
+                            surrogate_grad(sid, z, sg, k0, k1, k2, one, zero)
+                            for j in range(m):
+                                z[j] = (-ht[j]) - thb[j]
+                            surrogate_grad(sid, z, sg2, k0, k1, k2, one, zero)
+                            for j in range(m):
+                                dpp = (ds[j] + dr[j]) * sg[j]
+                                dmm = (dr[j] - ds[j]) * sg2[j]
+                                dh[j] = dh[j] + dpp - dmm
+                                dth[j] = dth[j] - dpp - dmm
+                        else:
+                            for j in range(m):
+                                z[j] = ht[j] - thb[j]
+                            surrogate_grad(sid, z, sg, k0, k1, k2, one, zero)
+                            for j in range(m):
+                                dz = (ds[j] + dr[j]) * sg[j]
+                                dh[j] = dh[j] + dz
+                                dth[j] = dth[j] - dz
+                        if kind == ALIF:
+                            for j in range(m):
+                                da[j] = rho * da[j] + gm * dth[j]
+                        if want_thr:
+                            for j in range(m):
+                                acct[j] += dth[j]
+                    if want_beta:
+                        # v_{t-1}, recomputed from h_{t-1} exactly as the forward computed it
+                        if t == 0:
+                            vp[:] = v0[n0:n1]
+                        elif kind == LI:
+                            vp[:] = hl[t - 1]
+                        else:
+                            hp = hl[t - 1]
+                            _fire(fire, hp, tb, sp_, levels, one, zero)
+                            for j in range(m):
+                                if reset == SUBTRACT:
+                                    vp[j] = hp[j] - sp_[j] * tb[j]
+                                elif reset == HARD:
+                                    r = abs(sp_[j]) if fire == TERNARY else sp_[j]
+                                    vp[j] = hp[j] - r * (hp[j] - vr)
+                                else:
+                                    vp[j] = hp[j]
                         for j in range(m):
-                            accb[j] -= dh[j] * xt[j]
-                gxt = gx[t, n0:n1]
-                if kind == CUBA:
+                            accb[j] += dh[j] * vp[j]
+                        if decay_input:
+                            xt = x[t, n0:n1]
+                            for j in range(m):
+                                accb[j] -= dh[j] * xt[j]
+                    gxt = gx[t, n0:n1]
+                    if kind == CUBA:
+                        for j in range(m):
+                            di[j] = di[j] + cb[j] * dh[j]
+                            gxt[j] = di[j]
+                            di[j] = al * di[j]
+                    else:
+                        for j in range(m):
+                            gxt[j] = cb[j] * dh[j]
                     for j in range(m):
-                        di[j] = di[j] + cb[j] * dh[j]
-                        gxt[j] = di[j]
-                        di[j] = al * di[j]
-                else:
-                    for j in range(m):
-                        gxt[j] = cb[j] * dh[j]
-                for j in range(m):
-                    dv[j] = bb[j] * dh[j]
-            gv0[n0:n1] = dv
-            gi0[n0:n1] = di
-            ga0[n0:n1] = da
-            gbeta[n0:n1] = accb
-            gthr[n0:n1] = acct
+                        dv[j] = bb[j] * dh[j]
+                gv0[n0:n1] = dv
+                gi0[n0:n1] = di
+                ga0[n0:n1] = da
+                gbeta[n0:n1] = accb
+                gthr[n0:n1] = acct
+
+    return backward
+
+
+backward = _build_backward(SURROGATE_KEY)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from snn.backends import UnsupportedConfiguration
 from snn.cpu_kernels.warmup import ensure_compiled
 from snn.fused.autograd import BackwardResult, ForwardResult, FusedSpec, Saved
 from snn.fused.description import KIND_ALIF, KIND_CUBA
@@ -176,6 +177,11 @@ class NumbaEngine:
         x = saved.x
         assert x is not None and saved.v0 is not None
         ensure_compiled(True, x.dtype)
+        if spec.surrogate_id not in loops.KERNEL_IDS:
+            raise UnsupportedConfiguration(
+                f"numba backend: surrogate kernel_id {spec.surrogate_id} was registered after "
+                f"the CPU kernels were loaded (compiled: {sorted(loops.KERNEL_IDS)})"
+            )
         T, N = x.shape
         gx = fresh(x)
         dummy2 = _np(x.new_zeros(1, 1))

@@ -6,17 +6,19 @@ surrogate gradients while reducing the number of steps stage by stage (``finetun
 iterative initialisation and retraining of Chowdhury et al., arXiv:2110.05929), down to T = 1.
 Before fine-tuning, the converted network's accuracy at every T from 1 to 64 and, from the same
 simulation, the Top-K cutoff early exit (Wu et al., arXiv:2301.09522; thresholds fitted on
-training images) are recorded; after it, the accuracy of every stage's network at every T from
-1 to the largest T of the schedule.
+training images) are recorded; after it, the accuracy of each stage's network at its own T
+and that of the final network at every T from 1 to the largest T of the schedule.
 
 Data: each seed draws its own stratified train/test split of the digits and holds a
 validation split out of the training images. The ANN and the SNN train on the rest; the
 validation split alone chooses anything (the fine-tuning keeps each stage's epoch of best
 validation accuracy; the options' defaults were set by validation accuracy with
-``--no-test``); the test split is only reported.
+``--no-test``, seed 0: epochs 4, 4, 6, 30 at learning rate 1e-3 gave 91.5% at T = 1, epochs
+2, 2, 2, 30 at 3e-3 gave 94.0%, the same with distillation 94.5% with its best epoch the last,
+hence 50 epochs at T = 1); the test split is only reported.
 
-Optional (``--distill-weight > 0``, off by default): knowledge distillation from the ANN
-(Hinton et al., arXiv:1503.02531).
+Knowledge distillation from the ANN (Hinton et al., arXiv:1503.02531) is on by default
+(``--distill-weight 0`` turns it off).
 
 Target checked: the SNN at T = 1 within 1 point of its ANN (the mean over the seeds).
 
@@ -177,12 +179,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12, help="ANN training epochs")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--schedule", type=int, nargs="+", default=[4, 3, 2, 1])
-    p.add_argument("--stage-epochs", type=int, nargs="+", default=[4, 4, 6, 30])
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--stage-epochs", type=int, nargs="+", default=[2, 2, 2, 50])
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--lr-schedule", default="cosine")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="shift training images by up to one pixel, as for the ANN")
-    p.add_argument("--distill-weight", type=float, default=0.0,
+    p.add_argument("--distill-weight", type=float, default=0.5,
                    help="weight of knowledge distillation from the ANN (0: off)")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--surrogate", default=None, help="surrogate during fine-tuning")

@@ -362,13 +362,20 @@ def converter_vit_rows(record: dict, name: str) -> list[Row]:
 
 
 def converter_t1_rows(record: dict, name: str) -> list[Row]:
-    """``bench_converter_t1.py``: conversion then fine-tuning down to one time step."""
-    stages = " -> ".join(f"T={s['steps']}" for s in record["finetune"]["stages"])
-    acc = record["converted"]["accuracy"]
+    """``bench_converter_t1.py``: conversion then fine-tuning down to one time step (mean and
+    standard deviation over the seeds)."""
+    stages = " -> ".join(f"T={t}" for t in record["finetune"]["schedule"])
+    n = len(record["seeds"])
+
+    def pm(mean: float, sd: float) -> str:
+        return f"{100 * mean:.1f} ± {100 * sd:.1f}%" if n > 1 else _pct(mean)
+
+    conv = _acc_at(record["converted_accuracy"], 1)
     return [(f"digits CNN converted, then fine-tuned {stages} (ANN "
-             f"{_pct(record['ann_accuracy'])})",
-             f"T=1: {_pct(record['t1_accuracy'])} (converted only: "
-             f"{_pct(_acc_at(acc, 1))})", "", f"`{name}`")]
+             f"{pm(record['ann_accuracy'], record['ann_accuracy_sd'])}, {n} seed"
+             f"{'s' if n > 1 else ''})",
+             f"T=1: {pm(record['t1_accuracy'], record['t1_accuracy_sd'])} (converted only: "
+             f"{pm(conv['mean'], conv['sd'])})", "", f"`{name}`")]
 
 
 def record_kind(record: Any) -> str | None:

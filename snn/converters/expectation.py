@@ -194,6 +194,14 @@ class SignedIFActivation(BaseNeuron):
         self.levels = levels
         self.register_buffer("threshold", theta)
 
+    @property
+    def fixed_amplitude_events(self) -> bool:
+        """For :class:`snn.energy.OpCounter`: with one threshold pair (``levels=1``) every
+        spike has amplitude :math:`\\pm\\theta`, events priced as accumulates in the next layer
+        (:math:`\\theta` folds into its weights, the sign makes an add a subtract); with more
+        pairs the spikes take several amplitudes and count as graded values."""
+        return self.levels == 1
+
     def neuron_params(self) -> dict:
         return {}
 

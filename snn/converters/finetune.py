@@ -1,27 +1,53 @@
 r"""Hybrid conversion: fine-tune a converted network with surrogate gradients, reducing the
 number of time steps stage by stage down to one.
 
-Implements the iterative step reduction of Chowdhury, Rathi and Roy, "One Timestep is All You
-Need: Training Spiking Neural Networks with Ultra Low Latency" (arXiv:2110.05929, 2021): start
-from the converted SNN (their hybrid conversion), train it with back-propagation through time
-and surrogate gradients at :math:`T_1` steps, then use the result to initialise training at
-:math:`T_2 < T_1`, and so on down to :math:`T = 1`; weights and firing thresholds are trained
-at every stage.
+Implements the iterative initialisation and retraining of Chowdhury, Rathi and Roy, "One
+Timestep is All You Need: Training Spiking Neural Networks with Ultra Low Latency"
+(arXiv:2110.05929, 2021): start from the converted SNN (their hybrid conversion), train it with
+back-propagation through time and surrogate gradients at :math:`T_1` steps, then use the
+trained network to initialise training at :math:`T_2 < T_1`, and so on down to :math:`T = 1`;
+weights and firing thresholds are trained at every stage. The paper stresses that the
+reduction must be gradual (it steps :math:`T` down one at a time, e.g. 5, 4, 3, 2, 1): a
+network trained at :math:`T` is a good initialisation for :math:`T - 1` but not for much
+fewer steps.
 
-Readings taken: the loss is the cross-entropy of the network's readout (the mean output
-current over the :math:`T` steps, :meth:`ConvertedSNN.forward`); thresholds are trained
-directly (they divide the neuron input and scale its spikes, so their gradient flows through
-both); the neurons keep their initial membrane (half the threshold, the converter's default) and
-their reset by subtraction; the surrogate is the IF neuron's own (see :mod:`snn.surrogate`).
-The paper's IF neurons also have a trainable leak; converted neurons here are non-leaky and stay
-so. Only networks of IF neurons are fine-tuned (a signed multi-threshold neuron has no surrogate
+Readings taken where the paper leaves a choice or where this converter differs:
+
+- the loss is the cross-entropy of the network's readout (the mean output current over the
+  :math:`T` steps, :meth:`ConvertedSNN.forward`), as the paper's output layer accumulates its
+  membrane without firing;
+- each stage is a fresh training run (a new Adam optimiser) initialised from the previous
+  stage's network, as the paper's stages are separate trainings; its learning rate is either
+  constant or annealed along a cosine over the stage (``lr_schedule="cosine"``; the paper
+  decays it in steps, any decaying schedule serves the same purpose);
+- thresholds are trained directly (they divide the neuron input and scale its spikes, so their
+  gradient flows through both) and are kept positive;
+- the neurons keep the converter's initial membrane (half the threshold) and reset by
+  subtraction. The paper's neurons also have a trainable leak; converted neurons stay
+  non-leaky: at :math:`T = 1`, the target, a leak only scales the initial membrane, a constant
+  shift of the input that the trained bias of the layer before already provides;
+- the surrogate is the IF neuron's own unless ``surrogate`` names another (the paper's
+  DIET-SNN surrogate is linear, ``"triangle"``);
+- when ``val_data`` is given, each stage ends with the weights of its epoch of best
+  validation accuracy (early stopping on data held out from training).
+
+Optional, not part of the paper: knowledge distillation from the source ANN (Hinton, Vinyals and
+Dean, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531, 2015; applied to SNNs
+trained from ANNs by Kushawaha et al., "Distilling Spikes", ICPR 2020): with ``teacher``, the
+loss is :math:`(1-\lambda)\,\mathrm{CE}(z, y) + \lambda\,\tau^2\,
+\mathrm{KL}(\sigma(z_a/\tau)\,\|\,\sigma(z/\tau))` for SNN readout :math:`z`, teacher logits
+:math:`z_a`, weight :math:`\lambda` (``distill_weight``) and temperature :math:`\tau`.
+
+Only networks of IF neurons are fine-tuned (a signed multi-threshold neuron has no surrogate
 gradient here).
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,8 +59,15 @@ from snn.converters.data import labelled_batches
 from snn.converters.expectation import SignedIFActivation
 from snn.converters.modules import IFActivation
 from snn.converters.network import ConvertedSNN
+from snn.surrogate import Surrogate, get_surrogate
 
-__all__ = ["StageResult", "finetune"]
+__all__ = ["LR_SCHEDULES", "StageResult", "distillation_loss", "finetune"]
+
+LR_SCHEDULES = ("constant", "cosine")
+"""``constant``: the learning rate ``lr`` throughout; ``cosine``: annealed from ``lr`` to 0 along
+a half cosine over each stage's updates."""
+
+Augment = Callable[[Tensor, torch.Generator], Tensor]
 
 
 @dataclass
@@ -44,9 +77,13 @@ class StageResult:
     Attributes:
         steps: the number of time steps trained and evaluated at.
         epochs: epochs trained.
-        accuracy_before: accuracy on the evaluation data at ``steps`` before the stage.
+        accuracy_before: accuracy on ``eval_data`` at ``steps`` before the stage.
         accuracy_after: the same after it.
         final_loss: mean training loss of the last epoch.
+        val_accuracy: the best validation accuracy of the stage (``None`` without
+            ``val_data``); the stage ends with the weights that reached it.
+        best_epoch: the epoch (1-based; 0: the stage's initial weights) whose weights the stage
+            kept (the last one without ``val_data``).
     """
 
     steps: int
@@ -54,6 +91,8 @@ class StageResult:
     accuracy_before: float | None
     accuracy_after: float | None
     final_loss: float
+    val_accuracy: float | None = None
+    best_epoch: int | None = None
 
 
 def _trainable_thresholds(net: ConvertedSNN) -> list[nn.Parameter]:
@@ -77,12 +116,116 @@ def _trainable_thresholds(net: ConvertedSNN) -> list[nn.Parameter]:
 def _accuracy(net: ConvertedSNN, data: Any, steps: int, batch_size: int) -> float:
     correct = total = 0
     device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
     with torch.no_grad():
         for x, y in labelled_batches(data, batch_size):
             pred = net(x.to(device), steps).argmax(-1)
             correct += int((pred == y.to(device)).sum())
             total += y.shape[0]
+    net.train(was_training)
+    if total == 0:
+        raise ValueError("evaluation data holds no samples")
     return correct / total
+
+
+def distillation_loss(logits: Tensor, target: Tensor, teacher_logits: Tensor, weight: float,
+                      temperature: float) -> Tensor:
+    r"""Knowledge-distillation loss of Hinton et al. (arXiv:1503.02531):
+    :math:`(1-\lambda)\,\mathrm{CE}(z, y) + \lambda\tau^2\,\mathrm{KL}(\sigma(z_a/\tau)\,\|\,
+    \sigma(z/\tau))`, averaged over the batch.
+
+    Args:
+        logits: the student's outputs :math:`z`, ``[B, classes]``.
+        target: labels ``[B]``.
+        teacher_logits: the teacher's outputs :math:`z_a`, ``[B, classes]``.
+        weight: :math:`\lambda` in ``[0, 1]``.
+        temperature: :math:`\tau > 0`.
+    """
+    ce = F.cross_entropy(logits, target)
+    if weight == 0:
+        return ce
+    kl = F.kl_div(F.log_softmax(logits / temperature, -1),
+                  F.log_softmax(teacher_logits / temperature, -1),
+                  reduction="batchmean", log_target=True)
+    return (1 - weight) * ce + weight * temperature ** 2 * kl
+
+
+def _check_options(lr_schedule: str, teacher: nn.Module | None, distill_weight: float,
+                   temperature: float) -> None:
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
+    if not 0 <= distill_weight <= 1:
+        raise ValueError(f"distill_weight must lie in [0, 1], got {distill_weight}")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    if teacher is not None and not isinstance(teacher, nn.Module):
+        raise TypeError(f"teacher must be an nn.Module (the source ANN), got "
+                        f"{type(teacher).__name__}")
+
+
+def _set_surrogate(net: ConvertedSNN, surrogate: str | Surrogate | None) -> None:
+    if surrogate is None:
+        return
+    sg = get_surrogate(surrogate)
+    for m in net.modules():
+        if isinstance(m, IFActivation):
+            m.neuron.surrogate = sg
+
+
+def _train_stage(net: ConvertedSNN, x: Tensor, y: Tensor, steps: int, n_epochs: int,
+                 g: torch.Generator, *, lr: float, lr_schedule: str, batch_size: int,
+                 val_data: Any, augment: Augment | None, teacher: nn.Module | None,
+                 distill_weight: float, temperature: float
+                 ) -> tuple[float, float | None, int]:
+    """One stage: a fresh Adam run of ``n_epochs`` at ``steps``. Returns the last epoch's mean
+    loss, the best validation accuracy and the epoch kept (see :class:`StageResult`)."""
+    device = next(net.parameters()).device
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    updates = n_epochs * math.ceil(x.shape[0] / batch_size)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(updates, 1))
+             if lr_schedule == "cosine" else None)
+    best_val, best_state, best_epoch = None, None, n_epochs
+    if val_data is not None:
+        best_val, best_epoch = _accuracy(net, val_data, steps, 256), 0
+        best_state = copy.deepcopy(net.state_dict())
+    last = float("nan")
+    for epoch in range(1, n_epochs + 1):
+        net.train()
+        total, batches = 0.0, 0
+        perm = torch.randperm(x.shape[0], generator=g)
+        for i in range(0, x.shape[0], batch_size):
+            idx = perm[i:i + batch_size]
+            xb = x[idx] if augment is None else augment(x[idx], g)
+            xb, yb = xb.to(device), y[idx].to(device)
+            out = net(xb, steps)
+            if teacher is None:
+                loss = F.cross_entropy(out, yb)
+            else:
+                with torch.no_grad():
+                    t_out = teacher(xb)
+                loss = distillation_loss(out, yb, t_out, distill_weight, temperature)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            with torch.no_grad():  # thresholds stay positive
+                for m in net.modules():
+                    if isinstance(m, IFActivation):
+                        m.threshold.clamp_(min=1e-3)
+            total += loss.item()
+            batches += 1
+        last = total / max(batches, 1)
+        if val_data is not None:
+            acc = _accuracy(net, val_data, steps, 256)
+            if acc >= best_val:  # ties: the later epoch, trained longer
+                best_val, best_epoch = acc, epoch
+                best_state = copy.deepcopy(net.state_dict())
+    if best_state is not None and best_epoch != n_epochs:
+        net.load_state_dict(best_state)
+    net.eval()
+    return last, best_val, best_epoch
 
 
 def finetune(
@@ -95,26 +238,45 @@ def finetune(
     batch_size: int = 64,
     eval_data: Any = None,
     seed: int = 0,
+    lr_schedule: str = "constant",
+    val_data: Any = None,
+    augment: Augment | None = None,
+    teacher: nn.Module | None = None,
+    distill_weight: float = 0.5,
+    temperature: float = 4.0,
+    surrogate: str | Surrogate | None = None,
 ) -> list[StageResult]:
     """Fine-tune ``net`` in place at each number of steps of ``schedule`` in turn.
 
     Args:
         net: a converted network of IF neurons (:func:`snn.converters.convert`).
         data: training ``(inputs [N, ...], labels [N])``.
-        schedule: decreasing positive step counts, e.g. ``(4, 2, 1)``.
+        schedule: decreasing positive step counts, e.g. ``(4, 3, 2, 1)``.
         epochs: epochs per stage (one number, or one per stage).
-        lr: Adam learning rate (weights and thresholds).
+        lr: Adam learning rate (weights and thresholds), the peak with ``lr_schedule="cosine"``.
         batch_size: training batch size.
-        eval_data: labelled data to measure the accuracy at each stage's T on (optional).
-        seed: seed of the batch order.
+        eval_data: labelled data to report the accuracy on before and after each stage
+            (optional; it selects nothing).
+        seed: seed of the batch order and of ``augment``.
+        lr_schedule: one of :data:`LR_SCHEDULES`, applied within each stage.
+        val_data: labelled data held out from training (optional): each stage keeps the
+            weights of its epoch of best accuracy on it at the stage's T.
+        augment: ``augment(inputs, generator)`` returns a randomly transformed training batch
+            (optional).
+        teacher: the source ANN for knowledge distillation (optional, see the module notes);
+            it is run in eval mode and not trained.
+        distill_weight: :math:`\\lambda`, the weight of the distillation term.
+        temperature: :math:`\\tau`, the distillation temperature.
+        surrogate: surrogate gradient of the neurons during fine-tuning (a name or instance
+            from :mod:`snn.surrogate`; default: the neurons' own). It stays set afterwards.
 
     Returns:
         one :class:`StageResult` per stage. ``net.steps`` is set to the last stage's T.
 
     Raises:
-        ValueError: for a schedule that is empty, not decreasing or not positive, or bad
-            epochs.
-        TypeError: for a network with signed neurons.
+        ValueError: for a schedule that is empty, not decreasing or not positive, bad
+            epochs, or a bad option.
+        TypeError: for a network with signed neurons, or a teacher that is not a module.
     """
     steps_list = [int(s) for s in schedule]
     if not steps_list or any(s < 1 for s in steps_list) or any(
@@ -124,37 +286,23 @@ def finetune(
     per_stage = [epochs] * len(steps_list) if isinstance(epochs, int) else list(epochs)
     if len(per_stage) != len(steps_list) or any(e < 0 for e in per_stage):
         raise ValueError(f"epochs must be a non-negative number or one per stage, got {epochs}")
+    _check_options(lr_schedule, teacher, distill_weight, temperature)
     x, y = data
     if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape[0] != y.shape[0]:
         raise ValueError("data must be (inputs, labels) tensors of the same length")
     _trainable_thresholds(net)
-    device = next(net.parameters()).device
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    _set_surrogate(net, surrogate)
+    if teacher is not None:
+        teacher.eval()
     g = torch.Generator().manual_seed(seed)
     results = []
     for steps, n_epochs in zip(steps_list, per_stage):
         before = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
-        last = float("nan")
-        for _ in range(n_epochs):
-            net.train()
-            total, batches = 0.0, 0
-            perm = torch.randperm(x.shape[0], generator=g)
-            for i in range(0, x.shape[0], batch_size):
-                idx = perm[i:i + batch_size]
-                out = net(x[idx].to(device), steps)
-                loss = F.cross_entropy(out, y[idx].to(device))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                with torch.no_grad():  # thresholds stay positive
-                    for m in net.modules():
-                        if isinstance(m, IFActivation):
-                            m.threshold.clamp_(min=1e-3)
-                total += loss.item()
-                batches += 1
-            last = total / max(batches, 1)
-        net.eval()
+        last, best_val, best_epoch = _train_stage(
+            net, x, y, steps, n_epochs, g, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
+            val_data=val_data, augment=augment, teacher=teacher, distill_weight=distill_weight,
+            temperature=temperature)
         after = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
-        results.append(StageResult(steps, n_epochs, before, after, last))
+        results.append(StageResult(steps, n_epochs, before, after, last, best_val, best_epoch))
     net.steps = steps_list[-1]
     return results

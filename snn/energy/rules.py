@@ -14,6 +14,9 @@ multiply-accumulates (MACs) for graded values. Events are:
   batch), e.g. the spikes of amplitude :math:`\vartheta` of a converted network's
   :class:`~snn.converters.IFActivation`. The amplitude folds into the weights of the next
   layer (:math:`w \cdot \vartheta`), so each event costs one accumulate per synapse;
+  the same holds for signed events of a fixed magnitude, e.g. the spikes :math:`\pm\theta` of a
+  :class:`~snn.converters.expectation.SignedIFActivation` with one threshold pair (the sign
+  makes the accumulate a subtraction), which sets the attribute as a property;
 - what such events become through a module that only selects or moves them: the ``free``
   layers (reshape, identity, dropout at inference), max pooling (a selection within one channel,
   where the amplitude is the same), and modules whose class sets ``preserves_events = True``

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from snn.converters import convert
-from snn.converters.finetune import finetune
+from snn.converters.finetune import distillation_loss, finetune
 
 
 def _task() -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,3 +54,97 @@ def test_bad_arguments() -> None:
     signed, _ = convert(nn.Sequential(nn.Linear(8, 4), nn.GELU(), nn.Linear(4, 3)), x)
     with pytest.raises(TypeError, match="signed"):
         finetune(signed, (x, y), (1,))
+
+
+def _converted() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    x, y = _task()
+    ann = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.Adam(ann.parameters(), lr=0.01)
+    for _ in range(100):
+        loss = nn.functional.cross_entropy(ann(x[:256]), y[:256])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ann.eval()
+    net, _ = convert(ann, x[:256], time_chunk=2)
+    return net, x, y
+
+
+def test_validation_keeps_the_best_epoch() -> None:
+    # a learning rate far too large wrecks the network at every epoch, so the stage's best
+    # validation accuracy is that of its initial weights, and the stage ends with them
+    net, x, y = _converted()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    stages = finetune(net, (x[:256], y[:256]), (2,), epochs=2, lr=50.0,
+                      val_data=(x[256:], y[256:]), eval_data=(x[256:], y[256:]))
+    s = stages[0]
+    assert s.best_epoch == 0 and s.val_accuracy == s.accuracy_before == s.accuracy_after
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    # without validation data the stage ends with its last epoch
+    net2, _, _ = _converted()
+    stages = finetune(net2, (x[:256], y[:256]), (2,), epochs=2, lr=50.0)
+    assert stages[0].best_epoch == 2 and stages[0].val_accuracy is None
+    assert not all(torch.equal(before[k], v) for k, v in net2.state_dict().items())
+
+
+def test_cosine_schedule_anneals_to_zero(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, x, y = _converted()
+    seen = []
+
+    def spy(batch: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        seen.append(batch.shape[0])
+        return batch
+
+    original = torch.optim.Adam.step
+    lrs = []
+
+    def step(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    finetune(net, (x[:256], y[:256]), (2, 1), epochs=[1, 2], lr=0.01, batch_size=64,
+             lr_schedule="cosine", augment=spy)
+    # 4 updates at T=2, then a fresh optimiser and 8 updates at T=1, each a half cosine
+    assert seen == [64] * 12 and len(lrs) == 12
+    assert lrs[0] == pytest.approx(0.01) and lrs[4] == pytest.approx(0.01)
+    assert lrs[1] == pytest.approx(0.005 * (1 + math.cos(math.pi / 4)))
+    assert lrs[7] == pytest.approx(0.005 * (1 + math.cos(math.pi * 3 / 8)))
+    assert all(a > b for a, b in itertools.pairwise(lrs[4:]))
+
+
+def test_distillation_loss_matches_hinton() -> None:
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(5, 4, generator=g, requires_grad=True)
+    za = torch.randn(5, 4, generator=g)
+    y = torch.tensor([0, 1, 2, 3, 0])
+    tau = 3.0
+    assert torch.allclose(distillation_loss(z, y, za, 0.0, tau),
+                          nn.functional.cross_entropy(z, y))
+    soft = distillation_loss(z, y, za, 1.0, tau)
+    p, q = torch.softmax(z / tau, -1), torch.softmax(za / tau, -1)
+    by_hand = tau ** 2 * (q * (q.log() - p.log())).sum(-1).mean()
+    assert torch.allclose(soft, by_hand)
+    # Hinton et al.: the soft term's gradient with respect to the logits is (p - q) / tau per
+    # sample, so the tau^2 factor keeps it on the scale of the hard term: tau (p - q) / B
+    (grad,) = torch.autograd.grad(soft, z)
+    assert torch.allclose(grad, tau * (p - q).detach() / 5, atol=1e-6)
+    assert distillation_loss(za, y, za, 1.0, tau).abs() < 1e-6
+
+
+def test_distillation_and_surrogate_options() -> None:
+    net, x, y = _converted()
+    teacher = nn.Sequential(nn.Linear(8, 3))
+    stages = finetune(net, (x[:64], y[:64]), (1,), epochs=1, teacher=teacher,
+                      distill_weight=0.7, temperature=2.0, surrogate="triangle")
+    assert teacher.training is False and stages[0].final_loss > 0
+    assert all(type(m.neuron.surrogate).__name__ == "Triangle" for m in net.neurons().values())
+    for kwargs, match in (({"lr_schedule": "step"}, "lr_schedule"),
+                          ({"distill_weight": 1.5}, "distill_weight"),
+                          ({"temperature": 0.0}, "temperature")):
+        with pytest.raises(ValueError, match=match):
+            finetune(net, (x, y), (1,), **kwargs)
+    with pytest.raises(TypeError, match="teacher"):
+        finetune(net, (x, y), (1,), teacher=lambda t: t)

@@ -79,3 +79,41 @@ def test_a_converted_transformer_is_counted() -> None:
     assert len(products) == 2  # Q K^T and softmax V
     spikes = sum(layer.spikes for layer in counts.layers if layer.type == "SignedIFActivation")
     assert spikes > 0
+
+
+class _SignedThenLinear(nn.Module):
+    def __init__(self, levels: int) -> None:
+        super().__init__()
+        self.neuron = SignedIFActivation(0.5, levels=levels)
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor, steps: int) -> torch.Tensor:
+        return self.fc(self.neuron(x, steps))
+
+
+def test_linear_fed_by_signed_spikes_of_one_amplitude_does_accumulates() -> None:
+    # threshold 0.5, one threshold pair: spikes are +-0.5 (not binary values, but events of one
+    # magnitude: 0.5 folds into the weights, the sign makes the accumulate a subtraction)
+    m = _SignedThenLinear(levels=1)
+    assert m.neuron.fixed_amplitude_events
+    x = torch.tensor([[0.3, 0.0, -0.3]]).repeat(2, 1)  # 2 steps of 1 sample
+    spikes = SignedIFActivation(0.5, levels=1)(x, 2)
+    counter = OpCounter(m)
+    with counter, torch.no_grad():
+        m(x, 2)
+    # step 1: v = 0.6, 0, -0.6 -> +0.5, 0, -0.5; step 2: v = 0.2, 0, -0.2: silent
+    assert spikes.tolist() == [[0.5, 0.0, -0.5], [0.0, 0.0, 0.0]]
+    fc = counter.counts().layer("fc")
+    assert fc.acs == 2 * 2  # 2 events x 2 output synapses
+    assert fc.macs == 0 and fc.input_reads == 2
+
+
+def test_linear_fed_by_multi_amplitude_spikes_does_macs() -> None:
+    m = _SignedThenLinear(levels=2)  # amplitudes 0.5 and 0.25: graded values
+    assert not m.neuron.fixed_amplitude_events
+    x = torch.tensor([[0.3, 0.0, -0.3]]).repeat(2, 1)
+    counter = OpCounter(m)
+    with counter, torch.no_grad():
+        m(x, 2)
+    fc = counter.counts().layer("fc")
+    assert fc.acs == 0 and fc.macs > 0

@@ -22,8 +22,10 @@ Why the first version (``embed_dim=32``, the papers' neuron) learned slowly, and
   17 x 17 frames (the CNN recipe uses 32): ``embed_dim=64`` doubles them. To pay for it,
   T = 4 time bins instead of 8 (half the cost per digit); batches of 16 instead of 32 give
   twice the updates per epoch. With both changes: 86.6% validation accuracy after 4 epochs.
-- The run time was the other limit: on 2 cores shared with other jobs (load average ~10, the
-  job under ``nice``) one epoch took about 5 minutes, so the record's run is short.
+- The run time was the other limit: on 2 cores shared with other jobs (load average 5-10,
+  the job under ``nice -n 10``) an epoch took 1-4 minutes. The 10 epochs of the validation
+  runs (cosine schedule) reach 97.3% test accuracy in 16 minutes (the record, seed 0); a
+  shorter 6-epoch run, same settings otherwise, reached 96.0%.
 
 The settings were chosen on a validation split (``--val``: the last 20% of a seeded
 permutation of the training set, never the test set); the record's run trains on the whole
@@ -67,7 +69,7 @@ MODEL_KWARGS = {
     "pools": (False, True, True, False), "qkv_bias": True,
     "neuron_kwargs": {"decay_input": False},
 }
-SETTINGS = {"epochs": 6, "batch_size": 16, "lr": 3e-3, "loss": "ce"}
+SETTINGS = {"epochs": 10, "batch_size": 16, "lr": 3e-3, "loss": "ce"}
 STEPS = 4
 VAL_FRACTION = 0.2
 

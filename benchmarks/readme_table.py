@@ -223,11 +223,19 @@ def energy_rows(record: dict, name: str) -> list[Row]:
 
 
 def recipe_rows(record: dict, name: str) -> list[Row]:
-    """``recipe_digits_events.py``: a training recipe's test accuracy against its target."""
-    return [(f"recipe `{record['recipe']}` ({record['model']}, {record['steps']} steps, "
-             f"{record['test_samples']} test samples)",
-             f"{_pct(record['test_accuracy'])} (target {_pct(record['target_accuracy'])})",
-             "", f"`{name}`")]
+    """``recipe_digits_events.py``, ``recipe_transformer_digits_events.py``: a training recipe's
+    test accuracy against its target (every seed's, when the record has several)."""
+    accs = record.get("test_accuracy_per_seed") or [record["test_accuracy"]]
+    seeds = [r["seed"] for r in record.get("seeds", [])]
+    what = (f"recipe `{record['recipe']}` ({record['model']}, {record['parameters']:,} "
+            f"parameters, {record['steps']} steps, {record['config']['epochs']} epochs, "
+            f"{record['test_samples']} test samples)")
+    if len(accs) > 1:
+        ours = ("seeds " + ", ".join(str(s) for s in seeds) + ": "
+                + ", ".join(_pct(a) for a in accs))
+    else:
+        ours = _pct(accs[0])
+    return [(what, f"{ours} (target {_pct(record['target_accuracy'])})", "", f"`{name}`")]
 
 
 def spikegpt_chars_rows(record: dict, name: str) -> list[Row]:

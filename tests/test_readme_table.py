@@ -63,3 +63,12 @@ def test_missing_markers_are_an_error():
     rt = _module()
     with pytest.raises(ValueError, match="exactly one"):
         rt.replace_block("no markers here\n", "x\n")
+
+
+def test_recipe_row_lists_every_seed():
+    rt = _module()
+    record = json.loads((ROOT / "benchmarks" / "results" / "recipe_digits_events.json").read_text())
+    record.update({"seeds": [{"seed": 0}, {"seed": 1}], "test_accuracy_per_seed": [0.975, 0.98]})
+    (what, ours, _, _), = rt.recipe_rows(record, "r.json")
+    assert ours == "seeds 0, 1: 97.5%, 98.0% (target 95.0%)"
+    assert "166,596 parameters" in what and "10 epochs" in what

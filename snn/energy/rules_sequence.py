@@ -36,23 +36,10 @@ import torch
 from torch import Tensor, nn
 
 from snn.energy.counts import LayerCounts
+from snn.energy.rules import _activity
+from snn.energy.rules import _first_tensor as _input
 
 __all__ = ["SEQUENCE_RULES", "count_channel_mix", "count_legendre_memory", "count_time_mix"]
-
-
-def _input(inputs: tuple) -> Tensor:
-    for item in inputs:
-        if isinstance(item, Tensor):
-            return item
-    raise TypeError("the layer was called without a tensor input")
-
-
-def _activity(counts: LayerCounts, x: Tensor, out: Any) -> None:
-    counts.inputs += x.numel()
-    counts.input_nonzero += int(torch.count_nonzero(x))
-    if isinstance(out, Tensor):
-        counts.outputs += out.numel()
-        counts.output_nonzero += int(torch.count_nonzero(out))
 
 
 def _previous_memory(module: nn.Module, u: Tensor, m: Tensor) -> Tensor:

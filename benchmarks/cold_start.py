@@ -13,7 +13,8 @@ Each scenario copies this checkout's ``snn`` package into a new temporary folder
 numba's per-user cache is empty too). Each measurement is a new Python process; it reports
 the import time, the time of the first call (forward + backward of a Linear + LIF + LI
 model, ``backend="auto"``) and which implementation ran it, the second call, and when the
-numba kernels took over (the process keeps calling until they do), with numba's own count of
+numba kernels ran (a process that finds a cold cache runs the reference to its end, waits for
+the compilation it started and calls once more to show it did not switch), with numba's own count of
 the specialisations it loaded from the cache (hits) and compiled (misses) in that process.
 
 The read-only scenario runs the processes as user ``nobody`` (``setpriv``; needs root) on a
@@ -64,13 +65,21 @@ def call():
     return time.perf_counter() - t, "numba" if len(ran) > n else "torch"
 times, on, starts = [], [], []
 deadline = time.perf_counter() + float(sys.argv[1])
-while len(on) < 2 or (on[-1] != "numba" and time.perf_counter() < deadline):
-    if len(on) >= 2:  # calls every 0.1 s, every second after 10 s (a compilation runs)
-        time.sleep(0.1 if time.perf_counter() - t1 < 10 else 1.0)
+from snn.cpu_kernels import warmup
+for _ in range(2):
     starts.append(time.perf_counter() - t1)
     took, where = call()
     times.append(took)
     on.append(where)
+# a cold process stays on the reference; it waits for the compilation it started (for the
+# next process) and checks, with one more call, that it did not switch in the middle
+compiled_after = None
+for th in list(warmup._STATE["loaders"].values()):
+    th.join(max(0.0, deadline - time.perf_counter()))
+    compiled_after = time.perf_counter() - t1
+took, where = call()
+times.append(took)
+on.append(where)
 k = on.index("numba") if "numba" in on else None
 from snn.cpu_kernels import loops
 stats = {name: {"cache_hits": sum(fn.stats.cache_hits.values()),
@@ -84,6 +93,7 @@ print(json.dumps({
     "calls_until_numba": None if k is None else k + 1,
     "numba_from_s_after_import": None if k is None else starts[k],
     "first_numba_call_s": None if k is None else times[k],
+    "compiled_elsewhere_after_s": compiled_after, "runs_on_after_compilation": on[-1],
     "uid": os.geteuid(), "this_process_numba": stats,
 }))
 """

@@ -329,11 +329,15 @@ def cold_start_rows(record: dict, name: str) -> list[Row]:
         ours = f"cold cache {_s(cold['first_call_s'])} (ran on {cold['first_call_ran_on']})"
         if cold.get("numba_from_s_after_import") is not None:
             ours += f", kernels from {_s(cold['numba_from_s_after_import'])}"
+        if cold.get("compiled_elsewhere_after_s") is not None:
+            ours += (f", compiled elsewhere after {_s(cold['compiled_elsewhere_after_s'])}, "
+                     f"then still on {cold['runs_on_after_compilation']}")
         if warm:
             ours += f"; warm cache {_s(warm['first_call_s'])}"
             if "first_call_ran_on" in warm:
                 ours += f" (ran on {warm['first_call_ran_on']})"
-            if warm.get("numba_from_s_after_import") is not None:
+            if (warm.get("numba_from_s_after_import") is not None
+                    and warm.get("first_call_ran_on") != "numba"):
                 ours += f", kernels from {_s(warm['numba_from_s_after_import'])}"
             if "import_s" in warm:
                 ours += f"; import {_s(warm['import_s'])}"

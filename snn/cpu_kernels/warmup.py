@@ -1,5 +1,5 @@
-"""A fast first call: the numba kernels are compiled in a separate process and loaded on a
-background thread while the first calls run on the reference.
+"""A fast first call that keeps results reproducible: the numba kernels load in the calling
+thread when they are cached, and compile in a separate process when they are not.
 
 Compiling the fused CPU loops takes seconds to minutes (numba, LLVM). Numba keeps the result
 on disk (``cache=True``): next to the sources, or, on a read-only installation, in numba's
@@ -7,20 +7,21 @@ per-user cache directory (``$XDG_CACHE_HOME/numba``, default ``~/.cache/numba``,
 ``NUMBA_CACHE_DIR``; see :func:`cache_directory`), so each kernel compiles once per
 installation and user, not once per process.
 
-Even from a warm cache, making the kernels callable costs about a second of CPU time in each
-process: importing numba, numba's registration of its whole implementation library (which
-imports ``scipy.linalg``), and loading the machine code of each specialisation. So with
-``backend="auto"`` the first call on a CPU tensor of a dtype starts a *loader* thread for that
-dtype and runs the reference implementation; the loader imports numba, and
+With ``backend="auto"``, the first call on a CPU tensor of a dtype decides, once per process,
+which implementation that dtype runs on:
 
-- if the cache is cold, starts one compilation in a child process (``python -m
-  snn.cpu_kernels.warmup``; one per cache at a time, guarded by a lock file) and waits for it,
-- then loads only that dtype's forward and backward specialisations (by running them once on
-  a tiny input).
+- **warm cache**: the calling thread imports numba and loads only that dtype's forward and
+  backward specialisations (by running them once on a tiny input), about a second of CPU time:
+  importing numba, numba's registration of its implementation library (which imports
+  ``scipy.linalg``) and the machine code. Every call of the process runs the kernels.
+- **cold cache**: one compilation starts in a child process (``python -m
+  snn.cpu_kernels.warmup``; one per cache at a time, guarded by a lock file) and this process
+  runs the reference for that dtype until it ends; the next process finds a warm cache.
 
-Calls made after the loader has finished run the kernels. An explicit ``backend="numba"``
-waits for the loader (or loads and compiles in the calling thread). Nothing else changes:
-results are those of the reference, which the kernels equal.
+The choice is made once and never changes in the middle of a run: the kernels and the
+reference agree to rounding, not always to the last bit, and a switch at a moment set by the
+compiler's progress would make training depend on the machine's load. An explicit
+``backend="numba"`` waits for the compilation (or compiles in the calling thread).
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ import torch
 
 __all__ = ["cache_directory", "cache_is_warm", "ensure_compiled", "main"]
 
-_STATE: dict[str, Any] = {"ready": set(), "loaders": {}, "lock": threading.Lock()}
+_STATE: dict[str, Any] = {"ready": set(), "reference": set(), "loaders": {},
+                          "lock": threading.RLock()}
 """This process's knowledge of the kernels (a cache, not configuration): ``ready``, the dtypes
-whose kernels run without compiling or loading; ``all``, set once an explicit wait made every
-dtype load in the calling thread; ``loaders``, the loader thread of each dtype; ``proc``, the
-warm-up process this process started."""
+whose kernels this process runs; ``reference``, the dtypes whose first call found a cold cache
+and which run on the reference to the end of the process; ``all``, set once an explicit wait
+made every dtype load in the calling thread; ``loaders``, the background compilation thread;
+``proc``, the warm-up process this process started."""
 
 LOCK_AGE = 900.0
 """Seconds after which a warm-up lock left by another process is considered stale."""
@@ -155,28 +158,47 @@ def _exercise(dtype: torch.dtype) -> None:
     (out.spikes.sum() + out.v.sum()).backward()
 
 
-def _load(dtype: torch.dtype) -> None:
-    """The loader thread's work for ``dtype`` (see the module docstring)."""
+def _compile_elsewhere() -> None:
+    """The background thread's work on a cold cache: import numba, then start (or wait for)
+    the one compilation that fills the cache for the next processes."""
     try:
         import snn.cpu_kernels.loops  # noqa: F401  (numba)
 
         if not cache_is_warm():
             _wait_for_cache()
-        _exercise(dtype)
     except Exception:
         pass
 
 
+def _load(dtype: torch.dtype) -> bool:
+    """Load ``dtype``'s kernels in the calling thread when the cache is warm; ``False`` (and
+    a compilation started elsewhere) when it is cold."""
+    try:
+        from snn.cpu_kernels import loops  # noqa: F401  (numba)
+    except Exception:
+        return False
+    if not cache_is_warm():
+        return False
+    _exercise(dtype)
+    return True
+
+
 def ensure_compiled(block: bool, dtype: torch.dtype | None = None) -> bool:
-    """Whether the kernels for ``dtype`` can run now without compiling or loading them.
+    """Whether the kernels for ``dtype`` run in this process (see the module docstring).
 
     Args:
-        block: wait for the loader of ``dtype`` (an explicit ``backend="numba"``); whatever
-            is still missing then loads or compiles in the calling thread. Without it, the
-            first call for a dtype starts its loader and returns ``False`` (``"auto"`` then
-            runs the reference), and later calls return ``False`` until the loader is done.
+        block: an explicit ``backend="numba"``: wait for a compilation under way, then
+            whatever is still missing loads or compiles in the calling thread; always
+            ``True``. Without it (``"auto"``), the first call for a dtype loads its kernels
+            from a warm cache and returns ``True``, or, on a cold cache, starts their
+            compilation elsewhere and returns ``False``; later calls give the same answer for
+            the rest of the process.
         dtype: the input's dtype; ``None`` (with ``block``) for every dtype.
     """
+    if dtype is None and not block:
+        dtype = torch.float32
+    if not block and dtype in _STATE["reference"]:
+        return False  # decided at this process's first call: the reference, to the end
     if _STATE.get("all") or dtype in _STATE["ready"]:
         return True
     if dtype is not None and dtype not in DTYPES:
@@ -185,7 +207,7 @@ def ensure_compiled(block: bool, dtype: torch.dtype | None = None) -> bool:
         for key in DTYPES if dtype is None else (dtype,):
             loader = _STATE["loaders"].get(key)
             if loader is threading.current_thread():
-                return True  # the loader itself, loading
+                return True  # the background thread itself
             if loader is not None:
                 loader.join()
         if dtype is None:
@@ -193,20 +215,23 @@ def ensure_compiled(block: bool, dtype: torch.dtype | None = None) -> bool:
         else:
             _STATE["ready"].add(dtype)
         return True
-    loader = _STATE["loaders"].get(dtype)
-    if loader is None:
-        with _STATE["lock"]:
-            loader = _STATE["loaders"].get(dtype)
-            if loader is None:
-                loader = threading.Thread(target=_load, args=(dtype,), daemon=True,
-                                          name=f"snn-numba-loader-{dtype}")
-                _STATE["loaders"][dtype] = loader
-                loader.start()
-        return False
-    if loader.is_alive():
-        return False
-    _STATE["ready"].add(dtype)
-    return True
+    with _STATE["lock"]:
+        if dtype in _STATE["ready"]:
+            return True
+        if dtype in _STATE["reference"]:
+            return False
+        if _load(dtype):
+            _STATE["ready"].add(dtype)
+            return True
+        _STATE["reference"].add(dtype)
+        if not _STATE["loaders"]:
+            loader = threading.Thread(target=_compile_elsewhere, daemon=True,
+                                      name="snn-numba-compile")
+            _STATE["loaders"][dtype] = loader
+            loader.start()
+        else:
+            _STATE["loaders"][dtype] = next(iter(_STATE["loaders"].values()))
+    return False
 
 
 def main() -> int:

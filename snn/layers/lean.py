@@ -178,7 +178,7 @@ def _neuron_run(neuron: nn.Module, x: Tensor) -> _NeuronRun | None:
     if any(isinstance(v, Tensor) for v in params.values()):
         return None
     engine = get_engine("numba")
-    if not engine.prepare(neuron.backend == "numba"):
+    if not engine.prepare(neuron.backend == "numba", x.dtype):
         return None
     desc = get_description(neuron.kind)
     try:

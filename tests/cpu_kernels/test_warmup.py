@@ -1,6 +1,6 @@
-"""The first call: ``backend="auto"`` runs the reference while a loader thread loads the
-kernels (and, on a cold cache, waits for their compilation in another process); an explicit
-``backend="numba"`` waits for them. And where numba caches them: next to the sources, or in
+"""The first call: ``backend="auto"`` loads the cached kernels in the calling thread, or, on a
+cold cache, runs the reference for the whole process while they compile in another process; an
+explicit ``backend="numba"`` waits for them. And where numba caches them: next to the sources, or in
 the user's cache directory when the installation is read-only."""
 
 from __future__ import annotations
@@ -42,106 +42,110 @@ class FakeProcess:
 @pytest.fixture
 def fresh_state(monkeypatch):
     """This process as if no kernel had been loaded yet."""
-    monkeypatch.setattr(warmup, "_STATE", {"ready": set(), "loaders": {},
-                                           "lock": threading.Lock()})
+    monkeypatch.setattr(warmup, "_STATE", {"ready": set(), "reference": set(), "loaders": {},
+                                           "lock": threading.RLock()})
 
 
 @pytest.fixture
-def gated_loader(fresh_state, monkeypatch):
-    """A loader that finishes only when the test sets the returned event."""
-    gate = threading.Event()
-    loaded: list[torch.dtype] = []
-
-    def load(dtype):
-        gate.wait(60)
-        loaded.append(dtype)
-
-    monkeypatch.setattr(warmup, "_load", load)
-    return gate, loaded
-
-
-def test_auto_runs_the_reference_until_the_loader_is_done(gated_loader, monkeypatch):
-    gate, loaded = gated_loader
-    calls = []
+def counted_engine(fresh_state, monkeypatch):
+    """The calls that reach the numba engine."""
+    calls: list[int] = []
     real = backends._load("lif", "engine:numba")
     monkeypatch.setitem(backends._LOADED, ("lif", "engine:numba"), _counting(real, calls))
     monkeypatch.setattr(backends, "_RESOLVED", {})
+    return calls
+
+
+def _auto(x):
+    return run_sequence_backend("lif", "auto", x, None, False, {"beta": 0.9})
+
+
+def test_warm_cache_auto_loads_the_kernels_in_the_calling_thread(counted_engine, monkeypatch):
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: True)
     x = torch.randn(5, 2, 3)
     ref = run_sequence_backend("lif", "torch", x, None, False, {"beta": 0.9})
-    for _ in range(2):  # the loader is still at work: both calls run the reference
-        out = run_sequence_backend("lif", "auto", x, None, False, {"beta": 0.9})
-        assert torch.equal(out.spikes, ref.spikes) and calls == []
-    loader = warmup._STATE["loaders"][torch.float32]
-    assert loader.is_alive() and list(warmup._STATE["loaders"]) == [torch.float32]
-    gate.set()
-    loader.join()
-    out = run_sequence_backend("lif", "auto", x, None, False, {"beta": 0.9})
-    assert calls == [1] and loaded == [torch.float32]
-    assert torch.equal(out.spikes, ref.spikes)
+    out = _auto(x)
+    assert counted_engine == [1] and torch.equal(out.spikes, ref.spikes)
     assert warmup._STATE["ready"] == {torch.float32}  # only the dtype that was asked for
+    assert warmup._STATE["loaders"] == {} and warmup._STATE["reference"] == set()
 
 
-def test_explicit_numba_waits_for_the_loader(gated_loader):
-    gate, loaded = gated_loader
-    assert not warmup.ensure_compiled(block=False, dtype=torch.float64)  # starts the loader
+def test_cold_cache_auto_runs_the_reference_for_the_whole_process(counted_engine, monkeypatch):
+    """The choice is made once: a compilation that ends during the run does not move the
+    process onto the kernels (the two agree to rounding, not always to the last bit)."""
+    proc = FakeProcess()
+    started = []
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: proc.done)
+    monkeypatch.setattr(warmup, "_start", lambda: started.append(1) or proc)
+    x = torch.randn(5, 2, 3)
+    ref = run_sequence_backend("lif", "torch", x, None, False, {"beta": 0.9})
+    out = _auto(x)
+    assert counted_engine == [] and torch.equal(out.spikes, ref.spikes)
+    warmup._STATE["loaders"][torch.float32].join()
+    assert started == [1] and proc.done and warmup.cache_is_warm()
+    for _ in range(2):
+        out = _auto(x)
+        assert counted_engine == [] and torch.equal(out.spikes, ref.spikes)
+    assert warmup._STATE["reference"] == {torch.float32}
+    assert len(set(map(id, warmup._STATE["loaders"].values()))) == 1  # one compilation
+
+
+def test_explicit_numba_waits_for_the_compilation_under_way(fresh_state, monkeypatch):
+    gate = threading.Event()
+    waited = []
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "_wait_for_cache", lambda: gate.wait(60) and waited.append(1))
+    assert not warmup.ensure_compiled(block=False, dtype=torch.float64)
     timer = threading.Timer(0.2, gate.set)
     timer.start()
     assert warmup.ensure_compiled(block=True, dtype=torch.float64)
-    assert loaded == [torch.float64] and torch.float64 in warmup._STATE["ready"]
+    assert waited == [1] and torch.float64 in warmup._STATE["ready"]
     timer.join()
+    assert not warmup.ensure_compiled(block=False, dtype=torch.float64)  # auto: still decided
 
 
-def test_a_dtype_without_kernels_starts_no_loader(gated_loader):
+def test_a_dtype_without_kernels_starts_no_loader(fresh_state):
     assert warmup.ensure_compiled(block=False, dtype=torch.float16)
     assert warmup._STATE["loaders"] == {}
 
 
-def test_cold_cache_the_loader_waits_for_one_compilation_elsewhere(fresh_state, monkeypatch):
+def test_cold_cache_one_compilation_is_started_and_waited_for(fresh_state, monkeypatch):
     proc = FakeProcess()
-    started, exercised = [], []
+    started = []
     monkeypatch.setattr(warmup, "cache_is_warm", lambda: proc.done)
     monkeypatch.setattr(warmup, "_start", lambda: started.append(1) or proc)
-    monkeypatch.setattr(warmup, "_exercise", exercised.append)
-    warmup._load(torch.float32)
-    assert started == [1] and proc.done and exercised == [torch.float32]
+    warmup._compile_elsewhere()
+    assert started == [1] and proc.done
     assert warmup._STATE["proc"] is proc
 
 
 def test_cold_cache_compiled_by_another_process_is_waited_for(fresh_state, monkeypatch):
     looks = iter([False, False, False, True, True])
-    exercised = []
     monkeypatch.setattr(warmup, "cache_is_warm", lambda: next(looks))
     monkeypatch.setattr(warmup, "_start", lambda: None)  # another process holds the lock
     monkeypatch.setattr(warmup, "POLL", 0.0)
-    monkeypatch.setattr(warmup, "_exercise", exercised.append)
-    warmup._load(torch.float64)
-    assert exercised == [torch.float64] and "proc" not in warmup._STATE
+    warmup._compile_elsewhere()
+    assert next(looks) is True and "proc" not in warmup._STATE
 
 
-def test_no_lock_possible_the_loader_compiles_itself(fresh_state, monkeypatch):
-    """A cache directory nobody can write (and numba then caches nothing): the loader does
-    not wait for a warm cache that never comes; it compiles in this process."""
-    exercised = []
-
+def test_no_lock_possible_the_background_thread_gives_up(fresh_state, monkeypatch):
+    """A cache directory nobody can write: no compilation is waited for; ``auto`` stays on
+    the reference and an explicit ``numba`` compiles in its own thread."""
     def unwritable():
         raise PermissionError(13, "read-only cache directory")
 
     monkeypatch.setattr(warmup, "cache_is_warm", lambda: False)
     monkeypatch.setattr(warmup, "_start", unwritable)
-    monkeypatch.setattr(warmup, "_exercise", exercised.append)
-    warmup._load(torch.float32)
-    assert exercised == [torch.float32] and "proc" not in warmup._STATE
+    warmup._compile_elsewhere()
+    assert "proc" not in warmup._STATE
 
 
 def test_a_lock_that_never_clears_is_waited_for_at_most_lock_age(fresh_state, monkeypatch):
-    exercised = []
     monkeypatch.setattr(warmup, "cache_is_warm", lambda: False)
     monkeypatch.setattr(warmup, "_start", lambda: None)
     monkeypatch.setattr(warmup, "POLL", 0.001)
     monkeypatch.setattr(warmup, "LOCK_AGE", 0.05)
-    monkeypatch.setattr(warmup, "_exercise", exercised.append)
-    warmup._load(torch.float64)  # returns (the test would hang otherwise) and compiles
-    assert exercised == [torch.float64]
+    warmup._compile_elsewhere()  # returns (the test would hang otherwise)
 
 
 def test_the_cache_of_these_sources_is_read_without_compiling():

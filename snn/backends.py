@@ -242,8 +242,9 @@ def run_sequence_backend(
     impls = resolve(neuron, backend, x.device.type)
     for i, impl in enumerate(impls):
         prepare = getattr(impl, "prepare", None)
-        # a fused engine whose kernels are not loaded yet: "auto" moves on while they load
-        # (or compile) elsewhere; an explicit backend waits for them
+        # a fused engine whose kernels this process does not run ("auto" found a cold cache
+        # at its first call and they compile elsewhere): "auto" moves on; an explicit
+        # backend waits for them
         if (prepare is not None and not torch.compiler.is_compiling()
                 and not prepare(backend != "auto", x.dtype) and i < len(impls) - 1):
             continue

@@ -150,7 +150,7 @@ class NumbaEngine:
                 beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> ForwardResult:
         from snn.cpu_kernels import loops
 
-        ensure_compiled(True, x.dtype)  # never beside a loader still at work (thread safety)
+        ensure_compiled(True, x.dtype)  # after any compilation under way (thread safety)
         N = x.shape[1]
         spikes = fresh(x)
         v_rec = fresh(x) if record else None

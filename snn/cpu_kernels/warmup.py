@@ -153,9 +153,12 @@ def _exercise(dtype: torch.dtype) -> None:
     from snn.fused.autograd import fused_sequence
     from snn.fused.description import get_description
 
-    x = torch.randn(3, 2, 4, dtype=dtype, requires_grad=True)
-    out = fused_sequence("numba", get_description("lif"), x, None, True, {"beta": 0.9})
-    (out.spikes.sum() + out.v.sum()).backward()
+    # the caller may be under no_grad or inference_mode, and its random stream stays untouched
+    with torch.inference_mode(False), torch.enable_grad():
+        x = torch.randn(3, 2, 4, dtype=dtype, generator=torch.Generator().manual_seed(0))
+        x.requires_grad_()
+        out = fused_sequence("numba", get_description("lif"), x, None, True, {"beta": 0.9})
+        (out.spikes.sum() + out.v.sum()).backward()
 
 
 def _compile_elsewhere() -> None:

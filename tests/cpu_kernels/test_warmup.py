@@ -70,6 +70,21 @@ def test_warm_cache_auto_loads_the_kernels_in_the_calling_thread(counted_engine,
     assert warmup._STATE["loaders"] == {} and warmup._STATE["reference"] == set()
 
 
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_a_first_call_without_gradients_loads_the_kernels(counted_engine, monkeypatch, mode):
+    """Loading runs a tiny forward + backward: it works under the caller's no_grad or
+    inference_mode, and leaves the caller's random stream as it was."""
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: True)
+    x = torch.randn(5, 2, 3)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    with mode():
+        out = _auto(x)
+    assert counted_engine == [1] and out.spikes.shape == x.shape
+    assert torch.equal(torch.rand(3), expected)
+
+
 def test_cold_cache_auto_runs_the_reference_for_the_whole_process(counted_engine, monkeypatch):
     """The choice is made once: a compilation that ends during the run does not move the
     process onto the kernels (the two agree to rounding, not always to the last bit)."""

@@ -4,7 +4,7 @@ registered into :data:`snn.energy.rules.RULES`.
 - :class:`~snn.layers.norm.PerStepLayer` (a convolution or linear layer with its own weights at
   each time step, the result of folding TEBN or BNTT into the previous layer): step ``t`` of
   its input ``[T, B, ...]`` is priced exactly as the shared layer with the weights of step
-  ``t`` would be (:func:`~snn.energy.rules.count_linear`, :func:`~snn.energy.rules.count_conv`:
+  ``t`` would be (``count_linear``, ``count_conv``:
   events are accumulates over their fan-out through that step's nonzero weights, graded inputs
   multiply-accumulates), and the steps are summed. The folded norm itself costs nothing.
 - :class:`~snn.layers.repconv.BatchNormPad`: batch norm, one multiply-add per input element;

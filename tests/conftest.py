@@ -29,6 +29,19 @@ def fixtures_dir() -> Path:
     return found
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _kernels_in_this_process() -> None:
+    """The test process runs the numba kernels wherever ``backend="auto"`` would in a process
+    that found a warm cache, whatever the state of the cache (a fresh checkout has none):
+    the kernels then compile in the process at their first use. The cold-cache behaviour is
+    tested on its own, with its own state, in ``tests/cpu_kernels/test_warmup.py``."""
+    try:
+        from snn.cpu_kernels.warmup import ensure_compiled
+    except ImportError:  # no numba: nothing to load
+        return
+    ensure_compiled(True)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

@@ -292,7 +292,6 @@ class _ProjectNeuron(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g_s: Tensor | None, g_vt: Tensor | None) -> tuple[Any, ...]:
-        from snn.fused.autograd import Saved
 
         saved_x, z, mean, invstd, weight, bias, bn_weight, bn_bias, v_start = ctx.saved_tensors
         meta, run = ctx.meta, ctx.meta["run"]
@@ -302,15 +301,8 @@ class _ProjectNeuron(torch.autograd.Function):
         steps = ctx.x_shape[0]
         # the neuron's input, recomputed from z: the same kernel on the same values
         y = torch.native_batch_norm(z, bn_weight, bn_bias, None, None, True, 0.0, bn.eps)[0]
-        ys = y.reshape(steps, -1)
-        n = ys.shape[1]
-        zeros = ys.new_zeros(n)
-        v0 = v_start if v_start is not None else zeros
-        saved = Saved(None, None, ys, v0, zeros, zeros, run.beta, run.c, run.thr)
-        gs = g_s.reshape(steps, n) if g_s is not None else None
-        gvt = g_vt.reshape(n).contiguous() if g_vt is not None else zeros
-        r = run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False)
-        del y, ys, saved
+        r = _neuron_backward(run, y.reshape(steps, -1), v_start, g_s, g_vt)
+        del y
         needs = ctx.needs_input_grad
         gv0 = r.gv0.reshape(ctx.v_shape) if needs[5] and v_start is not None else None
         gy = r.gx.reshape(z.shape)
@@ -439,7 +431,6 @@ class _SpikeAttentionNeuron(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g_s: Tensor | None, g_vt: Tensor | None) -> tuple[Any, ...]:
-        from snn.fused.autograd import Saved
 
         *packed, v_start = ctx.saved_tensors
         q3, kt3, v3 = (k.restore(s) for k, s in zip(ctx.kept, packed, strict=True))
@@ -447,14 +438,8 @@ class _SpikeAttentionNeuron(torch.autograd.Function):
         run = ctx.run
         kv = torch.bmm(kt3, v3)
         xs = _attention_input(q3, kt3, v3, q_shape, ctx.scale, kv)
-        steps, n = xs.shape
-        zeros = xs.new_zeros(n)
-        v0 = v_start if v_start is not None else zeros
-        saved = Saved(None, None, xs, v0, zeros, zeros, run.beta, run.c, run.thr)
-        gs = g_s.reshape(steps, n) if g_s is not None else None
-        gvt = g_vt.reshape(n).contiguous() if g_vt is not None else zeros
-        r = run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False)
-        del xs, saved
+        r = _neuron_backward(run, xs, v_start, g_s, g_vt)
+        del xs
         gv0 = (r.gv0.reshape(ctx.v_shape) if ctx.needs_input_grad[3] and v_start is not None
                else None)
         t, b, h, tokens, d = q_shape
@@ -462,6 +447,22 @@ class _SpikeAttentionNeuron(torch.autograd.Function):
         del r
         gq, gk, gv = _qkv_backward(g, q3, kt3, v3, kv, ctx.scale, ctx.shapes)
         return gq, gk, gv, gv0, None, None
+
+
+def _neuron_backward(run: Any, xs: Tensor, v_start: Tensor | None, g_s: Tensor | None,
+                     g_vt: Tensor | None) -> Any:
+    """The fused neuron's backward over its recomputed input ``xs`` (``[T, N]``), from rest
+    when ``v_start`` is ``None``; ``g_s`` and ``g_vt`` are the spikes' and the final
+    membrane's gradients (``None`` for zero)."""
+    from snn.fused.autograd import Saved
+
+    steps, n = xs.shape
+    zeros = xs.new_zeros(n)
+    v0 = v_start if v_start is not None else zeros
+    saved = Saved(None, None, xs, v0, zeros, zeros, run.beta, run.c, run.thr)
+    gs = g_s.reshape(steps, n) if g_s is not None else None
+    gvt = g_vt.reshape(n).contiguous() if g_vt is not None else zeros
+    return run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False)
 
 
 def _qkv_operands(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:

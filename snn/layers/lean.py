@@ -292,7 +292,6 @@ class _ProjectNeuron(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g_s: Tensor | None, g_vt: Tensor | None) -> tuple[Any, ...]:
-
         saved_x, z, mean, invstd, weight, bias, bn_weight, bn_bias, v_start = ctx.saved_tensors
         meta, run = ctx.meta, ctx.meta["run"]
         if ctx.recompute:  # the same product of the same operands
@@ -431,7 +430,6 @@ class _SpikeAttentionNeuron(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, g_s: Tensor | None, g_vt: Tensor | None) -> tuple[Any, ...]:
-
         *packed, v_start = ctx.saved_tensors
         q3, kt3, v3 = (k.restore(s) for k, s in zip(ctx.kept, packed, strict=True))
         q_shape = ctx.shapes[0]

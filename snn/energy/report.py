@@ -2,8 +2,8 @@
 
 Energy per layer falls into four categories (:data:`snn.energy.targets.CATEGORIES`):
 
-- ``compute``: ACs (and pooling/ReLU additions or comparisons) times the target's ``ac``,
-  MACs (and batch-norm multiply-adds) times ``mac``;
+- ``compute``: ACs (and pooling/ReLU/layer-norm additions or comparisons) times the target's
+  ``ac``, MACs (and batch- and layer-norm multiply-adds) times ``mac``;
 - ``memory``: all counted memory accesses times ``memory_access``;
 - ``neuron``: neuron updates times ``neuron_update`` (active) and ``neuron_update_inactive``
   (neurons without input at that step) when the target distinguishes them;
@@ -144,8 +144,9 @@ def _ann_counts(x: LayerCounts, steps: float) -> dict[str, float]:
         zero["other_adds"] = x.dense_other_adds / steps
         zero["memory"] = (x.dense_other_adds + x.outputs) / steps
     elif x.kind == "norm":
+        zero["other_adds"] = x.dense_other_adds / steps  # layer norm's sums; 0 for batch norm
         zero["other_macs"] = x.dense_other_macs / steps
-        zero["memory"] = (x.dense_other_macs + x.outputs) / steps
+        zero["memory"] = (x.dense_other_macs + x.dense_other_adds + x.outputs) / steps
     return zero
 
 

@@ -11,6 +11,7 @@ Language models take token indices, not spike tensors, so they live in their own
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -45,6 +46,14 @@ class SpikeGPT(nn.Module):
         neuron: registry name of the neurons.
         neuron_kwargs: their options.
     """
+
+    folded_functions = MappingProxyType(dict.fromkeys(
+        ("min", "max", "lt", "ge"),
+        "the check that the token indices lie in the vocabulary (input validation, no network "
+        "arithmetic)",
+    ))
+    """For :class:`snn.energy.OpCounter`: the functions of :meth:`forward` that are not work of
+    the network."""
 
     def __init__(
         self,

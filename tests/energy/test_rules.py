@@ -66,6 +66,8 @@ FACTORIES = {
     norm.PerStepLayer: lambda: (norm.PerStepLayer(nn.Linear(6, 3), torch.randn(2, 3, 6),
                                                   torch.randn(2, 3)), (2, 4, 6)),
     repconv.BatchNormPad: lambda: (repconv.BatchNormPad(3).eval(), (2, 3, 4, 4)),
+    nn.LayerNorm: lambda: (nn.LayerNorm(4), (2, 3, 4)),
+    nn.Embedding: None,  # takes token indices: hand counts in tests/energy/test_rules_layers.py
     # converted transformer modules: hand counts in tests/energy/test_rules_converted.py
     SignedIFActivation: None,
     Expectation: None,

@@ -27,7 +27,13 @@ from snn.models.plif_net import PLIFNet, plif_cifar10dvs, plif_dvs_gesture, plif
 from snn.models.recurrent import CubaRSNN, RecurrentSNN, nir_cuba_rsnn, rsnn_shd, rsnn_ssc
 from snn.models.resnet import BasicBlock, ResNet, resnet18
 from snn.models.sew_resnet import SEWResNet, sew_resnet18, sew_resnet34, spiking_resnet18
-from snn.models.spikegpt import LANGUAGE_MODELS, SpikeGPT, generate, spikegpt_tiny
+from snn.models.spikegpt import (
+    LANGUAGE_MODELS,
+    SpikeGPT,
+    generate,
+    spikegpt_216m,
+    spikegpt_tiny,
+)
 from snn.models.spiking_transformers import (
     QKFormer,
     SpikeDrivenTransformer,
@@ -78,6 +84,7 @@ __all__ = [
     "sdt_imagenet",
     "sew_resnet18",
     "sew_resnet34",
+    "spikegpt_216m",
     "spikegpt_tiny",
     "spikformer_cifar10",
     "spikformer_imagenet",

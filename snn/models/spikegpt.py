@@ -20,7 +20,14 @@ from torch import Tensor, nn
 from snn.layers.rwkv import SpikingRWKVBlock
 from snn.neurons.utils import reset, set_step_mode
 
-__all__ = ["LANGUAGE_MODELS", "SpikeGPT", "generate", "spikegpt_tiny"]
+__all__ = [
+    "LANGUAGE_MODELS",
+    "SPIKEGPT_216M_PARAMETERS",
+    "SpikeGPT",
+    "generate",
+    "spikegpt_216m",
+    "spikegpt_tiny",
+]
 
 
 class SpikeGPT(nn.Module):
@@ -153,5 +160,31 @@ def spikegpt_tiny(vocab_size: int = 98, **kwargs: Any) -> SpikeGPT:
     return SpikeGPT(vocab_size, **{"dim": 128, "num_layers": 2, **kwargs})
 
 
-LANGUAGE_MODELS: dict[str, Callable[..., nn.Module]] = {"spikegpt_tiny": spikegpt_tiny}
+SPIKEGPT_216M_PARAMETERS = 215_399_424
+"""Parameters of :func:`spikegpt_216m` (the paper: 216M)."""
+
+
+def spikegpt_216m(vocab_size: int = 50277, **kwargs: Any) -> SpikeGPT:
+    """SpikeGPT-216M, the paper's larger model (pre-trained on OpenWebText2): 18 blocks of width
+    768, channel-mix width ``4 * 768``, over the 50,277 tokens of the GPT-NeoX-20B tokenizer.
+
+    It has 215,399,424 parameters (:data:`SPIKEGPT_216M_PARAMETERS`), which the paper (Zhu et
+    al., arXiv:2302.13939, TMLR 2024) gives as 216M. Readings taken, since the reachable text of
+    the paper gives the count and not the shape: depth, width and vocabulary are those of the
+    authors' released ``SpikeGPT-216M`` (``run.py`` of ridgerchu/SpikeGPT: ``n_layer = 18``,
+    ``n_embd = 768``, ``vocab_size = 50277``); the input embedding and the output head are
+    separate matrices (not tied), and the first block has the extra input layer norm, as in
+    their ``GPT`` class; the released code's optional "copy" attention head is off there
+    (``RWKV_HEAD_QK_DIM = 0``) and is not built. The 0.28% between 215.4M and the printed
+    216M is not accounted for by any option of that code (a padded vocabulary of 50,304 would
+    add 41,472). Keyword arguments override the configuration (e.g. a smaller ``dim`` for
+    tests).
+    """
+    return SpikeGPT(vocab_size, **{"dim": 768, "num_layers": 18, **kwargs})
+
+
+LANGUAGE_MODELS: dict[str, Callable[..., nn.Module]] = {
+    "spikegpt_tiny": spikegpt_tiny,
+    "spikegpt_216m": spikegpt_216m,
+}
 """Language-model builders by name; each takes ``vocab_size`` and returns an untrained model."""

@@ -7,6 +7,7 @@ import torch
 
 import snn
 from snn.models import LANGUAGE_MODELS, SpikeGPT, generate
+from snn.models.spikegpt import SPIKEGPT_216M_PARAMETERS
 
 LOW = {"beta": 0.5, "decay_input": True, "reset": "hard", "threshold": 0.1}
 
@@ -57,3 +58,24 @@ def test_bad_tokens():
         model(torch.tensor([[5]]))
     with pytest.raises(ValueError, match="vocab_size"):
         SpikeGPT(0)
+
+
+def _rwkv_parameters(vocab: int, dim: int, layers: int) -> int:
+    """SpikeGPT's parameters by hand: embedding and head ``V D`` each; per block the time mix
+    (4 ``D x D`` projections, decay, bonus and 3 mixes), the channel mix (``D x 4D``,
+    ``4D x D``, ``D x D`` and 2 mixes) and two layer norms; the first block's input layer norm
+    and the final one."""
+    time_mix = 4 * dim * dim + 5 * dim
+    channel_mix = 2 * dim * 4 * dim + dim * dim + 2 * dim
+    block = time_mix + channel_mix + 2 * 2 * dim
+    return 2 * vocab * dim + layers * block + 2 * dim + 2 * dim
+
+
+def test_spikegpt_216m_has_the_papers_size():
+    with torch.device("meta"):
+        model = LANGUAGE_MODELS["spikegpt_216m"]()
+    count = sum(p.numel() for p in model.parameters())
+    assert len(model.blocks) == 18 and model.emb.weight.shape == (50277, 768)
+    assert model.head.weight is not model.emb.weight  # untied, as the released model
+    assert count == _rwkv_parameters(50277, 768, 18) == SPIKEGPT_216M_PARAMETERS
+    assert abs(count - 216e6) / 216e6 < 0.003  # the paper prints 216M (see the docstring)

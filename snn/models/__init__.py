@@ -17,6 +17,7 @@ from torch import nn
 
 from snn.layers.recurrent import Recurrent
 from snn.models.blocks import TimeConsistentDropout, VotingLayer
+from snn.models.lmuformer import LMUFormer, lmuformer_speech_commands
 from snn.models.meta_spikeformer import (
     MetaSpikeFormer,
     meta_spikeformer_imagenet,
@@ -53,6 +54,7 @@ __all__ = [
     "ZOO",
     "BasicBlock",
     "CubaRSNN",
+    "LMUFormer",
     "MetaSpikeFormer",
     "PLIFNet",
     "QKFormer",
@@ -70,6 +72,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "generate",
+    "lmuformer_speech_commands",
     "meta_spikeformer_imagenet",
     "nir_cuba_rsnn",
     "plif_cifar10dvs",

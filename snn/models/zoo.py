@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from snn.models.lmuformer import lmuformer_speech_commands
 from snn.models.meta_spikeformer import meta_spikeformer_imagenet, sdt_cifar10, sdt_cifar100
 from snn.models.plif_net import plif_cifar10dvs, plif_dvs_gesture, plif_nmnist
 from snn.models.recurrent import nir_cuba_rsnn, rsnn_shd, rsnn_ssc
@@ -65,6 +66,7 @@ _SPIKFORMER = "Zhou et al., Spikformer: When Spiking Neural Network Meets Transf
 _SDT = "Yao et al., Spike-driven Transformer, NeurIPS 2023"
 _QKFORMER = "Zhou et al., QKFormer: Hierarchical Spiking Transformer..., NeurIPS 2024"
 _META = "Yao et al., Spike-driven Transformer V2 (Meta-SpikeFormer), ICLR 2024"
+_LMUFORMER = "Liu et al., LMUFormer: Low Complexity Yet Powerful Spiking Model..., ICLR 2024"
 _NIR = "Pedersen et al., Neuromorphic intermediate representation..., Nat. Commun. 2024"
 
 ZOO: dict[str, ZooEntry] = {
@@ -158,6 +160,12 @@ ZOO: dict[str, ZooEntry] = {
         small={"widths": (8, 16, 16, 24), "num_heads": 2, "conv_depths": (1, 0, 0),
                "depths": (1, 0), "num_classes": 10},
         small_input_shape=(3, 16, 16),
+    ),
+    "lmuformer_speech_commands": ZooEntry(
+        lmuformer_speech_commands, "Google Speech Commands V2 (128 log-mel bins per frame)",
+        (128,), 128, 35, reference=_LMUFORMER,
+        small={"in_features": 12, "dim": 16, "theta": 16.0, "num_classes": 10},
+        small_input_shape=(12,),
     ),
     "nir_cuba_rsnn": ZooEntry(
         nir_cuba_rsnn, "Braille reading (NIR paper)", (12,), 256, 7, reference=_NIR,

@@ -1,5 +1,6 @@
 """Meta-SpikeFormer and the Spike-driven Transformer's CIFAR models: parameter counts against
-the papers' tables, the SDSA-3 arithmetic, and the blocks' structure."""
+the papers' tables, the SDSA-3 arithmetic, the blocks' structure, and the energy counter's
+pricing of both SDSA variants."""
 
 from __future__ import annotations
 
@@ -117,3 +118,31 @@ def test_bad_configuration_and_input_are_clear_errors() -> None:
                             depths=(0, 0))
     with pytest.raises(ValueError, match=r"MetaSpikeFormer.*T, B, 3, H, W"):
         model(torch.rand(2, 3, 16, 16))
+
+
+@pytest.mark.parametrize("attention", MetaSDSA.ATTENTIONS)
+def test_sdsa_variants_are_counted_from_their_spikes(attention: str) -> None:
+    # the counter prices each variant's spike-spike arithmetic by the rules of
+    # snn.energy.rules, checked here against the same sums taken by hand over the block's own
+    # Q, K, V spikes (4x4 map: N = 16 tokens > d = 4 channels per head)
+    from snn.energy import count_ops
+
+    torch.manual_seed(2)
+    attn = MetaSDSA(8, num_heads=2, attention=attention)
+    seen: dict[str, torch.Tensor] = {}
+    for name in ("q_neuron", "k_neuron", "v_neuron"):
+        getattr(attn, name).register_forward_hook(
+            lambda m, i, o, name=name: seen.__setitem__(name, o.detach()))
+    counts = count_ops(attn, torch.randn(2, 3, 8, 4, 4) * 2)
+    q, k, v = (_heads(seen[n], 2).double() for n in ("q_neuron", "k_neuron", "v_neuron"))
+    assert q.sum() > 0 and k.sum() > 0 and v.sum() > 0
+    if attention == "sdsa3":
+        ktv = k.transpose(-2, -1) @ v  # K^T V first, then Q (K^T V)
+        by_hand = (k.sum(-1) * v.sum(-1)).sum() + (q.sum(-2) * (ktv != 0).sum(-1)).sum()
+        layer = counts.layer("qkv")
+        assert layer.dense_macs == (2 * 3 * 2) * (2 * 16 * 4 * 4)  # 2 N d^2 per (T, B, head)
+    else:
+        by_hand = (k * v).sum()  # the column sum of K (x) V; the mask is free
+        layer = counts.layer("column_sum")
+        assert counts.layer("mask").acs == counts.layer("mask").macs == 0
+    assert layer.calls == 1 and layer.macs == 0 and layer.acs == round(float(by_hand))

@@ -17,8 +17,8 @@ builds as ``slmu_rnn_ms_conv1d``, the model of its Speech Commands configuration
   ``SN, Conv(k=3) + BN`` (the last without its norm), and a relative position embedding
   added to it, ``x + Conv(k=3)(SN(BN(x)))``; no biases; the output is a membrane;
 - blocks (:class:`LMUFormerBlock`), each with two membrane shortcuts:
-  ``x = x + BN(W_o SN_{0.5}(BN(x)) \to \text{SpikingLMU})`` (the token mixer,
-  :class:`LMUMixer`) and ``x = x + W_2 SN(BN(W_1 SN(BN(x))))`` (the channel mixer,
+  ``x = x + BN(W_o h)`` with ``h = SpikingLMU(SN_0.5(BN(x)))`` (the token mixer,
+  :class:`LMUMixer`), then ``x = x + W_2 SN(BN(W_1 SN(BN(x))))`` (the channel mixer,
   :class:`ChannelMixer`, width ``mlp_ratio * dim``);
 - head: ``BN``, a neuron and a linear classifier per step.
 

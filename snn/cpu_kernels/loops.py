@@ -380,10 +380,11 @@ def _build_backward(surrogate_key: str) -> Any:
                             vp[:] = hl[t - 1]
                         else:
                             hp = hl[t - 1]
-                            _fire(fire, hp, tb, sp_, levels, one, zero)
+                            thp = tl[t - 1] if kind == ALIF else tb  # the threshold at t-1
+                            _fire(fire, hp, thp, sp_, levels, one, zero)
                             for j in range(m):
                                 if reset == SUBTRACT:
-                                    vp[j] = hp[j] - sp_[j] * tb[j]
+                                    vp[j] = hp[j] - sp_[j] * thp[j]
                                 elif reset == HARD:
                                     r = abs(sp_[j]) if fire == TERNARY else sp_[j]
                                     vp[j] = hp[j] - r * (hp[j] - vr)

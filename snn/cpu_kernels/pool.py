@@ -102,5 +102,6 @@ def take(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor | None:
     if base is None:
         base = np.empty(nbytes, np.uint8)  # numpy asks for transparent huge pages itself
     view = base.view(np_dtype).reshape(shape)
-    weakref.finalize(view, _give_back, base)  # when the tensor's storage releases the view
+    done = weakref.finalize(view, _give_back, base)  # when the tensor's storage releases it
+    done.atexit = False  # nothing to keep at exit
     return torch.from_numpy(view)

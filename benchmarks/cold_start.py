@@ -7,6 +7,7 @@ Usage::
 
     python benchmarks/cold_start.py                  # prints the record
     python benchmarks/cold_start.py --out benchmarks/results/cold_start_cpu.json
+    python benchmarks/cold_start.py --repeat 5 --skip-read-only
 
 Each scenario copies this checkout's ``snn`` package into a new temporary folder (so no
 ``__pycache__`` and no numba cache exists) and gives the child processes a new ``HOME`` (so
@@ -22,6 +23,11 @@ copy owned by root with mode 755, with a ``HOME`` that ``nobody`` owns: the reco
 the kernels are cached under ``$XDG_CACHE_HOME/numba`` and not in the package, and that the
 second process compiles nothing and writes no cache file. The load average and thread count
 are recorded; the machine may be shared.
+
+Every scenario runs ``--repeat`` times (3 by default), each time on a new copy with empty
+caches, the scenarios interleaved. The record keeps every run (``runs``), the median, min and
+max of each time over the runs (``summary``), the medians in ``cold``/``warm`` (with the
+other fields of the first run), and the checks only if they held in every run.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -161,6 +168,47 @@ def scenario(read_only: bool, wait_s: float) -> dict[str, Any]:
         }
 
 
+TIMES = ("import_torch_s", "import_s", "first_call_s", "import_and_first_call_s",
+         "second_call_s", "numba_from_s_after_import", "first_numba_call_s",
+         "compiled_elsewhere_after_s")
+"""The times of a process that are summarised over the repeats."""
+
+CHECKS = ("warm_process_wrote_no_cache_file", "warm_process_compiled_nothing")
+"""Checks that must hold in every repeat."""
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One scenario over its repeats: ``summary`` (median, min, max and count of each time
+    present in every run, and the implementations the first call ran on), ``cold``/``warm``
+    as the first run's with its times replaced by the medians, every run in ``runs``, and
+    each check true only if it held in every run."""
+    out: dict[str, Any] = {k: runs[0][k] for k in ("read_only_install", "run_as")}
+    out["repeats"] = len(runs)
+    out["summary"] = {}
+    for proc in ("cold", "warm"):
+        procs = [r[proc] for r in runs if proc in r]
+        if not procs:
+            continue
+        summary: dict[str, Any] = {
+            "first_call_ran_on": sorted({p["first_call_ran_on"] for p in procs})}
+        medians = dict(procs[0])
+        for key in TIMES:
+            values = [p.get(key) for p in procs]
+            if values and all(v is not None for v in values):
+                summary[key] = {"median": statistics.median(values), "min": min(values),
+                                "max": max(values), "n": len(values)}
+                medians[key] = summary[key]["median"]
+        out["summary"][proc] = summary
+        out[proc] = medians
+    for key in ("cache_in_package", "cache_in_user_dir"):  # one value, or one per run
+        values = [r[key] for r in runs]
+        out[key] = values[0] if len(set(values)) == 1 else values
+    for key in CHECKS:
+        out[key] = all(r[key] for r in runs)
+    out["runs"] = runs
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=None, help="write the JSON record here")
@@ -168,11 +216,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds a process waits for the kernels to take over")
     parser.add_argument("--skip-read-only", action="store_true",
                         help="only the writable installation")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each scenario, each on a new copy (default 3)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     import torch
 
     skipped = "--skip-read-only" if args.skip_read_only else _unprivileged_unavailable()
     read_only = None if skipped else True
+    load_before = os.getloadavg()
+    modes = [False] if read_only is None else [False, True]
+    runs: dict[bool, list[dict[str, Any]]] = {m: [] for m in modes}
+    for _ in range(args.repeat):  # interleaved: a change of load touches every scenario
+        for m in modes:
+            runs[m].append(scenario(m, args.wait))
 
     record = {
         "benchmark": "cold_start",
@@ -180,11 +238,11 @@ def main(argv: list[str] | None = None) -> int:
         "torch": torch.__version__,
         "cpu_count": os.cpu_count(),
         "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")},
-        "load_average_before": os.getloadavg(),
+        "load_average_before": load_before,
         "running_as_root": os.geteuid() == 0,
         "read_only_skipped": skipped,
-        "scenarios": [scenario(False, args.wait)]
-        + ([] if read_only is None else [scenario(True, args.wait)]),
+        "repeat": args.repeat,
+        "scenarios": [summarise(runs[m]) for m in modes],
         "load_average_after": os.getloadavg(),
     }
     text = json.dumps(record, indent=2)

@@ -319,28 +319,39 @@ def compile_rows(record: dict, name: str) -> list[Row]:
              f"{record['compiled_over_eager']:.2f}", f"`{name}`")]
 
 
+def _spread(sc: dict, proc: str, key: str) -> str:
+    """`` [min-max]`` of a time over a scenario's repeats, when there were several."""
+    s = sc.get("summary", {}).get(proc, {}).get(key)
+    return f" [{_s(s['min'])}-{_s(s['max'])}]" if s and s["n"] > 1 else ""
+
+
 def cold_start_rows(record: dict, name: str) -> list[Row]:
-    """``cold_start.py``: first call in a fresh process, cold and warm kernel cache."""
+    """``cold_start.py``: first call in a fresh process, cold and warm kernel cache (medians
+    and ranges over the repeats, when repeated)."""
     rows = []
     load = record.get("load_average_before")
     for sc in record["scenarios"]:
         cold, warm = sc["cold"], sc.get("warm")
         where = "read-only install" if sc.get("read_only_install") else "writable install"
-        ours = f"cold cache {_s(cold['first_call_s'])} (ran on {cold['first_call_ran_on']})"
+        if sc.get("repeats", 1) > 1:
+            where += f"; median of {sc['repeats']} fresh copies [min-max]"
+        ours = (f"cold cache {_s(cold['first_call_s'])}{_spread(sc, 'cold', 'first_call_s')} "
+                f"(ran on {cold['first_call_ran_on']})")
         if cold.get("numba_from_s_after_import") is not None:
             ours += f", kernels from {_s(cold['numba_from_s_after_import'])}"
         if cold.get("compiled_elsewhere_after_s") is not None:
-            ours += (f", compiled elsewhere after {_s(cold['compiled_elsewhere_after_s'])}, "
+            ours += (f", compiled elsewhere after {_s(cold['compiled_elsewhere_after_s'])}"
+                     f"{_spread(sc, 'cold', 'compiled_elsewhere_after_s')}, "
                      f"then still on {cold['runs_on_after_compilation']}")
         if warm:
-            ours += f"; warm cache {_s(warm['first_call_s'])}"
+            ours += f"; warm cache {_s(warm['first_call_s'])}{_spread(sc, 'warm', 'first_call_s')}"
             if "first_call_ran_on" in warm:
                 ours += f" (ran on {warm['first_call_ran_on']})"
             if (warm.get("numba_from_s_after_import") is not None
                     and warm.get("first_call_ran_on") != "numba"):
                 ours += f", kernels from {_s(warm['numba_from_s_after_import'])}"
             if "import_s" in warm:
-                ours += f"; import {_s(warm['import_s'])}"
+                ours += f"; import {_s(warm['import_s'])}{_spread(sc, 'warm', 'import_s')}"
         if "warm_process_compiled_nothing" in sc:
             ours += ("; second process compiled nothing" if sc["warm_process_compiled_nothing"]
                      else "; SECOND PROCESS RECOMPILED")

@@ -7,7 +7,8 @@ bit-identical to the PyTorch reference.
 
 Work is split over blocks of neurons (``prange``). Inside a block the loop runs over time;
 each time step is a short sequence of *stages*, each a branch-free loop over the block's
-neurons (the configuration branches sit outside the loops), so that LLVM vectorises them and
+neurons (the configuration branches sit outside the loops; the binary spike rule integrates,
+fires and resets in one loop per reset), so that LLVM vectorises them and
 the block's state and temporaries stay in cache while ``x`` and the spikes stream through
 memory in contiguous runs.
 
@@ -138,20 +139,49 @@ def _step(xt, v, cur, a, bb, cb, tb, thb, hb, sb, p, kind, reset, fire):  # prag
         al = p[P_ALPHA]
         for j in range(m):
             cur[j] = al * cur[j] + xt[j]
-        for j in range(m):
-            hb[j] = bb[j] * v[j] + cb[j] * cur[j]
-    else:
-        for j in range(m):
-            hb[j] = bb[j] * v[j] + cb[j] * xt[j]
     if kind == LI:
         for j in range(m):
-            v[j] = hb[j]
-            sb[j] = hb[j]
+            h = bb[j] * v[j] + cb[j] * xt[j]
+            hb[j] = h
+            v[j] = h
+            sb[j] = h
         return
     if kind == ALIF:
         gm = p[P_GAMMA]
         for j in range(m):
             thb[j] = tb[j] + gm * a[j]
+    vr = p[P_VRESET]
+    if fire == BINARY:
+        # integration, spike and reset in one loop (the same operations in the same order)
+        if kind == CUBA:
+            _binary_step(cur, v, bb, cb, thb, hb, sb, reset, vr, one, zero)
+        else:
+            _binary_step(xt, v, bb, cb, thb, hb, sb, reset, vr, one, zero)
+    else:
+        if kind == CUBA:
+            _integrate(cur, v, bb, cb, hb)
+        else:
+            _integrate(xt, v, bb, cb, hb)
+        _fire_and_reset(v, thb, hb, sb, p, reset, fire, one, zero)
+    if kind == ALIF:
+        rho = p[P_RHO]
+        crho = p[P_CRHO]
+        for j in range(m):
+            a[j] = rho * a[j] + crho * sb[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _integrate(inp, v, bb, cb, hb):  # pragma: no cover - compiled
+    """Pre-reset membranes ``hb = bb * v + cb * inp``."""
+    for j in range(v.shape[0]):
+        hb[j] = bb[j] * v[j] + cb[j] * inp[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fire_and_reset(v, thb, hb, sb, p, reset, fire, one, zero):  # pragma: no cover
+    """Spikes ``sb`` of the pre-reset membranes ``hb`` and the reset of ``v``, stage by
+    stage (the multi-level and ternary rules)."""
+    m = v.shape[0]
     _fire(fire, hb, thb, sb, p[P_LEVELS], one, zero)
     if reset == SUBTRACT:
         for j in range(m):
@@ -167,11 +197,34 @@ def _step(xt, v, cur, a, bb, cb, tb, thb, hb, sb, p, kind, reset, fire):  # prag
     else:
         for j in range(m):
             v[j] = hb[j]
-    if kind == ALIF:
-        rho = p[P_RHO]
-        crho = p[P_CRHO]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _binary_step(inp, v, bb, cb, thb, hb, sb, reset, vr, one, zero):  # pragma: no cover
+    """One step of the binary spike rule in one loop per reset: ``hb = bb * v + cb * inp``,
+    the spikes ``sb`` and the reset of ``v``."""
+    m = v.shape[0]
+    if reset == SUBTRACT:
         for j in range(m):
-            a[j] = rho * a[j] + crho * sb[j]
+            h = bb[j] * v[j] + cb[j] * inp[j]
+            hb[j] = h
+            s = one if h - thb[j] >= zero else zero
+            sb[j] = s
+            v[j] = h - s * thb[j]
+    elif reset == HARD:
+        for j in range(m):
+            h = bb[j] * v[j] + cb[j] * inp[j]
+            hb[j] = h
+            s = one if h - thb[j] >= zero else zero
+            sb[j] = s
+            v[j] = h - s * (h - vr)
+    else:
+        for j in range(m):
+            h = bb[j] * v[j] + cb[j] * inp[j]
+            hb[j] = h
+            s = one if h - thb[j] >= zero else zero
+            sb[j] = s
+            v[j] = h
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
@@ -380,10 +433,11 @@ def _build_backward(surrogate_key: str) -> Any:
                             vp[:] = hl[t - 1]
                         else:
                             hp = hl[t - 1]
-                            _fire(fire, hp, tb, sp_, levels, one, zero)
+                            thp = tl[t - 1] if kind == ALIF else tb  # the threshold at t-1
+                            _fire(fire, hp, thp, sp_, levels, one, zero)
                             for j in range(m):
                                 if reset == SUBTRACT:
-                                    vp[j] = hp[j] - sp_[j] * tb[j]
+                                    vp[j] = hp[j] - sp_[j] * thp[j]
                                 elif reset == HARD:
                                     r = abs(sp_[j]) if fire == TERNARY else sp_[j]
                                     vp[j] = hp[j] - r * (hp[j] - vr)

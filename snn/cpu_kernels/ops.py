@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from snn.backends import UnsupportedConfiguration
+from snn.cpu_kernels import pool
 from snn.cpu_kernels.warmup import ensure_compiled
 from snn.fused.autograd import BackwardResult, ForwardResult, FusedSpec, Saved
 from snn.fused.description import KIND_ALIF, KIND_CUBA
@@ -57,7 +58,14 @@ def fresh(like: Tensor, *shape: int) -> Tensor:
     kernel's time). ``madvise(MADV_HUGEPAGE)`` makes each fault map 2 MiB (as PyTorch's own
     ``THP_MEM_ALLOC_ENABLE`` does for all its allocations); where huge pages are disabled
     the call fails harmlessly and nothing changes.
+
+    Outputs of :data:`snn.cpu_kernels.pool.MIN_BYTES` and more come from
+    :mod:`snn.cpu_kernels.pool`, which recycles the memory of freed outputs instead (no page
+    to fault in or zero once a training loop runs).
     """
+    pooled = pool.take(tuple(shape) if shape else tuple(like.shape), like.dtype)
+    if pooled is not None:
+        return pooled
     t = like.new_empty(shape) if shape else torch.empty_like(like)
     nbytes = t.numel() * t.element_size()
     madvise = _madvise()

@@ -30,14 +30,17 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["cache_directory", "cache_is_warm", "ensure_compiled", "main"]
+__all__ = ["CompileWarning", "cache_directory", "cache_is_warm", "ensure_compiled", "main",
+           "status"]
 
 _STATE: dict[str, Any] = {"ready": set(), "reference": set(), "loaders": {},
                           "lock": threading.RLock()}
@@ -45,7 +48,13 @@ _STATE: dict[str, Any] = {"ready": set(), "reference": set(), "loaders": {},
 whose kernels this process runs; ``reference``, the dtypes whose first call found a cold cache
 and which run on the reference to the end of the process; ``all``, set once an explicit wait
 made every dtype load in the calling thread; ``loaders``, the background compilation thread;
-``proc``, the warm-up process this process started."""
+``proc``, the warm-up process this process started; ``log``, the file its error output goes
+to; ``error``, why the background compilation failed (reported once, see :func:`status`)."""
+
+
+class CompileWarning(RuntimeWarning):
+    """The kernels' compilation in the background failed: this process keeps running the
+    reference, and the next process will try again."""
 
 LOCK_AGE = 900.0
 """Seconds after which a warm-up lock left by another process is considered stale."""
@@ -115,12 +124,14 @@ def _start() -> subprocess.Popen | None:
     """
     if not _claim_lock():
         return None
+    log = tempfile.TemporaryFile()  # noqa: SIM115  (the child's error output, closed by _log_tail)
+    _STATE["log"] = log
     root = str(Path(__file__).resolve().parents[2])  # the folder holding the snn package
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     return subprocess.Popen(
         [sys.executable, "-m", "snn.cpu_kernels.warmup"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
         env=env, cwd=root, start_new_session=True,
     )
 
@@ -129,7 +140,12 @@ def _wait_for_cache() -> None:
     """Wait until the cache is warm: start the warm-up process (once per process) and wait
     for it, or wait for the one another process runs (or, if that lock goes stale, start
     one). Returns without a warm cache when no lock can be made or after :data:`LOCK_AGE`
-    seconds: the caller then compiles in this process."""
+    seconds: the caller then compiles in this process.
+
+    Raises:
+        RuntimeError: when the warm-up process this process started fails (its exit status
+            and the last lines of its error output).
+    """
     deadline = time.monotonic() + LOCK_AGE
     while not cache_is_warm() and time.monotonic() < deadline:
         with _STATE["lock"]:
@@ -142,9 +158,42 @@ def _wait_for_cache() -> None:
                 if proc is not None:
                     _STATE["proc"] = proc
         if proc is not None:
-            proc.wait()
+            code = proc.wait()
+            tail = _log_tail()
+            if code:
+                raise RuntimeError(f"the compilation process (python -m snn.cpu_kernels.warmup) "
+                                   f"exited with status {code}{tail}")
             return
         time.sleep(POLL)
+
+
+def _log_tail(lines: int = 5) -> str:
+    """The last ``lines`` lines of the warm-up process's error output, as ``": ..."``; closes
+    the file."""
+    log = _STATE.pop("log", None)
+    if log is None:
+        return ""
+    try:
+        with log:
+            log.seek(0)
+            text = log.read().decode(errors="replace").strip()
+    except (OSError, ValueError):
+        return ""
+    return ": " + " | ".join(text.splitlines()[-lines:]) if text else ""
+
+
+def _report(err: BaseException) -> None:
+    """Record why the background compilation failed and warn, once per process."""
+    with _STATE["lock"]:
+        if _STATE.get("error"):
+            return
+        _STATE["error"] = f"{type(err).__name__}: {err}"
+    warnings.warn(
+        f"snn: compiling the numba CPU kernels in the background failed ({_STATE['error']}); "
+        "this process runs the PyTorch reference, and the next one will compile again. "
+        "snn.cpu_kernels.warmup.status()['error'] keeps the cause.",
+        CompileWarning, stacklevel=2,
+    )
 
 
 def _exercise(dtype: torch.dtype) -> None:
@@ -169,8 +218,22 @@ def _compile_elsewhere() -> None:
 
         if not cache_is_warm():
             _wait_for_cache()
-    except Exception:
-        pass
+    except Exception as err:  # this thread has no caller: the failure is reported here
+        _report(err)
+
+
+def status() -> dict[str, Any]:
+    """What this process knows of its CPU kernels: ``ready`` (dtypes that run the kernels),
+    ``reference`` (dtypes that run the reference to the end of the process, their first call
+    having met a cold cache), ``compiling`` (a background compilation under way) and ``error``
+    (why the background compilation failed, or ``None``)."""
+    loaders = list(_STATE["loaders"].values())
+    return {
+        "ready": sorted(map(str, DTYPES if _STATE.get("all") else _STATE["ready"])),
+        "reference": sorted(map(str, _STATE["reference"])),
+        "compiling": any(t.is_alive() for t in loaders),
+        "error": _STATE.get("error"),
+    }
 
 
 def _load(dtype: torch.dtype) -> bool:

@@ -412,8 +412,10 @@ SNN_HD void backward_neuron(const BackwardArgs<S>& b, index_t n) {
         vp = IO::load(b.h[k - b.N]);
       } else {
         const A hp = IO::load(b.h[k - b.N]);
-        const A sp = fire(b.fire, hp, thr, b.levels);
-        vp = reset_membrane(b.reset, b.fire, hp, sp, thr, b.v_reset);
+        A thp = thr;  // the threshold at t-1 (ALIF: adapted by a_{t-2})
+        if (KIND == KIND_ALIF) thp = thr + b.gamma * IO::load(b.a_prev[k - b.N]);
+        const A sp = fire(b.fire, hp, thp, b.levels);
+        vp = reset_membrane(b.reset, b.fire, hp, sp, thp, b.v_reset);
       }
       acc_beta += dh * vp;
       if (b.decay_input) acc_beta -= dh * IO::load(b.x[k]);

@@ -8,6 +8,7 @@ from kernel_cases import (
     CASE_IDS,
     CASES,
     FUSED,
+    alif_decay_gradients,
     compare_with_reference,
     first_params,
     fused_impl,
@@ -126,3 +127,9 @@ def test_double_backward_is_refused_clearly():
     (g,) = torch.autograd.grad(out.spikes.sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match=r"second derivative.*backend='torch'"):
         torch.autograd.grad(g.sum(), x)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "hard"])
+def test_alif_learnable_decay_rebuilds_the_previous_membrane_with_the_adapted_threshold(reset):
+    fused, ref = alif_decay_gradients("numba", reset)
+    torch.testing.assert_close(fused, ref, rtol=1e-10, atol=1e-12)

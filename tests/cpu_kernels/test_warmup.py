@@ -240,3 +240,53 @@ def _counting(fn, calls):
     wrapped.prepare = fn.prepare
     wrapped.__name__ = fn.__name__
     return wrapped
+
+
+class FailingProcess(FakeProcess):
+    def wait(self) -> int:
+        self.done = True
+        return 3
+
+
+def test_a_failing_compilation_process_is_reported_once_with_its_error_output(
+        fresh_state, monkeypatch):
+    """The child's exit status and the end of its error output reach a warning and
+    :func:`warmup.status`; a second failure in the same process does not warn again."""
+    def start():
+        log = tempfile.TemporaryFile()  # noqa: SIM115  (closed by warmup._log_tail)
+        log.write(b"Traceback (most recent call last):\nnumba.core.errors.LoweringError: boom\n")
+        warmup._STATE["log"] = log
+        return FailingProcess()
+
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: False)
+    monkeypatch.setattr(warmup, "_start", start)
+    with pytest.warns(warmup.CompileWarning, match="status 3.*LoweringError: boom"):
+        warmup._compile_elsewhere()
+    assert "LoweringError: boom" in warmup.status()["error"]
+    warmup._STATE.pop("proc")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warmup._compile_elsewhere()  # fails again: no second warning
+    assert "status 3" in warmup.status()["error"]
+
+
+def test_an_exception_in_the_background_thread_is_reported(fresh_state, monkeypatch):
+    def broken():
+        raise ValueError("cannot read numba's cache index")
+
+    monkeypatch.setattr(warmup, "cache_is_warm", broken)
+    assert warmup.status()["error"] is None
+    with pytest.warns(warmup.CompileWarning, match="ValueError: cannot read numba's cache"):
+        warmup._compile_elsewhere()
+    state = warmup.status()
+    assert state["error"] == "ValueError: cannot read numba's cache index"
+    assert not state["compiling"]
+
+
+def test_status_names_the_dtypes_each_path_runs(counted_engine, monkeypatch):
+    monkeypatch.setattr(warmup, "cache_is_warm", lambda: True)
+    _auto(torch.randn(5, 2, 3))
+    assert warmup.status() == {"ready": ["torch.float32"], "reference": [], "compiling": False,
+                               "error": None}

@@ -153,3 +153,38 @@ def _close(a: Tensor, b: Tensor, rtol: float, what: str) -> None:
     scale = float(b.detach().abs().max()) if b.numel() else 0.0
     err = float((a.detach() - b.detach()).abs().max()) if b.numel() else 0.0
     assert err <= rtol * max(scale, 1.0), f"{what}: max error {err:.3g} (scale {scale:.3g})"
+
+
+def alif_decay_gradients(engine: str, reset: str) -> tuple[Tensor, Tensor]:
+    """``(engine's, reference's)`` gradient of a per-neuron ALIF membrane decay, called on the
+    operator directly (``make_spec`` takes only a float decay for ALIF today). Each step's
+    :math:`v_{t-1}` must be rebuilt with the adapted threshold of step ``t-1``."""
+    from snn.functional.alif import alif_step
+    from snn.fused.autograd import FusedSpec, _kernel_surrogate
+    from snn.fused.description import FIRE_BINARY, KIND_ALIF, RESET_CODES
+    from snn.surrogate import get_surrogate
+
+    g = torch.Generator().manual_seed(3)
+    T, N, rho, gamma = 16, 48, 0.9, 1.8
+    x = torch.randn(T, N, generator=g, dtype=torch.float64) * 1.5 + 0.8
+    beta = torch.rand(N, generator=g, dtype=torch.float64) * 0.5 + 0.4
+    w = torch.randn(T, N, generator=g, dtype=torch.float64)
+    ref_beta = beta.clone().requires_grad_()
+    state, out = None, []
+    for t in range(T):
+        s, state = alif_step(x[t], state, beta=ref_beta, beta_adapt=rho, adapt_scale=gamma,
+                             reset=reset, surrogate="atan")
+        out.append(s)
+    (torch.stack(out) * w).sum().backward()
+    sid, sg = _kernel_surrogate(get_surrogate("atan"))
+    spec = FusedSpec(KIND_ALIF, FIRE_BINARY, RESET_CODES[reset], surrogate_id=sid, sg=sg,
+                     beta_adapt=rho, c_adapt=1.0 - rho, adapt_scale=gamma)
+    fused_beta = beta.clone().requires_grad_()
+    empty = x.new_empty(0)  # zero initial state
+    c, thr = torch.ones(N, dtype=x.dtype), torch.ones(1, dtype=x.dtype)  # c per neuron as beta
+    spikes = torch.ops.snn.fused_forward(engine, spec.ints(), spec.floats(), False, x, empty,
+                                         empty, empty, fused_beta, c, thr)[0]
+    assert torch.equal(spikes, torch.stack(out)), "spikes differ from the reference"
+    assert 0.05 < float(spikes.detach().mean()) < 0.6, "too few or too many spikes to test"
+    (spikes * w).sum().backward()
+    return fused_beta.grad, ref_beta.grad

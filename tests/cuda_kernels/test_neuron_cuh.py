@@ -12,6 +12,7 @@ from kernel_cases import (
     CASE_IDS,
     CASES,
     FUSED,
+    alif_decay_gradients,
     compare_with_reference,
     first_params,
     fused_impl,
@@ -76,6 +77,13 @@ def test_per_channel_threshold_on_alif(host_engine):
     x = make_input((20, 3, 2, 1), params).requires_grad_()
     compare_with_reference(_impl(host_engine, "alif"), "alif", params, x,
                            make_state("alif", x), extra=(thr,))
+
+
+@pytest.mark.parametrize("reset", ["subtract", "hard"])
+def test_alif_learnable_decay_rebuilds_the_previous_membrane_with_the_adapted_threshold(
+        host_engine, reset):
+    fused, ref = alif_decay_gradients(host_engine, reset)
+    torch.testing.assert_close(fused, ref, rtol=1e-10, atol=1e-12)
 
 
 def test_tensor_decay_on_cuba_is_left_to_torch(host_engine):

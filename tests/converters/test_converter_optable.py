@@ -15,7 +15,13 @@ from torch import nn
 from snn.converters import convert
 from snn.converters.expectation import Expectation, SignedIFActivation, SignedSite
 from snn.converters.graph import trace
-from snn.converters.modules import ActivationSite, ChannelAffine, IFActivation, SpikingMaxPool
+from snn.converters.modules import (
+    ActivationSite,
+    ChannelAffine,
+    IFActivation,
+    ResidualAdd,
+    SpikingMaxPool,
+)
 from snn.converters.ops import FUNCTION_KINDS, METHOD_KINDS, MODULE_KINDS
 from snn.converters.passes import ConversionPass, default_passes
 from snn.converters.qcfs import QCFS
@@ -114,6 +120,7 @@ PRODUCED: dict[type, Callable[[], tuple[tuple[int, ...], nn.Module]]] = {
     Expectation: MODULE_EXAMPLES[nn.GELU],
     SignedIFActivation: lambda: _mod(nn.GELU(), after=lambda s, y: y @ W6.T),
     SignedSite: lambda: _mod(nn.GELU(), after=lambda s, y: y @ W6.T),
+    ResidualAdd: lambda: _mod(nn.Linear(6, 6), after=lambda s, y: y + s.m["op"](y)),
 }
 """The converter's own modules: a model whose conversion produces each."""
 
@@ -315,3 +322,12 @@ def test_own_module_is_produced(entry: type) -> None:
     net, _ = convert(model, torch.rand(8, *shape), passes=passes)
     produced = {type(m) for m in net.modules()} | set(seen)
     assert entry in produced
+
+
+def test_residual_add_computes_the_original_operation() -> None:
+    a, b = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 4.0])
+    assert torch.equal(ResidualAdd()(a, b), torch.add(a, b))
+    assert torch.equal(ResidualAdd("sub")(a, b, 2), torch.sub(a, b, alpha=2))
+    assert torch.equal(ResidualAdd("sub")(1.0, b), 1.0 - b)
+    with pytest.raises(ValueError, match="'add' or 'sub'"):
+        ResidualAdd("mul")

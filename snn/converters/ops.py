@@ -195,11 +195,10 @@ REASONS: dict[str, str] = {
     "not provide; convert with nonlinear='expectation' (the default)",
     "layer_norm": "it divides by statistics of the activation itself, which spike trains do "
     "not provide; convert with nonlinear='expectation' (the default)",
-    "MultiheadAttention": "nn.MultiheadAttention is a fused black box; write attention with "
-    "Linear layers, matmul and softmax, which convert (see snn.converters.expectation)",
     "Softmax": "it is not a ReLU-style activation; convert with nonlinear='expectation' (the "
     "default)",
     "softmax": "it is not a ReLU-style activation; convert with nonlinear='expectation' (the "
     "default)",
 }
-"""Specific refusal reasons by module class or function name."""
+"""Specific refusal reasons by module class or function name (each is tested to be the reason
+given; ``nn.MultiheadAttention`` needs none: it is decomposed and converts)."""

@@ -147,3 +147,20 @@ def test_matlab_73_dataset_declaring_more_than_it_stores(tmp_path):
     peak = _peak(lambda: read_mat(path))
     assert peak < 2 * MIB  # the 32 MB dataset "big" is never read
     assert _refused(path, "more than the limit", max_events=2) < MIB
+
+
+def test_a_big_endian_file_with_a_small_name_element(tmp_path):
+    # written by hand (scipy writes native order): header "MI", an int16 N x 4 matrix whose
+    # 4-character name uses the small data element format (count and type in one word)
+    ev = np.array([[1, 2, 1, 10], [3, 4, 0, 20]], dtype=">i2")
+    data = ev.T.tobytes()  # column-major
+    body = (struct.pack(">4I", 6, 8, 10, 0)  # array flags: mxINT16_CLASS
+            + struct.pack(">2I2i", 5, 8, 2, 4)  # dimensions 2 x 4
+            + struct.pack(">I", (4 << 16) | 1) + b"evts"  # small element: name "evts"
+            + struct.pack(">2I", 3, len(data)) + data)  # miINT16 data (16 bytes, no padding)
+    header = b"MATLAB 5.0 MAT-file".ljust(116, b" ") + bytes(8) + struct.pack(">H", 0x0100)
+    path = tmp_path / "be.mat"
+    path.write_bytes(header + b"MI" + struct.pack(">2I", 14, len(body)) + body)
+    rec = read_mat(path, variable="evts")
+    assert rec.events["x"].tolist() == [1, 3] and rec.events["t"].tolist() == [10, 20]
+    assert rec.events["p"].tolist() == [True, False]

@@ -164,3 +164,10 @@ def test_a_big_endian_file_with_a_small_name_element(tmp_path):
     rec = read_mat(path, variable="evts")
     assert rec.events["x"].tolist() == [1, 3] and rec.events["t"].tolist() == [10, 20]
     assert rec.events["p"].tolist() == [True, False]
+
+
+def test_values_beyond_64_bits_are_refused(tmp_path):
+    for bad in (np.array([[1e19, 1, 1, 5]]), np.array([[1, 1, 1, 2**63]], dtype=np.uint64)):
+        _v5(tmp_path / "b.mat", events=bad)
+        with pytest.raises(EventFormatError, match="beyond 64 bits"):
+            read_mat(tmp_path / "b.mat")

@@ -166,6 +166,10 @@ def _integral(v: np.ndarray, name: str, path: PathLike) -> np.ndarray:
     if v.dtype.kind == "f":
         if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
             raise EventFormatError(path, None, f"field {name!r} holds non-integer values")
+        if v.size and np.abs(v).max() >= 2.0**63:
+            raise EventFormatError(path, None, f"field {name!r} holds values beyond 64 bits")
+    elif v.dtype.kind == "u" and v.size and v.max() >= 2**63:
+        raise EventFormatError(path, None, f"field {name!r} holds values beyond 64 bits")
     elif v.dtype.kind not in "iub":
         raise EventFormatError(path, None, f"field {name!r} has non-numeric dtype {v.dtype}")
     return v.astype(np.int64)

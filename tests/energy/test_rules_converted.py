@@ -81,6 +81,10 @@ def test_a_converted_transformer_is_counted() -> None:
     assert len(products) == 2  # Q K^T and softmax V
     spikes = sum(layer.spikes for layer in counts.layers if layer.type == "SignedIFActivation")
     assert spikes > 0
+    # the packed input projection of the attention is three counted Linear layers
+    projections = [counts.layer(f"graph.attn.{p}_proj") for p in "qkv"]
+    assert all(x.kind == "synaptic" and x.synops > 0 for x in projections)
+    assert not any("linear" in f for f in counts.functional)
 
 
 class _SignedThenLinear(nn.Module):

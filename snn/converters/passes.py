@@ -16,6 +16,7 @@ import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -493,11 +494,23 @@ def _addition(node: fx.Node, dynamic: set[fx.Node]) -> str | None:
     return None
 
 
+_FOLDED_SCALES = MappingProxyType({
+    name: "scaling by a constant: every operation between two neuron layers of a converted "
+    "network is linear, so it folds into the next layer's weights or neuron threshold"
+    for name in ("mul", "truediv", "div", "neg")
+})
+"""Graph-level functions the energy counter treats as folded (``folded_functions``): what is
+left of them after conversion is scaling by constants (products of two activations became
+:class:`~snn.converters.expectation.Expectation` modules)."""
+
+
 def replace_activations(ctx: ConversionContext) -> None:
     """Replace every activation by an :class:`IFActivation` (reset by subtraction) and every max
     pooling by a :class:`SpikingMaxPool`; thread the number of steps through the graph. Every
     addition or subtraction of time-varying values (residual additions) becomes a
-    :class:`ResidualAdd` module, which computes the same and lets the energy counter price it."""
+    :class:`ResidualAdd` module, which computes the same and lets the energy counter price it;
+    the remaining scalings by constants are declared folded for the counter
+    (``folded_functions``)."""
     gm = ctx.graph_module
     graph = gm.graph
     x = next(n for n in graph.nodes if n.op == "placeholder")
@@ -548,6 +561,10 @@ def replace_activations(ctx: ConversionContext) -> None:
         new.meta = dict(node.meta)
         node.replace_all_uses_with(new)
         graph.erase_node(node)
+    folded = dict(_FOLDED_SCALES)  # an instance copy: picklable
+    gm.folded_functions = folded
+    # kept by GraphModule.__deepcopy__, which rebuilds the module from its graph
+    gm.meta.setdefault("_user_preserved_attributes", {})["folded_functions"] = folded
     _finish(gm)
 
 

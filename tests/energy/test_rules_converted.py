@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
 
+import snn
 from snn.converters import convert
 from snn.converters.expectation import Expectation, SignedIFActivation
 from snn.energy import OpCounter, find_rule
@@ -85,6 +88,13 @@ def test_a_converted_transformer_is_counted() -> None:
     projections = [counts.layer(f"graph.attn.{p}_proj") for p in "qkv"]
     assert all(x.kind == "synaptic" and x.synops > 0 for x in projections)
     assert not any("linear" in f for f in counts.functional)
+    # the attention's 1/sqrt(d) is a constant scale, folded; the token mean is real work
+    assert sorted(counts.functional) == ["graph: mean"]
+    snn.reset(net)
+    copied = copy.deepcopy(net)  # the declaration survives a copy
+    with OpCounter(copied) as counter, torch.no_grad():
+        copied(x, steps=8)
+    assert sorted(counter.counts().functional) == ["graph: mean"]
 
 
 class _SignedThenLinear(nn.Module):

@@ -17,7 +17,13 @@ from snn.converters.errors import ConversionError, UnsupportedOperationError
 from snn.converters.evaluate import EvaluationResult, evaluate
 from snn.converters.expectation import Expectation, SignedIFActivation
 from snn.converters.finetune import StageResult, finetune
-from snn.converters.modules import ActivationSite, ChannelAffine, IFActivation, SpikingMaxPool
+from snn.converters.modules import (
+    ActivationSite,
+    ChannelAffine,
+    IFActivation,
+    ResidualAdd,
+    SpikingMaxPool,
+)
 from snn.converters.network import ENCODINGS, ConvertedSNN
 from snn.converters.normalization import NORMALIZERS, percentile
 from snn.converters.passes import (
@@ -48,6 +54,7 @@ __all__ = [
     "Expectation",
     "IFActivation",
     "LayerReport",
+    "ResidualAdd",
     "SignedIFActivation",
     "SpikingMaxPool",
     "StageResult",

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snn.converters.errors import UnsupportedOperationError
@@ -49,8 +48,18 @@ class DecomposedAttention(nn.Module):
         elif mha.bias_k is not None or mha.add_zero_attn:
             self.problem = "add_bias_kv and add_zero_attn are not supported"
         self.heads = mha.num_heads
-        self.in_proj_weight = mha.in_proj_weight
-        self.in_proj_bias = mha.in_proj_bias
+        # the packed input projection as three Linear layers (a module each, so that the
+        # energy counter counts their synaptic operations)
+        e = mha.embed_dim
+        bias = mha.in_proj_bias
+        for i, proj in enumerate(("q_proj", "k_proj", "v_proj")):
+            layer = nn.Linear(e, e, bias=bias is not None)
+            if self.problem is None:
+                with torch.no_grad():
+                    layer.weight.copy_(mha.in_proj_weight[i * e:(i + 1) * e])
+                    if bias is not None:
+                        layer.bias.copy_(bias[i * e:(i + 1) * e])
+            setattr(self, proj, layer)
         self.out_proj = nn.Linear(mha.embed_dim, mha.embed_dim, bias=mha.out_proj.bias is not None)
         self.out_proj.weight = mha.out_proj.weight
         if mha.out_proj.bias is not None:
@@ -65,14 +74,8 @@ class DecomposedAttention(nn.Module):
             raise _unsupported(self.name, self.problem)
         if key_padding_mask is not None or attn_mask is not None or is_causal:
             raise _unsupported(self.name, "attention masks are not supported")
-        w_q, w_k, w_v = self.in_proj_weight.chunk(3)
-        b_q = b_k = b_v = None
-        if self.in_proj_bias is not None:
-            b_q, b_k, b_v = self.in_proj_bias.chunk(3)
         h = self.heads
-        q = F.linear(query, w_q, b_q)
-        k = F.linear(key, w_k, b_k)
-        v = F.linear(value, w_v, b_v)
+        q, k, v = self.q_proj(query), self.k_proj(key), self.v_proj(value)
         d = q.shape[-1] // h
         q = q.unflatten(-1, (h, d)).transpose(1, 2)  # [B, h, N, d]
         k = k.unflatten(-1, (h, d)).transpose(1, 2)

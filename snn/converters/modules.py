@@ -20,7 +20,14 @@ from snn.functional.lif import LIFState
 from snn.neurons.base import BaseNeuron
 from snn.neurons.lif import IF
 
-__all__ = ["ActivationSite", "ChannelAffine", "IFActivation", "MaxPoolState", "SpikingMaxPool"]
+__all__ = [
+    "ActivationSite",
+    "ChannelAffine",
+    "IFActivation",
+    "MaxPoolState",
+    "ResidualAdd",
+    "SpikingMaxPool",
+]
 
 
 def _per_channel(t: Tensor, rank: int) -> Tensor:
@@ -82,6 +89,38 @@ class ChannelAffine(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.scale.numel()}"
+
+
+class ResidualAdd(nn.Module):
+    r"""The sum or difference of time-varying tensors in a converted graph (a residual
+    addition): :math:`a + \alpha b` or :math:`a - \alpha b`.
+
+    Addition commutes with time averaging, so the ANN's addition runs unchanged at every step
+    (on ``[steps*B, ...]``, or ``[B, ...]`` in the analog network); it is a module rather than a
+    function of the graph only so that :class:`snn.energy.OpCounter` can price it (see
+    :func:`snn.energy.rules_converted.count_residual_add`): an operand that is spikes is added
+    event by event, one accumulate per spike, like a synapse of weight :math:`\vartheta\alpha`
+    onto the sum.
+
+    Args:
+        op: ``"add"`` or ``"sub"``.
+
+    ``forward(a, b, alpha=1)`` takes the operands of the original call (tensors or numbers).
+    """
+
+    def __init__(self, op: str = "add"):
+        super().__init__()
+        if op not in ("add", "sub"):
+            raise ValueError(f"op must be 'add' or 'sub', got {op!r}")
+        self.op = op
+
+    def forward(self, a: Tensor | float, b: Tensor | float, alpha: float = 1) -> Tensor:
+        if alpha != 1:
+            b = b * alpha
+        return a + b if self.op == "add" else a - b  # type: ignore[return-value]
+
+    def extra_repr(self) -> str:
+        return f"op={self.op!r}"
 
 
 class IFActivation(nn.Module):

@@ -12,7 +12,8 @@
   activations (``matmul``, ``bmm``, ``*``). Both become expectation-compensation modules
   (:mod:`snn.converters.expectation`) fed by signed multi-threshold neurons.
 - ``batchnorm``, ``dropout``, ``identity``: folded or removed by the passes.
-- ``neuron``, ``site``: the converter's own modules.
+- ``neuron``, ``site``: the converter's own modules (and :class:`~snn.converters.ResidualAdd`,
+  ``affine``: an addition of time-varying operands, made a module so that it is counted).
 
 Every entry has a conversion test (``tests/converters/test_converter_optable.py`` iterates these
 tables).
@@ -29,7 +30,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn.converters.expectation import Expectation, SignedIFActivation, SignedSite
-from snn.converters.modules import ActivationSite, ChannelAffine, IFActivation, SpikingMaxPool
+from snn.converters.modules import (
+    ActivationSite,
+    ChannelAffine,
+    IFActivation,
+    ResidualAdd,
+    SpikingMaxPool,
+)
 from snn.converters.qcfs import QCFS
 
 __all__ = ["FUNCTION_KINDS", "METHOD_KINDS", "MODULE_KINDS", "REASONS"]
@@ -49,6 +56,7 @@ MODULE_KINDS: dict[type[nn.Module], str] = {
     nn.Unflatten: "affine",
     nn.ZeroPad2d: "affine",
     ChannelAffine: "affine",
+    ResidualAdd: "affine",
     nn.BatchNorm1d: "batchnorm",
     nn.BatchNorm2d: "batchnorm",
     nn.BatchNorm3d: "batchnorm",
@@ -187,11 +195,10 @@ REASONS: dict[str, str] = {
     "not provide; convert with nonlinear='expectation' (the default)",
     "layer_norm": "it divides by statistics of the activation itself, which spike trains do "
     "not provide; convert with nonlinear='expectation' (the default)",
-    "MultiheadAttention": "nn.MultiheadAttention is a fused black box; write attention with "
-    "Linear layers, matmul and softmax, which convert (see snn.converters.expectation)",
     "Softmax": "it is not a ReLU-style activation; convert with nonlinear='expectation' (the "
     "default)",
     "softmax": "it is not a ReLU-style activation; convert with nonlinear='expectation' (the "
     "default)",
 }
-"""Specific refusal reasons by module class or function name."""
+"""Specific refusal reasons by module class or function name (each is tested to be the reason
+given; ``nn.MultiheadAttention`` needs none: it is decomposed and converts)."""

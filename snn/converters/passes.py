@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -33,7 +35,13 @@ from snn.converters.graph import (
     op_label,
     trace,
 )
-from snn.converters.modules import ActivationSite, ChannelAffine, IFActivation, SpikingMaxPool
+from snn.converters.modules import (
+    ActivationSite,
+    ChannelAffine,
+    IFActivation,
+    ResidualAdd,
+    SpikingMaxPool,
+)
 from snn.converters.normalization import NORMALIZERS, scale_of
 from snn.converters.qcfs import QCFS
 from snn.converters.report import ConversionReport, LayerReport
@@ -472,9 +480,37 @@ def _pool_module(node: fx.Node, gm: fx.GraphModule) -> nn.Module:
     return cls(**params)
 
 
+_ADDITIONS = {operator.add: "add", torch.add: "add", operator.sub: "sub", torch.sub: "sub"}
+
+
+def _addition(node: fx.Node, dynamic: set[fx.Node]) -> str | None:
+    """``"add"``/``"sub"`` for an addition or subtraction whose value varies with the input."""
+    if node not in dynamic:
+        return None
+    if node.op == "call_function":
+        return _ADDITIONS.get(node.target)
+    if node.op == "call_method" and node.target in ("add", "sub"):
+        return str(node.target)
+    return None
+
+
+_FOLDED_SCALES = MappingProxyType({
+    name: "scaling by a constant: every operation between two neuron layers of a converted "
+    "network is linear, so it folds into the next layer's weights or neuron threshold"
+    for name in ("mul", "truediv", "div", "neg")
+})
+"""Graph-level functions the energy counter treats as folded (``folded_functions``): what is
+left of them after conversion is scaling by constants (products of two activations became
+:class:`~snn.converters.expectation.Expectation` modules)."""
+
+
 def replace_activations(ctx: ConversionContext) -> None:
     """Replace every activation by an :class:`IFActivation` (reset by subtraction) and every max
-    pooling by a :class:`SpikingMaxPool`; thread the number of steps through the graph."""
+    pooling by a :class:`SpikingMaxPool`; thread the number of steps through the graph. Every
+    addition or subtraction of time-varying values (residual additions) becomes a
+    :class:`ResidualAdd` module, which computes the same and lets the energy counter price it;
+    the remaining scalings by constants are declared folded for the counter
+    (``folded_functions``)."""
     gm = ctx.graph_module
     graph = gm.graph
     x = next(n for n in graph.nodes if n.op == "placeholder")
@@ -484,6 +520,16 @@ def replace_activations(ctx: ConversionContext) -> None:
     uses = _module_users(gm)
     for node in list(graph.nodes):
         if node.op not in ("call_module", "call_function", "call_method"):
+            continue
+        add = _addition(node, dynamic)
+        if add is not None:
+            name = _fresh_name(gm, node.name)
+            gm.add_submodule(name, ResidualAdd(add))
+            with graph.inserting_before(node):
+                new = graph.call_module(name, node.args, dict(node.kwargs))
+            new.meta = dict(node.meta)
+            node.replace_all_uses_with(new)
+            graph.erase_node(node)
             continue
         label = node.meta.get("op") or op_label(node, gm)
         if node.op == "call_module" and isinstance(gm.get_submodule(node.target), Expectation):
@@ -515,6 +561,10 @@ def replace_activations(ctx: ConversionContext) -> None:
         new.meta = dict(node.meta)
         node.replace_all_uses_with(new)
         graph.erase_node(node)
+    folded = dict(_FOLDED_SCALES)  # an instance copy: picklable
+    gm.folded_functions = folded
+    # kept by GraphModule.__deepcopy__, which rebuilds the module from its graph
+    gm.meta.setdefault("_user_preserved_attributes", {})["folded_functions"] = folded
     _finish(gm)
 
 

@@ -3,7 +3,8 @@
 - :class:`OpCounter` / :func:`count_ops`: count synaptic operations (ACs and MACs with exact
   fan-outs), neuron updates, spikes and memory accesses during real forward passes;
 - :data:`TARGETS` / :func:`get_target` / :func:`load_target`: published energies per operation
-  of 45 nm CMOS (float32, int8), Loihi and TrueNorth, each with its source, or your own file;
+  of 45 nm CMOS (float32, int8), Loihi, TrueNorth and SpiNNaker 2, each with its source, or
+  your own file;
 - :class:`EnergyReport`: per-layer and total energy by category, the equivalent ANN, text,
   JSON and a figure;
 - :func:`neurobench_metrics`: effective ACs/MACs, dense operations, activation sparsity and

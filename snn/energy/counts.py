@@ -8,7 +8,8 @@ from typing import Any
 
 __all__ = ["KINDS", "LayerCounts", "ModelCounts"]
 
-KINDS = ("synaptic", "neuron", "activation", "norm", "pool", "free", "uncounted")
+KINDS = ("synaptic", "neuron", "activation", "norm", "pool", "elementwise", "free",
+         "uncounted")
 """What a counted layer is:
 
 - ``synaptic``: weighted connections (Linear, Conv): ACs, MACs, dense counts, weight reads;
@@ -16,6 +17,8 @@ KINDS = ("synaptic", "neuron", "activation", "norm", "pool", "free", "uncounted"
 - ``activation``: an ANN activation (ReLU family): one comparison per element;
 - ``norm``: batch norm, one multiply-add per element (foldable into the previous layer);
 - ``pool``: max/average pooling, one accumulate or comparison per (input, window) pair;
+- ``elementwise``: additions of activations (a converted network's residual additions), one
+  accumulate per input event or one addition per element;
 - ``free``: data movement or bookkeeping with no arithmetic (Flatten, Identity, Dropout at
   inference, encoders and readouts of :mod:`snn.layers`), listed with the reason;
 - ``uncounted``: a module the counter has no rule for; its work is unknown, never zero.

@@ -140,7 +140,7 @@ def _ann_counts(x: LayerCounts, steps: float) -> dict[str, float]:
     elif x.kind == "neuron" and x.reason != "non-spiking":
         zero["other_adds"] = x.neuron_updates / steps  # ReLU: one comparison per element
         zero["memory"] = 2 * x.neuron_updates / steps
-    elif x.kind in ("activation", "pool"):
+    elif x.kind in ("activation", "pool", "elementwise"):
         zero["other_adds"] = x.dense_other_adds / steps
         zero["memory"] = (x.dense_other_adds + x.outputs) / steps
     elif x.kind == "norm":

@@ -27,6 +27,19 @@ module), so one call covers every step.
   :math:`f` itself on the running mean is the ANN's own work and is left to :math:`f`'s rule
   (the wrapped module is a child of the expectation module and is counted as such where a
   rule for it exists; functions are not priced): ``reason`` says so.
+- :class:`~snn.converters.ResidualAdd`, an **addition of time-varying values** (the residual
+  additions of a converted ResNet, ``a + alpha*b`` or ``a - alpha*b``), kind ``"elementwise"``.
+  The sum is built on one graded operand (a convolution's output current, or zero when every
+  operand is spikes); an operand that is *events* (spikes, by the counter's event rules of
+  :mod:`snn.energy.rules`) is added event by event: **one accumulate per event** and per output
+  element it reaches (a broadcast operand reaches several), like a synapse of weight
+  :math:`\vartheta\alpha` onto the sum, with that synapse's memory traffic (the event read,
+  the weight read, a read and a write of the sum). Every further graded operand (a second
+  current, a constant) costs one addition per output element. The counts go to
+  ``other_adds`` (priced as accumulates, ``ac``), not to the synaptic operations ``acs``: like
+  NeuroBench, a residual addition is not a synaptic operation, so the NeuroBench metrics are
+  unchanged. Dense counterpart (the ANN's addition): one addition per output element and extra
+  operand (``dense_other_adds``).
 """
 
 from __future__ import annotations
@@ -37,10 +50,11 @@ import torch
 from torch import Tensor, nn
 
 from snn.converters.expectation import Expectation, SignedIFActivation
+from snn.converters.modules import ResidualAdd
 from snn.energy.counts import LayerCounts
 from snn.energy.rules import Rule, RuleContext, _activity
 
-__all__ = ["CONVERTED_RULES", "count_expectation", "count_signed_neuron"]
+__all__ = ["CONVERTED_RULES", "count_expectation", "count_residual_add", "count_signed_neuron"]
 
 
 def _steps(inputs: tuple, position: int) -> int | None:
@@ -125,8 +139,40 @@ def count_expectation(counts: LayerCounts, module: nn.Module, inputs: tuple, out
     _activity(counts, dynamic[0], out)
 
 
+def count_residual_add(counts: LayerCounts, module: nn.Module, inputs: tuple, out: Any,
+                       ctx: RuleContext) -> None:
+    """A :class:`~snn.converters.ResidualAdd` (see the module docstring)."""
+    if not isinstance(out, Tensor):
+        counts.kind = "uncounted"
+        counts.reason = "did not return a tensor"
+        return
+    operands = inputs[:2]  # (a, b); a third input is alpha
+    n = out.numel()
+    graded = 0
+    for x in operands:
+        events = ctx.event_counts(x) if isinstance(x, Tensor) else None
+        if events is None:
+            graded += 1
+            if isinstance(x, Tensor):
+                counts.input_reads += n
+            continue
+        reached = int(torch.broadcast_to(events, out.shape).sum(dtype=torch.int64))
+        counts.other_adds += reached
+        counts.input_reads += int(events.sum(dtype=torch.int64))
+        counts.weight_reads += reached
+        counts.state_reads += reached
+        counts.state_writes += reached
+    counts.other_adds += max(graded - 1, 0) * n
+    if graded:
+        counts.output_writes += n
+    counts.dense_other_adds += (len(operands) - 1) * n
+    first = next((x for x in operands if isinstance(x, Tensor)), out)
+    _activity(counts, first, out)
+
+
 CONVERTED_RULES: dict[type, tuple[str, Rule]] = {
     SignedIFActivation: ("neuron", count_signed_neuron),
     Expectation: ("expectation", count_expectation),
+    ResidualAdd: ("elementwise", count_residual_add),
 }
 """Rules of the converted transformer modules, merged into :data:`snn.energy.rules.RULES`."""

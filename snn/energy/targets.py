@@ -7,7 +7,10 @@ A :class:`HardwareTarget` prices the counts of :class:`snn.energy.OpCounter`. Ev
 - ``"measured"``: taken on fabricated silicon;
 - ``"simulated"``: from circuit simulation of a design (e.g. pre-silicon SPICE);
 - ``"estimated"``: an author's published rough per-operation estimate for a technology node;
-- ``"derived"``: computed here from other figures (the derivation is in ``note``).
+- ``"derived"``: computed here from other figures (the derivation is in ``note``);
+- ``"quoted"``: taken from a secondary source (a survey table) that cites the primary
+  publication, whose conditions (voltage, workload, what the energy covers) could not be
+  checked here; ``note`` says so.
 
 Targets shipped (:data:`TARGETS`):
 
@@ -27,25 +30,29 @@ Targets shipped (:data:`TARGETS`):
   by the synaptic events at one operating point (20 Hz mean rate, 128 active synapses per
   neuron, 0.775 V). Memory, neuron updates and routing are inside that figure.
 
-Omitted on purpose: SpiNNaker 2 and SynSense Speck. For SpiNNaker 2, a survey table (J. Tang
-et al., Frontiers in Neuroscience 2023, PMC10326429, Table 3, "Energy per SOp (pJ)") lists
-10 pJ per synaptic operation and cites S. Höppner et al., "The SpiNNaker 2 processing element
-architecture for hybrid digital neuromorphic computing", arXiv:2103.08392 (2021). We could not
-check that figure against the primary source: the reference material available to us holds the
-paper's abstract (22 nm FDSOI, adaptive body biasing for near-threshold operation, DVFS driven
-by spiking activity, an ARM Cortex-M4F per processing element with MAC, exp/log and random
-number accelerators, three benchmarks of a whole processing element on SNN, DNN and hybrid
-networks) but not the table or text where a per-synaptic-operation energy would be stated, so
-its supply voltage, clock, what the energy includes (core, SRAM, network-on-chip, static
-power) and whether it was measured on silicon or estimated are unknown to us; the survey itself
-warns that its SOp energies "vary in different applications" and are "only mentioned for
-high-level comparison". A figure without its conditions would violate this module's rule
-that every number carries its source and kind, so there is no ``spinnaker2`` target; a user
-who has read the paper can load the figure with :func:`load_target` (kind ``"measured"`` only
-if the paper says so). For Speck the published figures
-(Yao et al., Nature Communications 15:4464, 2024) are powers (0.42 mW processor resting power,
-0.70 mW total in a demo), not energies per operation. Users with figures they trust can load
-them with :func:`load_target`.
+- ``spinnaker2``: SpiNNaker 2 (22 nm FDSOI, an Arm Cortex-M4F per processing element with a
+  MAC array, exp/log and random-number accelerators; S. Höppner et al., "The SpiNNaker 2
+  processing element architecture for hybrid digital neuromorphic computing",
+  arXiv:2103.08392, 2021). One figure only: 10 pJ per synaptic operation, as *quoted* by the
+  survey table of J. Tang et al., Frontiers in Neuroscience 17 (2023), PMC10326429, Table 3
+  ("Energy per SOp (pJ)", row "SpiNNaker2 (Höppner et al., 2021)"). Reading taken: one
+  synaptic operation is one spike-driven accumulate, so the figure prices ``ac``. What could
+  not be checked, because the reference material available to us holds the primary paper's
+  abstract but not its tables: the supply voltage and clock (the chip scales its voltage and
+  frequency with the spiking load), the workload, whether the figure was measured on silicon,
+  and what it includes (core, SRAM, network-on-chip, static power). The survey itself warns
+  that its SOp energies "vary in different applications" and are "only mentioned for
+  high-level comparison". Hence the kind ``"quoted"``, and no ``included`` category: memory,
+  neuron updates and spike traffic stay *unpriced* (listed in every report, never priced at
+  zero). No per-MAC energy of the MAC array, per-neuron-update energy or idle/static power of
+  SpiNNaker 2 could be read from a primary source, so ``mac``, ``neuron_update``,
+  ``memory_access``, ``spike`` and ``hop`` are ``None`` (this model has no static-power term;
+  a per-inference static share would need the chip's idle power and the inference time).
+  A user who has the primary figures can load a fuller target with :func:`load_target`.
+
+Omitted on purpose: SynSense Speck. Its published figures (Yao et al., Nature Communications
+15:4464, 2024) are powers (0.42 mW processor resting power, 0.70 mW total in a demo), not
+energies per operation. Users with figures they trust can load them with :func:`load_target`.
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ __all__ = [
     "load_target",
 ]
 
-KINDS = ("measured", "simulated", "estimated", "derived")
+KINDS = ("measured", "simulated", "estimated", "derived", "quoted")
 """How a figure was obtained (see the module docstring)."""
 
 CATEGORIES = ("compute", "memory", "neuron", "communication")
@@ -85,6 +92,11 @@ HOROWITZ = (
 DAVIES = (
     "M. Davies et al., 'Loihi: a neuromorphic manycore processor with on-chip learning', "
     "IEEE Micro 38(1):82-99, 2018, Table 2 (pre-silicon SDF/SPICE simulations)"
+)
+HOPPNER_VIA_TANG = (
+    "S. Höppner et al., 'The SpiNNaker 2 processing element architecture for hybrid digital "
+    "neuromorphic computing', arXiv:2103.08392, 2021, as quoted by J. Tang et al., Frontiers "
+    "in Neuroscience 17, 2023 (PMC10326429), Table 3, 'Energy per SOp (pJ)'"
 )
 MEROLLA = (
     "P. A. Merolla et al., 'A million spiking-neuron integrated circuit with a scalable "
@@ -336,8 +348,25 @@ TRUENORTH = HardwareTarget(
     ),
 )
 
+SPINNAKER2 = HardwareTarget(
+    name="spinnaker2",
+    description="SpiNNaker 2, 22 nm FDSOI (Höppner et al., arXiv:2103.08392, 2021)",
+    ac=_fig(
+        10.0, HOPPNER_VIA_TANG, "quoted",
+        "energy per synaptic operation as listed by a survey 'only for high-level comparison'; "
+        "the primary paper's voltage, clock, workload and what the figure includes were not "
+        "checked here",
+    ),
+    notes=(
+        "Only the synaptic operation is priced: no published per-MAC (MAC array), "
+        "per-neuron-update, memory, spike-routing or static energy of SpiNNaker 2 could be "
+        "read from a primary source, so that work is listed as unpriced and totals are lower "
+        "bounds. Whether memory or static power is inside the 10 pJ is not known."
+    ),
+)
+
 TARGETS: dict[str, HardwareTarget] = {
-    t.name: t for t in (CMOS45_FP32, CMOS45_INT8, LOIHI, TRUENORTH)
+    t.name: t for t in (CMOS45_FP32, CMOS45_INT8, LOIHI, TRUENORTH, SPINNAKER2)
 }
 """Built-in hardware targets by name."""
 

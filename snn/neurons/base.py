@@ -63,6 +63,17 @@ def decay_from(
     return float(value)
 
 
+def _detached(state: Any) -> Any:
+    """``state`` with every tensor detached, through nested (named) tuples; other values (step
+    counters) unchanged."""
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, tuple):
+        items = (_detached(s) for s in state)
+        return type(state)(*items) if hasattr(state, "_fields") else type(state)(items)
+    return state
+
+
 class BaseNeuron(nn.Module):
     """Stateful module shell around one functional neuron.
 
@@ -110,14 +121,14 @@ class BaseNeuron(nn.Module):
     def detach_state(self) -> None:
         """Cut the autograd graph behind the current state (truncated BPTT)."""
         if self.state is not None:
-            self.state = type(self.state)(*(s.detach() for s in self.state))
+            self.state = _detached(self.state)
 
     def __getstate__(self) -> dict[str, Any]:
         """Copies and pickles carry the state detached from the graph and no trace hooks
         (those belong to the monitor that attached them)."""
         d = self.__dict__.copy()
         if self.state is not None:
-            d["state"] = type(self.state)(*(s.detach() for s in self.state))
+            d["state"] = _detached(self.state)
         if self.recorded_v is not None:
             d["recorded_v"] = self.recorded_v.detach()
         d["_trace_hooks"] = OrderedDict()

@@ -12,11 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snn.converters import convert
+from snn.converters import UnsupportedOperationError, convert
 from snn.converters.expectation import Expectation, SignedIFActivation, SignedSite
 from snn.converters.graph import trace
-from snn.converters.modules import ActivationSite, ChannelAffine, IFActivation, SpikingMaxPool
-from snn.converters.ops import FUNCTION_KINDS, METHOD_KINDS, MODULE_KINDS
+from snn.converters.modules import (
+    ActivationSite,
+    ChannelAffine,
+    IFActivation,
+    ResidualAdd,
+    SpikingMaxPool,
+)
+from snn.converters.ops import FUNCTION_KINDS, METHOD_KINDS, MODULE_KINDS, REASONS
 from snn.converters.passes import ConversionPass, default_passes
 from snn.converters.qcfs import QCFS
 
@@ -114,6 +120,7 @@ PRODUCED: dict[type, Callable[[], tuple[tuple[int, ...], nn.Module]]] = {
     Expectation: MODULE_EXAMPLES[nn.GELU],
     SignedIFActivation: lambda: _mod(nn.GELU(), after=lambda s, y: y @ W6.T),
     SignedSite: lambda: _mod(nn.GELU(), after=lambda s, y: y @ W6.T),
+    ResidualAdd: lambda: _mod(nn.Linear(6, 6), after=lambda s, y: y + s.m["op"](y)),
 }
 """The converter's own modules: a model whose conversion produces each."""
 
@@ -315,3 +322,85 @@ def test_own_module_is_produced(entry: type) -> None:
     net, _ = convert(model, torch.rand(8, *shape), passes=passes)
     produced = {type(m) for m in net.modules()} | set(seen)
     assert entry in produced
+
+
+def test_residual_add_computes_the_original_operation() -> None:
+    a, b = torch.tensor([1.0, -2.0]), torch.tensor([0.5, 4.0])
+    assert torch.equal(ResidualAdd()(a, b), torch.add(a, b))
+    assert torch.equal(ResidualAdd("sub")(a, b, 2), torch.sub(a, b, alpha=2))
+    assert torch.equal(ResidualAdd("sub")(1.0, b), 1.0 - b)
+    with pytest.raises(ValueError, match="'add' or 'sub'"):
+        ResidualAdd("mul")
+
+
+W65 = W6.T.contiguous()  # [6, 5]: a constant right operand
+
+SECOND_USE: dict[Any, Callable[[], tuple[tuple[int, ...], nn.Module]]] = {
+    # ``scale`` entries with two time-varying operands: a product of two activations ...
+    operator.mul: lambda: _fn(lambda s, h: h * h.mean(-1, keepdim=True)),
+    torch.mul: lambda: _fn(lambda s, h: torch.mul(h, h.mean(1, keepdim=True))),
+    "mul": lambda: _fn(lambda s, h: h.mul(h[:, :1])),
+    # ... or, for a division by an activation, a refusal
+    operator.truediv: lambda: _fn(lambda s, h: h / (h + 1.0)),
+    torch.div: lambda: _fn(lambda s, h: torch.div(h, h + 1.0)),
+    "div": lambda: _fn(lambda s, h: h.div(h + 1.0)),
+    # ``product`` entries with one time-varying operand: affine
+    torch.matmul: lambda: _fn(lambda s, h: torch.matmul(h, s.p["w"]), w=W65.clone()),
+    operator.matmul: lambda: _fn(lambda s, h: h @ s.p["w"], w=W65.clone()),
+    torch.bmm: lambda: _fn(lambda s, h: torch.bmm(h, s.p["w"].expand(h.shape[0], -1, -1)),
+                           w=W65.clone()),
+    "matmul": lambda: _fn(lambda s, h: h.matmul(s.p["w"]), w=W65.clone()),
+    "bmm": lambda: _fn(lambda s, h: h.bmm(s.p["w"].expand(h.shape[0], -1, -1)),
+                       w=W65.clone()),
+}
+"""The other behaviour of every entry whose category depends on its operands (``scale``:
+affine with a constant, a product of two activations otherwise; ``product``: the reverse)."""
+
+
+def test_every_two_way_entry_has_its_second_example() -> None:
+    two_way = {k for table in (FUNCTION_KINDS, METHOD_KINDS) for k, v in table.items()
+               if v in ("scale", "product")}
+    assert set(SECOND_USE) == two_way
+
+
+@pytest.mark.parametrize("entry", list(SECOND_USE), ids=_name)
+def test_two_way_entry_second_use(entry: Any) -> None:
+    shape, model = SECOND_USE[entry]()
+    assert _uses(model, entry, "method" if isinstance(entry, str) else "function")
+    if _name(entry) in ("truediv", "div"):
+        with pytest.raises(UnsupportedOperationError, match="divides by another activation"):
+            convert(model, torch.rand(8, *shape))
+        return
+    _check_converts(model, shape)
+    net, _ = convert(model, torch.rand(8, *shape), method="max")
+    products = [m for m in net.modules() if isinstance(m, Expectation)]
+    kind = FUNCTION_KINDS.get(entry) if not isinstance(entry, str) else METHOD_KINDS[entry]
+    assert len(products) == (1 if kind == "scale" else 0)
+
+
+class _Call(nn.Module):
+    def __init__(self, fn: Fn, module: nn.Module | None = None):
+        super().__init__()
+        self.fn, self.m = fn, module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(self, x)
+
+
+REFUSED: dict[str, Callable[[], nn.Module]] = {
+    "GELU": lambda: _Call(lambda s, x: s.m(x), nn.GELU()),
+    "gelu": lambda: _Call(lambda s, x: F.gelu(x)),
+    "LayerNorm": lambda: _Call(lambda s, x: s.m(x), nn.LayerNorm(4)),
+    "layer_norm": lambda: _Call(lambda s, x: F.layer_norm(x, (4,))),
+    "Softmax": lambda: _Call(lambda s, x: s.m(x), nn.Softmax(-1)),
+    "softmax": lambda: _Call(lambda s, x: F.softmax(x, -1)),
+}
+"""A model refused (with ``nonlinear=None``) for each entry of the reasons table."""
+
+
+@pytest.mark.parametrize("key", sorted(REASONS))
+def test_every_refusal_reason_is_the_one_given(key: str) -> None:
+    assert set(REFUSED) == set(REASONS)
+    with pytest.raises(UnsupportedOperationError) as info:
+        convert(REFUSED[key]().eval(), torch.randn(6, 3, 4), nonlinear=None)
+    assert REASONS[key] in str(info.value)

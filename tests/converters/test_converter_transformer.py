@@ -160,3 +160,22 @@ def test_multihead_attention_is_written_out_and_converts() -> None:
         assert torch.allclose(net.analog(x), ann, atol=1e-5)
     errors = [float((out[t - 1] - ann).abs().max()) for t in (2, 64)]
     assert errors[1] < 0.2 * errors[0], errors
+
+
+def test_a_running_converted_transformer_copies_and_detaches_its_state() -> None:
+    import copy
+
+    torch.manual_seed(5)
+    model = MHABlock().eval()
+    x = torch.randn(4, 5, 8)
+    net, _ = convert(model, x, method="max", time_chunk=4)
+    with torch.no_grad():
+        net(x, steps=4)  # one chunk run: the expectation modules hold (sums, step, output)
+    states = [m.state for m in net.modules() if isinstance(m, Expectation)]
+    assert states and all(s is not None for s in states)
+    copied = copy.deepcopy(net)  # used to fail on the step counter inside the state
+    for m in net.modules():
+        if isinstance(m, Expectation):
+            m.detach_state()
+    with torch.no_grad():  # both continue from the same state
+        assert torch.allclose(copied(x, steps=4), net(x, steps=4))

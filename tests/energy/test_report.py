@@ -75,6 +75,21 @@ def test_truenorth_prices_synaptic_events_only():
     assert r.complete
 
 
+def test_spinnaker2_energy_by_hand():
+    r = EnergyReport(tiny_counts(), "spinnaker2", ann_target="cmos45_fp32")
+    assert r.totals["compute"] == pytest.approx(2 * 10 * PJ)  # 2 synaptic ops at 10 pJ
+    assert r.totals["total"] == pytest.approx(20 * PJ)
+    # memory, neuron updates and spikes have no SpiNNaker 2 figure: listed, not priced at 0
+    unpriced = {(u["layer"], u["what"]): u["count"] for u in r.unpriced if u["model"] == "snn"}
+    assert unpriced == {
+        ("0.0", "memory accesses"): 7,
+        ("1", "memory accesses"): 10,
+        ("1", "neuron updates"): 4,
+        ("1", "spikes"): 2,
+    }
+    assert not r.complete and r.ann_totals["total"] == pytest.approx(258.6 * PJ)
+
+
 def test_unpriced_work_is_listed_not_zero():
     model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2).eval())
     counts = count_ops(model, torch.tensor([[0.5, 0.0, 2.0]]))

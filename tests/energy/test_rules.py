@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from snn.converters.expectation import Expectation, SignedIFActivation
-from snn.converters.modules import ChannelAffine, SpikingMaxPool
+from snn.converters.modules import ChannelAffine, ResidualAdd, SpikingMaxPool
 from snn.energy import RULES, count_ops, find_rule
 from snn.energy.rules import converter_rules
 from snn.layers import (
@@ -71,6 +71,7 @@ FACTORIES = {
     # converted transformer modules: hand counts in tests/energy/test_rules_converted.py
     SignedIFActivation: None,
     Expectation: None,
+    ResidualAdd: None,  # two operands
     # sequence blocks: hand counts in tests/energy/test_rules_sequence.py
     LegendreMemory: None,  # keeps its memory between calls
     SpikingTimeMix: lambda: (SpikingTimeMix(4), (3, 2, 4)),

@@ -81,11 +81,28 @@ def test_published_neuromorphic_figures():
     assert set(tn.included) == {"memory", "neuron", "communication"}
 
 
+def test_spinnaker2_prices_the_quoted_synaptic_op_only():
+    s2 = TARGETS["spinnaker2"]
+    # Tang et al. 2023 (PMC10326429), Table 3, quoting Hoeppner et al. 2021: 10 pJ per SOp
+    assert s2.ac.picojoules == pytest.approx(10.0) and s2.ac.kind == "quoted"
+    assert "2103.08392" in s2.ac.source and "Table 3" in s2.ac.source
+    # nothing else could be read from a primary source: left unpriced, not declared included
+    assert set(s2.figures()) == {"ac"}
+    assert s2.included == {}
+
+
 def test_omitted_targets_are_explained():
     import snn.energy.targets as targets
 
-    assert "spinnaker" not in " ".join(TARGETS) and "speck" not in " ".join(TARGETS)
-    assert "SpiNNaker 2" in targets.__doc__ and "Speck" in targets.__doc__
+    assert "speck" not in " ".join(TARGETS)
+    assert "Speck" in targets.__doc__
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_every_target_is_described_in_the_module_docstring(name):
+    import snn.energy.targets as targets
+
+    assert f"``{name}``" in targets.__doc__
 
 
 def test_unknown_target_lists_names():
@@ -156,3 +173,16 @@ def test_figure_and_target_validation():
         HardwareTarget(name="x", description="", ac=1e-12)
     with pytest.raises(ValueError):
         HardwareTarget(name="", description="")
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_every_target_is_on_the_energy_docs_page(name):
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "energy.md"
+    rows = [line for line in page.read_text(encoding="utf-8").splitlines()
+            if line.startswith(f"| `{name}` |")]
+    assert len(rows) == 1, f"docs/energy.md needs one table row for target {name!r}"
+    ac = TARGETS[name].ac
+    assert f"ac {ac.picojoules:g}" in rows[0]
+    assert all(f.kind in rows[0] for f in TARGETS[name].figures().values())

@@ -1,4 +1,4 @@
-"""MATLAB ``.mat`` event files (v5 through scipy, v7.3 through h5py).
+"""MATLAB ``.mat`` event files (level 5 read by ``snn.datasets.io._mat5``, v7.3 by h5py).
 
 Three layouts are read:
 
@@ -13,11 +13,19 @@ Three layouts are read:
 
 In the other layouts polarity values 1 mean ON; 0 and -1 mean OFF; anything else is an error.
 ``t`` is in microseconds.
+
+Memory is bounded by the work asked for: only the headers of the variables are read to find the
+layout, then only the variables it needs are decoded, each after its declared size has been
+checked against the bytes that hold it and against ``max_events``; a truncated file or one that
+declares more than it holds raises one :class:`EventFormatError` naming the file, without an
+allocation of the declared size.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -33,59 +41,115 @@ from snn.datasets.io._common import (
     resolve_sensor_size,
     select_range,
 )
+from snn.datasets.io._mat5 import MX_STRUCT, ZLIB_MAX_RATIO, Mat5
 
 LAYOUTS = ("auto", "columns", "matrix", "struct")
 COLUMN_VARIABLES = {"x": "x", "y": "y", "t": "ts", "p": "pol"}
 STRUCT_FIELDS = ("x", "y", "ts", "p")
 
 
-def _struct_fields(value: Any) -> dict[str, np.ndarray] | None:
-    """Fields of a MATLAB struct (scipy record array or h5py group dict), else ``None``."""
-    if isinstance(value, dict):
-        return value
-    if isinstance(value, np.ndarray) and value.dtype.names and value.size == 1:
-        item = value.reshape(-1)[0]
-        return {name: np.asarray(item[name]) for name in value.dtype.names}
-    return None
-
-
-def _find_struct(data: dict[str, Any], variable: str) -> str | None:
-    """Name of the struct holding ``x, y, ts, p`` (``variable`` first, then any other)."""
-    names = [variable, *sorted(k for k in data if k != variable and not k.startswith("__"))]
+def _find_struct(data: _Variables, variable: str) -> str | None:
+    """Name of the struct holding ``x, y, ts, p`` (``variable`` first, then any other); only
+    the variables' headers are read."""
+    names = [variable, *sorted(k for k in data.names if k != variable)]
     for name in names:
-        fields = _struct_fields(data.get(name))
-        if fields is not None and all(f in fields for f in STRUCT_FIELDS):
+        if name in data and data.is_struct(name) and all(
+            f in data.fields(name) for f in STRUCT_FIELDS
+        ):
             return name
     return None
 
 
-def _load(path: PathLike) -> dict[str, Any]:
+class _Variables:
+    """The variables of a MAT file, decoded only when asked for (``name in vars``,
+    ``vars.get(name)``, ``vars.names``, ``vars.is_struct(name)``, ``vars.fields(name)``)."""
+
+    def __init__(self, path: PathLike, max_events: int | None):
+        self.path, self.max_events = path, max_events
+        self.cache: dict[str, Any] = {}
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names
+
+
+class _V5(_Variables):
+    def __init__(self, path: PathLike, f: BinaryIO, max_events: int | None):
+        super().__init__(path, max_events)
+        self.mat = Mat5(path, f, max_values=None if max_events is None else 4 * max_events)
+        self.names = list(self.mat.variables)
+
+    def is_struct(self, name: str) -> bool:
+        return self.mat.variables[name].cls == MX_STRUCT
+
+    def fields(self, name: str) -> tuple[str, ...]:
+        return self.mat.variables[name].fields
+
+    def get(self, name: str) -> Any:
+        if name not in self.cache:
+            self.cache[name] = self.mat.read(name)
+        return self.cache[name]
+
+
+class _V73(_Variables):
+    """MATLAB 7.3 (HDF5): datasets are read only when asked for, after their declared size is
+    checked against the bytes the file stores for them and the caller's limit."""
+
+    def __init__(self, path: PathLike, h5: Any, max_events: int | None):
+        super().__init__(path, max_events)
+        import h5py
+
+        self.h5py, self.h5 = h5py, h5
+        self.names = [k for k, v in h5.items() if isinstance(v, (h5py.Dataset, h5py.Group))]
+
+    def is_struct(self, name: str) -> bool:
+        return isinstance(self.h5[name], self.h5py.Group)
+
+    def fields(self, name: str) -> tuple[str, ...]:
+        group = self.h5[name]
+        return tuple(k for k, v in group.items() if isinstance(v, self.h5py.Dataset))
+
+    def _dataset(self, ds: Any, label: str) -> np.ndarray:
+        count = int(np.prod(ds.shape, dtype=np.int64))
+        if self.max_events is not None and count > 4 * self.max_events:
+            raise EventFormatError(self.path, None, f"{label!r} declares {count} values, more "
+                                   f"than the limit of max_events={self.max_events}")
+        declared = count * ds.dtype.itemsize
+        stored = ds.id.get_storage_size()
+        if declared > ZLIB_MAX_RATIO * stored + 4096:
+            raise EventFormatError(self.path, None, f"{label!r} declares {declared} bytes of "
+                                   f"data but the file stores only {stored} for it")
+        try:
+            return np.asarray(ds[()]).T  # v7.3 stores arrays transposed (column-major)
+        except (OSError, ValueError) as exc:
+            raise EventFormatError(self.path, None, f"cannot read {label!r}: {exc}") from exc
+
+    def get(self, name: str) -> Any:
+        if name not in self.cache:
+            v = self.h5[name]
+            if isinstance(v, self.h5py.Group):  # a struct: one dataset per field
+                self.cache[name] = {f: self._dataset(v[f], f"{name}.{f}")
+                                    for f in self.fields(name)}
+            else:
+                self.cache[name] = self._dataset(v, name)
+        return self.cache[name]
+
+
+@contextmanager
+def _open(path: PathLike, max_events: int | None) -> Iterator[_Variables]:
     check_event_file(path)
     with open(path, "rb") as f:
         head = f.read(128)
-    if head[:8] == b"\x89HDF\r\n\x1a\n" or b"MATLAB 7.3" in head:
-        import h5py
+        if head[:8] == b"\x89HDF\r\n\x1a\n" or b"MATLAB 7.3" in head:
+            import h5py
 
-        try:
-            with h5py.File(path, "r") as h5:
-                # v7.3 stores arrays transposed (MATLAB is column-major).
-                out: dict[str, Any] = {}
-                for k, v in h5.items():
-                    if isinstance(v, h5py.Dataset):
-                        out[k] = np.asarray(v).T
-                    elif isinstance(v, h5py.Group):  # a struct: one dataset per field
-                        out[k] = {
-                            f: np.asarray(d).T for f, d in v.items() if isinstance(d, h5py.Dataset)
-                        }
-                return out
-        except OSError as exc:
-            raise EventFormatError(path, 0, f"not a readable MATLAB 7.3 file: {exc}") from exc
-    import scipy.io
-
-    try:
-        return scipy.io.loadmat(path)
-    except Exception as exc:  # scipy raises ValueError/TypeError/struct.error on corrupt input
-        raise EventFormatError(path, None, f"not a readable MATLAB file: {exc}") from exc
+            try:
+                h5 = h5py.File(path, "r")
+            except OSError as exc:
+                raise EventFormatError(path, 0, f"not a readable MATLAB 7.3 file: {exc}") from exc
+            with h5:
+                yield _V73(path, h5, max_events)
+            return
+        yield _V5(path, f, max_events)
 
 
 def _polarity(p: np.ndarray, path: PathLike) -> np.ndarray:
@@ -102,6 +166,10 @@ def _integral(v: np.ndarray, name: str, path: PathLike) -> np.ndarray:
     if v.dtype.kind == "f":
         if not np.all(np.isfinite(v)) or np.any(v != np.round(v)):
             raise EventFormatError(path, None, f"field {name!r} holds non-integer values")
+        if v.size and np.abs(v).max() >= 2.0**63:
+            raise EventFormatError(path, None, f"field {name!r} holds values beyond 64 bits")
+    elif v.dtype.kind == "u" and v.size and v.max() >= 2**63:
+        raise EventFormatError(path, None, f"field {name!r} holds values beyond 64 bits")
     elif v.dtype.kind not in "iub":
         raise EventFormatError(path, None, f"field {name!r} has non-numeric dtype {v.dtype}")
     return v.astype(np.int64)
@@ -118,6 +186,7 @@ def read_mat(
     stop: int | None = None,
     t_start: float | None = None,
     t_end: float | None = None,
+    max_events: int | None = None,
 ) -> Recording:
     """Read events from a MATLAB file.
 
@@ -132,20 +201,41 @@ def read_mat(
         sensor_size: ``(W, H, P)``; otherwise the smallest size holding the events.
         start: First event index; ``stop``: one past the last.
         t_start: Keep ``t >= t_start``; ``t_end``: keep ``t < t_end`` (microseconds).
+        max_events: Refuse a file whose event variables declare more events than this, before
+            reading them (default: no limit beyond what the file can hold).
 
     Raises:
-        EventFormatError: unreadable file, missing variables, wrong shapes, bad polarity,
-            non-integer coordinates, coordinates outside ``sensor_size``.
+        EventFormatError: unreadable, truncated or inconsistent file (a declared size larger
+            than what holds it), missing variables, wrong shapes, bad polarity, non-integer
+            coordinates, coordinates outside ``sensor_size``, more than ``max_events`` events.
     """
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if sorted(columns) != ["p", "t", "x", "y"]:
         raise ValueError(f"columns must be a permutation of x, y, p, t, got {columns!r}")
     check_range_args(start, stop, t_start, t_end)
-    data = _load(path)
+    if max_events is not None and (isinstance(max_events, bool) or not isinstance(
+            max_events, int) or max_events < 0):
+        raise ValueError(f"max_events must be a non-negative integer, got {max_events!r}")
+    with _open(path, max_events) as data:
+        return _read(path, data, layout, variable, columns, sensor_size, start, stop, t_start,
+                     t_end, max_events)
+
+
+def _array(data: _Variables, name: str, path: PathLike) -> np.ndarray:
+    value = data.get(name)
+    if not isinstance(value, np.ndarray):
+        raise EventFormatError(path, None, f"variable {name!r} is not a numeric array")
+    return value
+
+
+def _read(path: PathLike, data: _Variables, layout: str, variable: str,
+          columns: tuple[str, str, str, str], sensor_size: Any, start: int | None,
+          stop: int | None, t_start: float | None, t_end: float | None,
+          max_events: int | None) -> Recording:
     struct = _find_struct(data, variable) if layout in ("auto", "struct") else None
     if layout == "auto":
-        if variable in data and _struct_fields(data[variable]) is None:
+        if variable in data and not data.is_struct(variable):
             layout = "matrix"
         else:
             layout = "struct" if struct is not None else "columns"
@@ -155,7 +245,12 @@ def read_mat(
             raise EventFormatError(
                 path, None, f"no struct with fields {list(STRUCT_FIELDS)} in the file"
             )
-        raw = _struct_fields(data[struct])
+        raw = data.get(struct)
+        if not isinstance(raw, dict) or not all(
+            isinstance(raw.get(v), np.ndarray) for v in STRUCT_FIELDS
+        ):
+            raise EventFormatError(path, None, f"struct {struct!r} is not one record of numeric "
+                                   f"fields {list(STRUCT_FIELDS)}")
         fields = {k: np.asarray(raw[v]).ravel() for k, v in zip("xytp", STRUCT_FIELDS)}
         lengths = {k: v.size for k, v in fields.items()}
         if len(set(lengths.values())) != 1:
@@ -171,7 +266,7 @@ def read_mat(
     elif layout == "matrix":
         if variable not in data:
             raise EventFormatError(path, None, f"no variable {variable!r} in the file")
-        m = np.asarray(data[variable])
+        m = _array(data, variable, path)
         if m.ndim != 2 or m.shape[1] != 4:
             raise EventFormatError(path, None, f"{variable!r} has shape {m.shape}, expected N x 4")
         fields = {name: m[:, i] for i, name in enumerate(columns)}
@@ -179,10 +274,13 @@ def read_mat(
         missing = [v for v in COLUMN_VARIABLES.values() if v not in data]
         if missing:
             raise EventFormatError(path, None, f"missing variables {missing} (need x, y, ts, pol)")
-        fields = {k: np.asarray(data[v]).ravel() for k, v in COLUMN_VARIABLES.items()}
+        fields = {k: _array(data, v, path).ravel() for k, v in COLUMN_VARIABLES.items()}
         lengths = {k: v.size for k, v in fields.items()}
         if len(set(lengths.values())) != 1:
             raise EventFormatError(path, None, f"variables have different lengths {lengths}")
+    if max_events is not None and fields["x"].size > max_events:
+        raise EventFormatError(path, None, f"{fields['x'].size} events, more than the limit of "
+                               f"max_events={max_events}")
     x = _integral(fields["x"], "x", path)
     y = _integral(fields["y"], "y", path)
     if one_based:

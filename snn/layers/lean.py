@@ -110,6 +110,11 @@ class _Kept:
             n = 1
             for s in self.shape:
                 n *= s
+            kernels = _pack_kernels()
+            if kernels is not None:  # straight into the float tensor, no byte temporary
+                out = torch.empty(self.shape, dtype=self.dtype)
+                kernels.unpack_bits(saved.numpy(), out.view(-1).numpy())
+                return out
             bits = np.unpackbits(saved.numpy(), count=n)
             return torch.from_numpy(bits).to(self.dtype).reshape(self.shape)
         if self.kind == "u8":
@@ -121,6 +126,16 @@ class _Kept:
         self.tensor = None  # type: ignore[assignment]
 
 
+def _pack_kernels() -> Any:
+    """:mod:`snn.cpu_kernels.pack` where numba is installed, else ``None`` (the torch route,
+    with the same results)."""
+    try:
+        from snn.cpu_kernels import pack
+    except ImportError:
+        return None
+    return pack
+
+
 def _compress(x: Tensor) -> tuple[str, Tensor]:
     """``(kind, stored)`` of :class:`_Kept` for ``x``."""
     x = x.detach()
@@ -129,6 +144,17 @@ def _compress(x: Tensor) -> tuple[str, Tensor]:
         return "raw", x
     flat = x.reshape(-1)
     b = flat.view(as_int)
+    kernels = _pack_kernels()
+    if kernels is not None:  # one pass each, no temporaries
+        one = int(torch.ones((), dtype=x.dtype).view(as_int))
+        packed = torch.empty((flat.numel() + 7) // 8, dtype=torch.uint8)
+        if kernels.pack_bits(b.numpy(), one, packed.numpy()):
+            return "bits", packed
+        del packed
+        q = torch.empty(flat.numel(), dtype=torch.uint8)
+        if kernels.pack_u8(flat.numpy(), b.numpy(), q.numpy()):
+            return "u8", q
+        return "raw", x
     ones = b == torch.ones((), dtype=x.dtype).view(as_int)
     if bool((ones | (b == 0)).all()):
         return "bits", torch.from_numpy(np.packbits(ones.numpy()))
@@ -275,8 +301,10 @@ class _ProjectNeuron(torch.autograd.Function):
         n = ys.shape[1]
         zeros = ys.new_zeros(n)
         v_start = v0.reshape(n).contiguous() if v0 is not None else zeros
+        # the spikes overwrite the neuron's input (read before each step's spikes are written)
         r = run.engine.forward(run.spec, ys, v_start, zeros, zeros, run.beta, run.c, run.thr,
-                               False)
+                               False, out=ys)
+        del y, ys
         kept = _Kept(xin, meta.get("packed"))
         # a widening Linear (the MLP's first) keeps its packed input and recomputes z
         ctx.recompute = (meta["conv"] is None and kept.kind != "raw"
@@ -417,7 +445,7 @@ class _SpikeAttentionNeuron(torch.autograd.Function):
         zeros = xs.new_zeros(n)
         v_start = v0.reshape(n).contiguous() if v0 is not None else zeros
         r = run.engine.forward(run.spec, xs, v_start, zeros, zeros, run.beta, run.c, run.thr,
-                               False)
+                               False, out=xs)
         ctx.save_for_backward(*(t.tensor for t in kept), v_start if v0 is not None else None)
         for t in kept:
             t.forget()
@@ -451,7 +479,7 @@ def _neuron_backward(run: Any, xs: Tensor, v_start: Tensor | None, g_s: Tensor |
                      g_vt: Tensor | None) -> Any:
     """The fused neuron's backward over its recomputed input ``xs`` (``[T, N]``), from rest
     when ``v_start`` is ``None``; ``g_s`` and ``g_vt`` are the spikes' and the final
-    membrane's gradients (``None`` for zero)."""
+    membrane's gradients (``None`` for zero). The input's gradient overwrites ``xs``."""
     from snn.fused.autograd import Saved
 
     steps, n = xs.shape
@@ -460,7 +488,8 @@ def _neuron_backward(run: Any, xs: Tensor, v_start: Tensor | None, g_s: Tensor |
     saved = Saved(None, None, xs, v0, zeros, zeros, run.beta, run.c, run.thr)
     gs = g_s.reshape(steps, n) if g_s is not None else None
     gvt = g_vt.reshape(n).contiguous() if g_vt is not None else zeros
-    return run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False)
+    return run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False,
+                               out=xs)
 
 
 def _qkv_operands(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:

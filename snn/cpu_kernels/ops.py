@@ -203,8 +203,9 @@ class NumbaEngine:
         gs, gs_mode = _grad_mode(g_s, dummy2)
         gv, gv_mode = _grad_mode(g_vrec, dummy2)
         gv0, gi0, ga0 = x.new_empty(N), x.new_empty(N), x.new_empty(N)
-        gbeta = torch.empty(N, dtype=torch.float64)
-        gthr = torch.empty(N, dtype=torch.float64)
+        # per-neuron sums only where wanted (the loops leave them alone otherwise)
+        gbeta = torch.empty(N if want_beta else 1, dtype=torch.float64)
+        gthr = torch.empty(N if want_thr else 1, dtype=torch.float64)
         with _threads_for(T, N):
             loops.backward(
                 _np(x), _np(saved.v0), _np(saved.i0), _np(saved.a0),

@@ -135,7 +135,7 @@ class SpikeDrivenPatchSplitting(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image("SpikeDrivenPatchSplitting", x, self.in_channels)
-        u = self.stages(x)
+        u = run_sequential(self.stages, x)  # snn.layers.lean, as in SpikingPatchSplitting
         return u + self.rpe(u)
 
 
@@ -167,8 +167,9 @@ class QKFormerPatchEmbedInit(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image("QKFormerPatchEmbedInit", x, self.in_channels)
-        x = self.stage1(x)
-        return self.stage2(x) + self.shortcut(x)
+        # snn.layers.lean.run_sequential: the same values, with less kept for backward
+        x = run_sequential(self.stage1, x)
+        return run_sequential(self.stage2, x) + run_sequential(self.shortcut, x)
 
 
 class QKFormerPatchEmbed(nn.Module):
@@ -192,4 +193,5 @@ class QKFormerPatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image("QKFormerPatchEmbed", x, self.in_channels)
-        return self.body(x) + self.shortcut(x)
+        # snn.layers.lean.run_sequential: the same values, with less kept for backward
+        return run_sequential(self.body, x) + run_sequential(self.shortcut, x)

@@ -247,3 +247,122 @@ def test_compact_storage_is_exact():
         assert kept.kind == "raw"
         restored = kept.restore(kept.tensor)
         assert torch.equal(restored.view(torch.int32), x.view(torch.int32))
+
+
+def _attention_step(module, x, use_lean):
+    snn.reset(module)
+    module.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_()
+    with contextlib.nullcontext() if use_lean else _plain():
+        out = module(x)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(5))
+    (out * weights).sum().backward()
+    return ([out, x.grad] + [p.grad for p in module.parameters()]
+            + [b.clone() for b in module.buffers()])
+
+
+@pytest.mark.parametrize("name", ["sdsa-mask", "sdsa-linear", "qk-token", "qk-channel"])
+def test_sdsa_and_qk_attention_equal_the_plain_modules_bit_for_bit(name):
+    from snn.layers.attention import QKAttention, SpikeDrivenSelfAttention
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(6)
+    if name.startswith("sdsa"):
+        module = SpikeDrivenSelfAttention(16, 2, variant=name.split("-")[1])
+        x = torch.randn(4, 2, 20, 16, generator=g) * 2  # a membrane residual stream
+        lean_nodes = {"_ProjectNeuronBackward"} | (
+            {"_ProductSumBackward", "_MaskBackward"} if name == "sdsa-mask"
+            else {"_SpikeAttentionNeuronBackward"})
+    else:
+        module = QKAttention(16, 2, kind=name.split("-")[1])
+        x = (torch.rand(4, 2, 20, 16, generator=g) < 0.4).float()
+        lean_nodes = {"_ProjectNeuronBackward", "_MaskBackward"}
+    snn.reset(module)
+    assert lean_nodes <= _nodes(module(x.clone().requires_grad_()))
+    _attention_step(copy.deepcopy(module), x, False)
+    lean_run = _attention_step(copy.deepcopy(module), x, True)
+    plain_run = _attention_step(copy.deepcopy(module), x, False)
+    _assert_same(lean_run, plain_run)
+    assert lean_run[0].abs().sum() > 0
+
+
+def test_spike_masks_and_column_sums_equal_the_plain_products():
+    g = torch.Generator().manual_seed(7)
+    k, v = [(torch.rand(2, 3, 2, 9, 4, generator=g) < 0.5).float().requires_grad_()
+            for _ in range(2)]
+    out = lean.spike_product_sum(k, v, -2)
+    grad = torch.randn(out.shape, generator=g)
+    plain = (k * v).sum(-2, keepdim=True)
+    assert torch.equal(out, plain)
+    _assert_same(torch.autograd.grad(out, (k, v), grad), torch.autograd.grad(plain, (k, v), grad))
+    for shape in [(2, 3, 2, 1, 4), (2, 3, 2, 9, 1)]:  # SDSA's column mask, QKTA's token mask
+        mask = (torch.rand(shape, generator=g) < 0.5).float().requires_grad_()
+        out = lean.spike_mask(mask, v)
+        grad = torch.randn(out.shape, generator=g)
+        plain = mask * v
+        assert torch.equal(out, plain)
+        _assert_same(torch.autograd.grad(out, (mask, v), grad),
+                     torch.autograd.grad(plain, (mask, v), grad))
+    assert lean.spike_mask(torch.ones(4), v) is None  # not of the operand's rank: plain
+    with _plain():
+        assert lean.spike_product_sum(k, v, -2) is None
+
+
+def test_sdsa_keeps_less_than_half_the_bytes():
+    from snn.layers.attention import SpikeDrivenSelfAttention
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 2, 64, 96).requires_grad_()
+    for variant in ("mask", "linear"):
+        module = SpikeDrivenSelfAttention(96, 3, variant=variant)
+        with _plain():
+            plain = _saved_bytes(module(x), module.parameters()) / x.numel()
+        snn.reset(module)
+        lean_bytes = _saved_bytes(module(x), module.parameters()) / x.numel()
+        assert lean_bytes < 0.5 * plain, (variant, lean_bytes, plain)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sdt", "qkformer"])
+def test_sdt_and_qkformer_training_steps_are_bit_identical_to_the_plain_modules(name):
+    from snn.models.spiking_transformers import QKFormer, SpikeDrivenTransformer
+
+    torch.manual_seed(0)
+    if name == "sdt":
+        model = SpikeDrivenTransformer(num_classes=10, embed_dim=32, num_heads=2, depth=1,
+                                       pools=(False, False, True, True))
+        lean_nodes = {"_ProjectNeuronBackward", "_ProductSumBackward", "_MaskBackward"}
+    else:
+        model = QKFormer(num_classes=10, embed_dim=32, num_heads=(2, 2, 2), depths=(1, 1, 1))
+        # (stage 3's SSA has 4 tokens of 16 features: (Q K^T) V, plain)
+        lean_nodes = {"_ProjectNeuronBackward", "_MaskBackward", "_SpikeMaxPoolBackward"}
+    g = torch.Generator().manual_seed(8)
+    x = torch.rand(2, 2, 3, 32, 32, generator=g)
+    y = torch.tensor([3, 8])
+    snn.reset(model)
+    assert lean_nodes <= _nodes(model(x))
+    _train_step(copy.deepcopy(model), x, y, False)
+    lean_model, plain_model = copy.deepcopy(model), copy.deepcopy(model)
+    for _ in range(2):
+        _assert_same(_train_step(lean_model, x, y, True), _train_step(plain_model, x, y, False))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_packing_kernels_agree_with_the_torch_route(dtype, monkeypatch):
+    g = torch.Generator().manual_seed(9)
+    cases = [(torch.rand(n, generator=g) < 0.5).to(dtype) for n in (1, 7, 8, 9, 1001)]
+    cases += [torch.randint(0, 256, (13,), generator=g).to(dtype),
+              torch.tensor([0.0, 1.0, -0.0], dtype=dtype), torch.tensor([1.0, 0.5], dtype=dtype),
+              torch.tensor([1.0, 255.0, -0.0], dtype=dtype),
+              torch.tensor([3.0, float("nan")], dtype=dtype)]
+    with_kernels = [lean._compress(x) for x in cases]
+    monkeypatch.setattr(lean, "_pack_kernels", lambda: None)
+    with_torch = [lean._compress(x) for x in cases]
+    for x, (kind, stored), (kind_t, stored_t) in zip(cases, with_kernels, with_torch,
+                                                     strict=True):
+        assert kind == kind_t, x
+        assert torch.equal(stored.view(torch.uint8), stored_t.view(torch.uint8))  # NaN too
+        kept = lean._Kept(x, (kind, stored))
+        restored = kept.restore(stored)
+        assert restored.dtype == dtype and torch.equal(restored.view(torch.uint8),
+                                                       x.view(torch.uint8))

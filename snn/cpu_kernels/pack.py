@@ -25,18 +25,28 @@ def pack_bits(b, one, out):  # pragma: no cover - compiled
     (``uint8``, ``ceil(n / 8)``): bit set where ``b == one`` (the bit pattern of 1.0), clear
     where ``b == 0``; ``False`` when any other value occurs."""
     n = b.shape[0]
-    nbytes = (n + 7) // 8
-    for i in range(nbytes):
-        acc = 0
+    full = n // 8
+    for i in range(full):  # branch-free inside a byte: one test per byte
         base = i * 8
-        stop = min(base + 8, n)
-        for j in range(base, stop):
+        acc = 0
+        bad = 0
+        for j in range(8):
+            v = b[base + j]
+            hit = 1 if v == one else 0
+            acc = (acc << 1) | hit
+            bad |= (1 - hit) & (1 if v != 0 else 0)
+        if bad:
+            return False
+        out[i] = acc
+    if full * 8 < n:
+        acc = 0
+        for j in range(full * 8, n):
             v = b[j]
             if v == one:
-                acc |= 128 >> (j - base)
+                acc |= 128 >> (j - full * 8)
             elif v != 0:
                 return False
-        out[i] = acc
+        out[full] = acc
     return True
 
 
@@ -60,5 +70,12 @@ def pack_u8(x, b, out):  # pragma: no cover - compiled
 def unpack_bits(packed, out):  # pragma: no cover - compiled
     """The values :func:`pack_bits` packed, as ``0.0``/``1.0`` in the float array ``out``
     (flat, the original length)."""
-    for i in range(out.shape[0]):
-        out[i] = 1.0 if (packed[i >> 3] >> (7 - (i & 7))) & 1 else 0.0
+    n = out.shape[0]
+    full = n // 8
+    for i in range(full):
+        byte = np.int32(packed[i])
+        base = i * 8
+        for j in range(8):
+            out[base + j] = (byte >> (7 - j)) & 1
+    for k in range(full * 8, n):
+        out[k] = (np.int32(packed[k >> 3]) >> (7 - (k & 7))) & 1

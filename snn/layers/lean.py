@@ -18,7 +18,21 @@ binary operands. What is run here instead keeps:
 - :func:`spike_qkv`: :math:`Q, K, V` in 1 bit each; :math:`K^\top V` is recomputed in the
   backward pass (:math:`2 N d^2` per head, the cost of the forward product);
   :func:`spike_attention` with SSA's neuron after it, whose input is recomputed too;
+- :func:`spike_product_sum` and :func:`spike_mask` (SDSA's column sum of :math:`K \otimes V`
+  and its mask, QKFormer's masks): both operands in 1 bit;
 - :func:`spike_max_pool`: the pooled spikes in 1 bit; the arg-max indices are recomputed.
+
+Users: Spikformer (SSA, MLP, SPS stem), the Spike-driven Transformer (SDSA's projections,
+column sums, masks and linear variant; the stem's conv-BN-neuron stages) and QKFormer (Q-K
+attention, SSA, MLP; the stems' conv-BN-neuron pairs and max pools).
+
+Fewer and fewer-sized temporaries, too, because with glibc's malloc freed heap blocks stay
+resident (after a large block is freed, the threshold above which blocks are mapped and
+returned on their own rises up to 32 MiB), so the resident set grows with every hole left
+between tensors that outlive a temporary: the fused neuron writes its spikes over its input
+(the batch norm's output) and, in the backward pass, its input gradient over the recomputed
+input; packing and unpacking (:mod:`snn.cpu_kernels.pack`) check and convert in one pass
+without boolean or byte temporaries.
 
 Every backward formula is the one PyTorch's own autograd applies (``addmm``/``mm``,
 ``native_batch_norm_backward``, ``convolution_backward``, ``max_pool2d_with_indices_backward``,

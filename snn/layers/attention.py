@@ -30,15 +30,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from snn.layers.lean import (
-    lean_ready,
-    pack_input,
-    project,
-    spike_attention,
-    spike_mask,
-    spike_product_sum,
-    spike_qkv,
-)
+from snn.layers.lean import lean_ready, pack_input, project, spike_attention, spike_qkv
+from snn.layers.lean_masks import spike_mask, spike_product_sum
 from snn.neurons.lif import LIF
 
 __all__ = [

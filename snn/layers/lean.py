@@ -18,7 +18,8 @@ binary operands. What is run here instead keeps:
 - :func:`spike_qkv`: :math:`Q, K, V` in 1 bit each; :math:`K^\top V` is recomputed in the
   backward pass (:math:`2 N d^2` per head, the cost of the forward product);
   :func:`spike_attention` with SSA's neuron after it, whose input is recomputed too;
-- :func:`spike_product_sum` and :func:`spike_mask` (SDSA's column sum of :math:`K \otimes V`
+- :func:`~snn.layers.lean_masks.spike_product_sum` and
+  :func:`~snn.layers.lean_masks.spike_mask` (SDSA's column sum of :math:`K \otimes V`
   and its mask, QKFormer's masks): both operands in 1 bit;
 - :func:`spike_max_pool`: the pooled spikes in 1 bit; the arg-max indices are recomputed.
 
@@ -67,9 +68,7 @@ __all__ = [
     "project",
     "run_sequential",
     "spike_attention",
-    "spike_mask",
     "spike_max_pool",
-    "spike_product_sum",
     "spike_qkv",
 ]
 
@@ -559,74 +558,6 @@ def spike_attention(qkv: nn.Module, neuron: nn.Module, q: Tensor, k: Tensor,
         q, k, v, state.v if state is not None else None, float(qkv.scale), run)
     neuron.state = run.desc.state(v_end)
     return spikes
-
-
-# --------------------------------------------------------------------------------------------
-# masks and column sums of spikes (SDSA, QKFormer)
-
-
-class _ProductSum(torch.autograd.Function):
-    """``(a * b).sum(dim, keepdim=True)`` keeping ``a`` and ``b`` packed."""
-
-    @staticmethod
-    def forward(ctx: Any, a: Tensor, b: Tensor, dim: int) -> Tensor:
-        out = (a * b).sum(dim, keepdim=True)
-        kept = [_Kept(a), _Kept(b)]
-        ctx.save_for_backward(*(t.tensor for t in kept))
-        for t in kept:
-            t.forget()
-        ctx.kept, ctx.shape = kept, a.shape
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
-        a, b = (k.restore(s) for k, s in zip(ctx.kept, ctx.saved_tensors, strict=True))
-        g = g.expand(ctx.shape)  # through the sum, as autograd does
-        needs = ctx.needs_input_grad
-        return g * b if needs[0] else None, g * a if needs[1] else None, None
-
-
-def spike_product_sum(a: Tensor, b: Tensor, dim: int) -> Tensor | None:
-    """``(a * b).sum(dim, keepdim=True)`` (SDSA's column sum of ``K * V``) keeping the
-    operands packed, or ``None`` where the lean path does not apply (operands of different
-    shapes, no gradient wanted, saved-tensor hooks active)."""
-    if (not _grad_context() or a.shape != b.shape or a.dtype != b.dtype
-            or not (a.requires_grad or b.requires_grad)):
-        return None
-    return _ProductSum.apply(a, b, int(dim))
-
-
-class _Mask(torch.autograd.Function):
-    """``mask * x`` (``mask`` broadcast over ``x``) keeping both packed."""
-
-    @staticmethod
-    def forward(ctx: Any, mask: Tensor, x: Tensor) -> Tensor:
-        out = mask * x
-        kept = [_Kept(mask), _Kept(x)]
-        ctx.save_for_backward(*(t.tensor for t in kept))
-        for t in kept:
-            t.forget()
-        ctx.kept, ctx.shapes = kept, (mask.shape, x.shape)
-        return out
-
-    @staticmethod
-    def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
-        mask, x = (k.restore(s) for k, s in zip(ctx.kept, ctx.saved_tensors, strict=True))
-        needs = ctx.needs_input_grad
-        # autograd's product rule, then its reduction of a broadcast operand (at::sum_to)
-        gm = (g * x).sum_to_size(ctx.shapes[0]) if needs[0] else None
-        gx = (g * mask).sum_to_size(ctx.shapes[1]) if needs[1] else None
-        return gm, gx
-
-
-def spike_mask(mask: Tensor, x: Tensor) -> Tensor | None:
-    """``mask * x`` for a ``mask`` that broadcasts to ``x``'s shape (SDSA's and QKFormer's
-    masks), keeping both packed, or ``None`` where the lean path does not apply."""
-    if (not _grad_context() or mask.dim() != x.dim() or mask.dtype != x.dtype
-            or torch.broadcast_shapes(mask.shape, x.shape) != x.shape
-            or not (mask.requires_grad or x.requires_grad)):
-        return None
-    return _Mask.apply(mask, x)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import snn
-from snn.layers import lean
+from snn.layers import lean, lean_masks
 from snn.layers.attention import SpikeQKV, _Projection, make_neuron
 from snn.layers.stems import _conv_bn, _pool
 from snn.models.spiking_transformers import SpikformerBlock, spikformer_cifar10
@@ -290,22 +290,22 @@ def test_spike_masks_and_column_sums_equal_the_plain_products():
     g = torch.Generator().manual_seed(7)
     k, v = [(torch.rand(2, 3, 2, 9, 4, generator=g) < 0.5).float().requires_grad_()
             for _ in range(2)]
-    out = lean.spike_product_sum(k, v, -2)
+    out = lean_masks.spike_product_sum(k, v, -2)
     grad = torch.randn(out.shape, generator=g)
     plain = (k * v).sum(-2, keepdim=True)
     assert torch.equal(out, plain)
     _assert_same(torch.autograd.grad(out, (k, v), grad), torch.autograd.grad(plain, (k, v), grad))
     for shape in [(2, 3, 2, 1, 4), (2, 3, 2, 9, 1)]:  # SDSA's column mask, QKTA's token mask
         mask = (torch.rand(shape, generator=g) < 0.5).float().requires_grad_()
-        out = lean.spike_mask(mask, v)
+        out = lean_masks.spike_mask(mask, v)
         grad = torch.randn(out.shape, generator=g)
         plain = mask * v
         assert torch.equal(out, plain)
         _assert_same(torch.autograd.grad(out, (mask, v), grad),
                      torch.autograd.grad(plain, (mask, v), grad))
-    assert lean.spike_mask(torch.ones(4), v) is None  # not of the operand's rank: plain
+    assert lean_masks.spike_mask(torch.ones(4), v) is None  # not of the operand's rank: plain
     with _plain():
-        assert lean.spike_product_sum(k, v, -2) is None
+        assert lean_masks.spike_product_sum(k, v, -2) is None
 
 
 def test_sdsa_qk_attention_and_their_blocks_keep_less_than_half_the_bytes():

@@ -30,7 +30,14 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from snn.layers.lean import lean_ready, pack_input, project, spike_attention, spike_qkv
+from snn.layers.lean import (
+    lean_ready,
+    pack_input,
+    project,
+    project_norm,
+    spike_attention,
+    spike_qkv,
+)
 from snn.layers.lean_masks import spike_mask, spike_product_sum
 from snn.neurons.lif import LIF
 
@@ -283,7 +290,7 @@ class SpikeDrivenSelfAttention(nn.Module):
             out = _merge(self.mask(kv, q))
         else:
             out = spike_attention(self.qkv, self.attn_neuron, q, k, v)  # SN(merge(qkv))
-        return self.proj(out)
+        return project_norm(self.proj, out)
 
 
 class QKAttention(nn.Module):

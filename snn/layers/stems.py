@@ -135,8 +135,9 @@ class SpikeDrivenPatchSplitting(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image("SpikeDrivenPatchSplitting", x, self.in_channels)
-        u = run_sequential(self.stages, x)  # snn.layers.lean, as in SpikingPatchSplitting
-        return u + self.rpe(u)
+        # snn.layers.lean.run_sequential: the same values, with less kept for backward
+        u = run_sequential(self.stages, x)
+        return u + run_sequential(self.rpe, u)
 
 
 class QKFormerPatchEmbedInit(nn.Module):

@@ -34,7 +34,7 @@ from snn.layers.attention import (
     TokenBatchNorm,
     make_neuron,
 )
-from snn.layers.lean import project
+from snn.layers.lean import project, project_norm
 from snn.layers.stems import (
     QKFormerPatchEmbed,
     QKFormerPatchEmbedInit,
@@ -191,7 +191,7 @@ class SpikeDrivenMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # snn.layers.lean.project: the same values, with less kept for backward
-        return x + self.fc2(project(self.fc1, self.neuron2, self.neuron1(x)))
+        return x + project_norm(self.fc2, project(self.fc1, self.neuron2, self.neuron1(x)))
 
 
 class SpikeDrivenBlock(nn.Module):

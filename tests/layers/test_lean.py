@@ -120,6 +120,32 @@ def test_projection_equals_the_plain_modules_bit_for_bit(kind):
     assert lean_run[0].sum() > 0  # the neurons fired
 
 
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_projection_without_a_neuron_equals_the_plain_modules_bit_for_bit(kind):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(10)
+    if kind == "linear":
+        proj = _Projection(24, 16, bias=True)
+        x = (torch.rand(4, 3, 10, 24, generator=g) < 0.3).float()
+    else:
+        proj = _conv_bn(6, 8)
+        x = (torch.rand(4, 2, 6, 9, 9, generator=g) < 0.3).float()
+
+    def run(module, use_lean):
+        xg = x.clone().requires_grad_()
+        with contextlib.nullcontext() if use_lean else _plain():
+            out = lean.project_norm(module, xg)
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(3))
+        (out * weights).sum().backward()
+        return [out, xg.grad, *(p.grad for p in module.parameters()), *module.buffers()], out
+
+    lean_run, out = run(copy.deepcopy(proj), True)
+    assert "_ProjectNeuronBackward" in _nodes(out)
+    plain_run, out = run(copy.deepcopy(proj), False)
+    assert "_ProjectNeuronBackward" not in _nodes(out)
+    _assert_same(lean_run, plain_run)
+
+
 def test_spike_attention_and_max_pool_equal_the_plain_computation():
     g = torch.Generator().manual_seed(2)
     qkv = [(torch.rand(2, 3, 2, 12, 4, generator=g) < 0.4).float().requires_grad_()
@@ -309,9 +335,9 @@ def test_spike_masks_and_column_sums_equal_the_plain_products():
 
 
 def test_sdsa_qk_attention_and_their_blocks_keep_less_than_half_the_bytes():
-    """Per element of the ``[T, B, N, D]`` input (float32): SDSA ~52-58 bytes plain, ~25 lean
-    (the input neuron and the output projection have no lean form); the Spike-driven block
-    ~112 against ~49; Q-K attention ~36 against ~13; QKFormer's block ~97 against ~18."""
+    """Per element of the ``[T, B, N, D]`` input (float32): SDSA ~52-58 bytes plain, ~21 lean
+    (its input neuron, on a membrane, keeps its float input); the Spike-driven block ~112
+    against ~30; Q-K attention ~36 against ~13; QKFormer's block ~97 against ~18."""
     from snn.layers.attention import QKAttention, SpikeDrivenSelfAttention
     from snn.models.spiking_transformers import QKFormerBlock, SpikeDrivenBlock
 

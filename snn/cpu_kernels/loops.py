@@ -284,7 +284,7 @@ def _build_backward(surrogate_key: str) -> Any:
         """Reverse pass over ``[T, N]`` in blocks of ``blk`` neurons, each first recomputing its
         forward membranes. ``gs_mode``/``gv_mode``: 0 a full ``[T, N]`` gradient, 1 one value for
         all (an expanded scalar), 2 none. ``gbeta``/``gthr`` receive per-neuron sums over time
-        (float64)."""
+        (float64) when ``want_beta``/``want_thr``, else they are not touched (one element)."""
         if len(surrogate_key) == 0:  # never: the key names the compiled surrogates
             return
         T, N = x.shape
@@ -463,8 +463,10 @@ def _build_backward(surrogate_key: str) -> Any:
                 gv0[n0:n1] = dv
                 gi0[n0:n1] = di
                 ga0[n0:n1] = da
-                gbeta[n0:n1] = accb
-                gthr[n0:n1] = acct
+                if want_beta:
+                    gbeta[n0:n1] = accb
+                if want_thr:
+                    gthr[n0:n1] = acct
 
     return backward
 

@@ -140,6 +140,15 @@ def _grad_mode(g: Tensor | None, like: np.ndarray) -> tuple[np.ndarray, int]:
     return _np(g.contiguous()), 0
 
 
+def _out(out: Tensor, like: Tensor) -> Tensor:
+    if (out.shape != like.shape or out.dtype != like.dtype or out.device != like.device
+            or not out.is_contiguous()):
+        raise ValueError(f"numba engine: out must be a contiguous {like.dtype} tensor of shape "
+                         f"{tuple(like.shape)} on {like.device}, got {out.dtype} "
+                         f"{tuple(out.shape)}")
+    return out
+
+
 class NumbaEngine:
     """Fused forward/backward over ``[T, N]`` on CPU tensors (float32, float64). Backward
     recomputes the forward recurrence from the kept input (see :mod:`snn.cpu_kernels.loops`)."""
@@ -155,12 +164,15 @@ class NumbaEngine:
         return ensure_compiled(block, dtype)
 
     def forward(self, spec: FusedSpec, x: Tensor, v0: Tensor, i0: Tensor, a0: Tensor,
-                beta: Tensor, c: Tensor, thr: Tensor, record: bool) -> ForwardResult:
+                beta: Tensor, c: Tensor, thr: Tensor, record: bool,
+                out: Tensor | None = None) -> ForwardResult:
+        """``out``: where to write the spikes, ``x`` itself allowed (each input value is
+        read before its step's spike is written); a new tensor when ``None``."""
         from snn.cpu_kernels import loops
 
         ensure_compiled(True, x.dtype)  # after any compilation under way (thread safety)
         N = x.shape[1]
-        spikes = fresh(x)
+        spikes = fresh(x) if out is None else _out(out, x)
         v_rec = fresh(x) if record else None
         v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
         with _threads_for(*x.shape):
@@ -179,7 +191,10 @@ class NumbaEngine:
 
     def backward(self, spec: FusedSpec, saved: Saved, g_s: Tensor | None,
                  g_vrec: Tensor | None, g_vt: Tensor, g_it: Tensor, g_at: Tensor,
-                 want_beta: bool, want_thr: bool) -> BackwardResult:
+                 want_beta: bool, want_thr: bool, out: Tensor | None = None
+                 ) -> BackwardResult:
+        """``out``: where to write the input's gradient, ``saved.x`` itself allowed (each
+        input value is read before its gradient is written); a new tensor when ``None``."""
         from snn.cpu_kernels import loops
 
         x = saved.x
@@ -191,13 +206,14 @@ class NumbaEngine:
                 f"the CPU kernels were loaded (compiled: {sorted(loops.KERNEL_IDS)})"
             )
         T, N = x.shape
-        gx = fresh(x)
+        gx = fresh(x) if out is None else _out(out, x)
         dummy2 = _np(x.new_zeros(1, 1))
         gs, gs_mode = _grad_mode(g_s, dummy2)
         gv, gv_mode = _grad_mode(g_vrec, dummy2)
         gv0, gi0, ga0 = x.new_empty(N), x.new_empty(N), x.new_empty(N)
-        gbeta = torch.empty(N, dtype=torch.float64)
-        gthr = torch.empty(N, dtype=torch.float64)
+        # per-neuron sums only where wanted (the loops leave them alone otherwise)
+        gbeta = torch.empty(N if want_beta else 1, dtype=torch.float64)
+        gthr = torch.empty(N if want_thr else 1, dtype=torch.float64)
         with _threads_for(T, N):
             loops.backward(
                 _np(x), _np(saved.v0), _np(saved.i0), _np(saved.a0),

@@ -30,7 +30,15 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from snn.layers.lean import lean_ready, pack_input, project, spike_attention, spike_qkv
+from snn.layers.lean import (
+    lean_ready,
+    pack_input,
+    project,
+    project_norm,
+    spike_attention,
+    spike_qkv,
+)
+from snn.layers.lean_masks import spike_mask, spike_product_sum
 from snn.neurons.lif import LIF
 
 __all__ = [
@@ -110,6 +118,10 @@ class HadamardSum(nn.Module):
         self.dim = int(dim)
 
     def forward(self, a: Tensor, b: Tensor | None = None) -> Tensor:
+        if b is not None:
+            lean = spike_product_sum(a, b, self.dim)  # the same values, a and b kept packed
+            if lean is not None:
+                return lean
         prod = a if b is None else a * b
         return prod.sum(self.dim, keepdim=True)
 
@@ -121,7 +133,8 @@ class SpikeMask(nn.Module):
     """``mask * x`` with a spike mask broadcast over ``x`` (SDSA's and QKFormer's masks)."""
 
     def forward(self, mask: Tensor, x: Tensor) -> Tensor:
-        return mask * x
+        lean = spike_mask(mask, x)  # the same values, both kept packed
+        return lean if lean is not None else mask * x
 
 
 class _Projection(nn.Sequential):
@@ -267,15 +280,17 @@ class SpikeDrivenSelfAttention(nn.Module):
         _check_tokens("SpikeDrivenSelfAttention", x, self.dim)
         h = self.num_heads
         s = self.pre(x)
-        q = _heads(self.q_neuron(self.q(s)), h)
-        k = _heads(self.k_neuron(self.k(s)), h)
-        v = _heads(self.v_neuron(self.v(s)), h)
+        # snn.layers.lean: the same values, with less kept for backward (s packed once)
+        packed = pack_input(s) if lean_ready(self.q, self.q_neuron, s) else None
+        q = _heads(project(self.q, self.q_neuron, s, packed), h)
+        k = _heads(project(self.k, self.k_neuron, s, packed), h)
+        v = _heads(project(self.v, self.v_neuron, s, packed), h)
         if self.variant == "mask":
             kv = self.attn_neuron(self.column_sum(k, v))  # [T, B, H, 1, d]
             out = _merge(self.mask(kv, q))
         else:
-            out = self.attn_neuron(_merge(self.qkv(q, k, v)))
-        return self.proj(out)
+            out = spike_attention(self.qkv, self.attn_neuron, q, k, v)  # SN(merge(qkv))
+        return project_norm(self.proj, out)
 
 
 class QKAttention(nn.Module):
@@ -320,7 +335,9 @@ class QKAttention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         _check_tokens("QKAttention", x, self.dim)
         h = self.num_heads
-        q = _heads(self.q_neuron(self.q(x)), h)
-        k = _heads(self.k_neuron(self.k(x)), h)
+        # snn.layers.lean: the same values, with less kept for backward (x packed once)
+        packed = pack_input(x) if lean_ready(self.q, self.q_neuron, x) else None
+        q = _heads(project(self.q, self.q_neuron, x, packed), h)
+        k = _heads(project(self.k, self.k_neuron, x, packed), h)
         attn = self.attn_neuron(self.reduce(q))  # [T, B, H, N, 1] or [T, B, H, 1, d]
-        return self.proj_neuron(self.proj(_merge(self.mask(attn, k))))
+        return project(self.proj, self.proj_neuron, _merge(self.mask(attn, k)))

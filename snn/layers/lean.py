@@ -18,7 +18,23 @@ binary operands. What is run here instead keeps:
 - :func:`spike_qkv`: :math:`Q, K, V` in 1 bit each; :math:`K^\top V` is recomputed in the
   backward pass (:math:`2 N d^2` per head, the cost of the forward product);
   :func:`spike_attention` with SSA's neuron after it, whose input is recomputed too;
+- :func:`~snn.layers.lean_masks.spike_product_sum` and
+  :func:`~snn.layers.lean_masks.spike_mask` (SDSA's column sum of :math:`K \otimes V`
+  and its mask, QKFormer's masks): both operands in 1 bit;
 - :func:`spike_max_pool`: the pooled spikes in 1 bit; the arg-max indices are recomputed.
+
+A projection that no neuron follows (:func:`project_norm`) keeps its packed input and ``z``
+too. Users: Spikformer (SSA, MLP, SPS stem), the Spike-driven Transformer (SDSA's
+projections, column sums, masks and linear variant, its MLP; the stem's convolutions) and
+QKFormer (Q-K attention, SSA, MLP; the stems' convolutions and max pools).
+
+Fewer and fewer-sized temporaries, too, because with glibc's malloc freed heap blocks stay
+resident (after a large block is freed, the threshold above which blocks are mapped and
+returned on their own rises up to 32 MiB), so the resident set grows with every hole left
+between tensors that outlive a temporary: the fused neuron writes its spikes over its input
+(the batch norm's output) and, in the backward pass, its input gradient over the recomputed
+input; packing and unpacking (:mod:`snn.cpu_kernels.pack`) check and convert in one pass
+without boolean or byte temporaries.
 
 Every backward formula is the one PyTorch's own autograd applies (``addmm``/``mm``,
 ``native_batch_norm_backward``, ``convolution_backward``, ``max_pool2d_with_indices_backward``,
@@ -51,6 +67,7 @@ __all__ = [
     "lean_ready",
     "pack_input",
     "project",
+    "project_norm",
     "run_sequential",
     "spike_attention",
     "spike_max_pool",
@@ -110,6 +127,11 @@ class _Kept:
             n = 1
             for s in self.shape:
                 n *= s
+            kernels = _pack_kernels()
+            if kernels is not None:  # straight into the float tensor, no byte temporary
+                out = torch.empty(self.shape, dtype=self.dtype)
+                kernels.unpack_bits(saved.numpy(), out.view(-1).numpy())
+                return out
             bits = np.unpackbits(saved.numpy(), count=n)
             return torch.from_numpy(bits).to(self.dtype).reshape(self.shape)
         if self.kind == "u8":
@@ -121,6 +143,16 @@ class _Kept:
         self.tensor = None  # type: ignore[assignment]
 
 
+def _pack_kernels() -> Any:
+    """:mod:`snn.cpu_kernels.pack` where numba is installed, else ``None`` (the torch route,
+    with the same results)."""
+    try:
+        from snn.cpu_kernels import pack
+    except ImportError:
+        return None
+    return pack
+
+
 def _compress(x: Tensor) -> tuple[str, Tensor]:
     """``(kind, stored)`` of :class:`_Kept` for ``x``."""
     x = x.detach()
@@ -129,6 +161,17 @@ def _compress(x: Tensor) -> tuple[str, Tensor]:
         return "raw", x
     flat = x.reshape(-1)
     b = flat.view(as_int)
+    kernels = _pack_kernels()
+    if kernels is not None:  # one pass each, no temporaries
+        one = int(torch.ones((), dtype=x.dtype).view(as_int))
+        packed = torch.empty((flat.numel() + 7) // 8, dtype=torch.uint8)
+        if kernels.pack_bits(b.numpy(), one, packed.numpy()):
+            return "bits", packed
+        del packed
+        q = torch.empty(flat.numel(), dtype=torch.uint8)
+        if kernels.pack_u8(flat.numpy(), b.numpy(), q.numpy()):
+            return "u8", q
+        return "raw", x
     ones = b == torch.ones((), dtype=x.dtype).view(as_int)
     if bool((ones | (b == 0)).all()):
         return "bits", torch.from_numpy(np.packbits(ones.numpy()))
@@ -250,7 +293,8 @@ def lean_ready(proj: nn.Module, neuron: nn.Module, x: Tensor) -> bool:
 
 
 class _ProjectNeuron(torch.autograd.Function):
-    """``SN(BN(op(x)))`` keeping the packed input and the batch norm's input only."""
+    """``SN(BN(op(x)))``, or ``BN(op(x))`` without a neuron (``meta["run"]`` ``None``; the
+    second output is then empty), keeping the packed input and the batch norm's input only."""
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None, bn_weight: Tensor,
@@ -271,12 +315,21 @@ class _ProjectNeuron(torch.autograd.Function):
         y, mean, invstd = torch.native_batch_norm(
             z, bn_weight, bn_bias, bn.running_mean, bn.running_var, True, meta["factor"],
             bn.eps)
-        ys = y.reshape(steps, -1)
-        n = ys.shape[1]
-        zeros = ys.new_zeros(n)
-        v_start = v0.reshape(n).contiguous() if v0 is not None else zeros
-        r = run.engine.forward(run.spec, ys, v_start, zeros, zeros, run.beta, run.c, run.thr,
-                               False)
+        if run is None:
+            outputs = (y.reshape(out_shape), y.new_empty(0))
+            ctx.mark_non_differentiable(outputs[1])
+            v_start = None
+        else:
+            ys = y.reshape(steps, -1)
+            n = ys.shape[1]
+            zeros = ys.new_zeros(n)
+            v_start = v0.reshape(n).contiguous() if v0 is not None else zeros
+            # the spikes overwrite the neuron's input (read before each step's spikes are
+            # written)
+            r = run.engine.forward(run.spec, ys, v_start, zeros, zeros, run.beta, run.c,
+                                   run.thr, False, out=ys)
+            outputs = (r.spikes.reshape(out_shape), r.vT.reshape(out_shape[1:]))
+            del y, ys, r
         kept = _Kept(xin, meta.get("packed"))
         # a widening Linear (the MLP's first) keeps its packed input and recomputes z
         ctx.recompute = (meta["conv"] is None and kept.kind != "raw"
@@ -288,7 +341,7 @@ class _ProjectNeuron(torch.autograd.Function):
         ctx.x_shape = x.shape
         ctx.v_shape = v0.shape if v0 is not None else None
         ctx.set_materialize_grads(False)
-        return r.spikes.reshape(out_shape), r.vT.reshape(out_shape[1:])
+        return outputs
 
     @staticmethod
     def backward(ctx: Any, g_s: Tensor | None, g_vt: Tensor | None) -> tuple[Any, ...]:
@@ -298,14 +351,21 @@ class _ProjectNeuron(torch.autograd.Function):
             z = _linear(ctx.kept.restore(saved_x), weight, bias)
         bn = meta["bn"]
         steps = ctx.x_shape[0]
-        # the neuron's input, recomputed from z: the same kernel on the same values
-        y = torch.native_batch_norm(z, bn_weight, bn_bias, None, None, True, 0.0, bn.eps)[0]
-        r = _neuron_backward(run, y.reshape(steps, -1), v_start, g_s, g_vt)
-        del y
         needs = ctx.needs_input_grad
-        gv0 = r.gv0.reshape(ctx.v_shape) if needs[5] and v_start is not None else None
-        gy = r.gx.reshape(z.shape)
-        del r
+        gv0 = None
+        if run is None:
+            if g_s is None:
+                return (None,) * 7
+            gy = g_s.reshape(z.shape)  # through the output's reshape, as autograd does
+        else:
+            # the neuron's input, recomputed from z: the same kernel on the same values
+            y = torch.native_batch_norm(z, bn_weight, bn_bias, None, None, True, 0.0,
+                                        bn.eps)[0]
+            r = _neuron_backward(run, y.reshape(steps, -1), v_start, g_s, g_vt)
+            del y
+            gv0 = r.gv0.reshape(ctx.v_shape) if needs[5] and v_start is not None else None
+            gy = r.gx.reshape(z.shape)
+            del r
         gz, g_bnw, g_bnb = torch.ops.aten.native_batch_norm_backward(
             gy, z, bn_weight, None, None, mean, invstd, True, bn.eps, [True, needs[3], needs[4]])
         del z, gy
@@ -360,6 +420,29 @@ def project(proj: nn.Module, neuron: nn.Module, x: Tensor, packed: Any = None) -
     spikes, v_end = _ProjectNeuron.apply(x, op.weight, op.bias, bn.weight, bn.bias, v0, meta)
     neuron.state = run.desc.state(v_end)
     return spikes
+
+
+def project_norm(proj: nn.Module, x: Tensor) -> Tensor:
+    """``proj(x)`` for the projections of :func:`project` that no neuron follows (SDSA's
+    output projection, the Spike-driven MLP's second layer, a stem's last convolution),
+    keeping the packed input and the batch norm's input, where the lean path applies."""
+    if not (_grad_context() and x.is_contiguous() and x.dim() >= 3 and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)):
+        return proj(x)
+    parts = _split(proj)
+    if parts is None:
+        return proj(x)
+    op, bn = parts
+    if (_module_hooks(proj, op, bn) or type(op).forward not in (nn.Linear.forward,
+                                                                 nn.Conv2d.forward)
+            or not _bn_ready(bn) or (isinstance(op, nn.Conv2d) and x.dim() != 5)
+            or op.weight.dtype != x.dtype):
+        return proj(x)
+    conv = None
+    if isinstance(op, nn.Conv2d):
+        conv = (list(op.stride), list(op.padding), list(op.dilation), op.groups)
+    meta = {"run": None, "bn": bn, "conv": conv, "factor": _bn_factor(bn), "packed": None}
+    return _ProjectNeuron.apply(x, op.weight, op.bias, bn.weight, bn.bias, None, meta)[0]
 
 
 def _linear(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -417,7 +500,7 @@ class _SpikeAttentionNeuron(torch.autograd.Function):
         zeros = xs.new_zeros(n)
         v_start = v0.reshape(n).contiguous() if v0 is not None else zeros
         r = run.engine.forward(run.spec, xs, v_start, zeros, zeros, run.beta, run.c, run.thr,
-                               False)
+                               False, out=xs)
         ctx.save_for_backward(*(t.tensor for t in kept), v_start if v0 is not None else None)
         for t in kept:
             t.forget()
@@ -451,7 +534,7 @@ def _neuron_backward(run: Any, xs: Tensor, v_start: Tensor | None, g_s: Tensor |
                      g_vt: Tensor | None) -> Any:
     """The fused neuron's backward over its recomputed input ``xs`` (``[T, N]``), from rest
     when ``v_start`` is ``None``; ``g_s`` and ``g_vt`` are the spikes' and the final
-    membrane's gradients (``None`` for zero)."""
+    membrane's gradients (``None`` for zero). The input's gradient overwrites ``xs``."""
     from snn.fused.autograd import Saved
 
     steps, n = xs.shape
@@ -460,7 +543,8 @@ def _neuron_backward(run: Any, xs: Tensor, v_start: Tensor | None, g_s: Tensor |
     saved = Saved(None, None, xs, v0, zeros, zeros, run.beta, run.c, run.thr)
     gs = g_s.reshape(steps, n) if g_s is not None else None
     gvt = g_vt.reshape(n).contiguous() if g_vt is not None else zeros
-    return run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False)
+    return run.engine.backward(run.spec, saved, gs, None, gvt, zeros, zeros, False, False,
+                               out=xs)
 
 
 def _qkv_operands(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -577,6 +661,9 @@ def run_sequential(layers: nn.Sequential, x: Tensor) -> Tensor:
             x = project(m, mods[i + 1], x)
             i += 2
             continue
-        x = spike_max_pool(m, x) if isinstance(m, TimeDistributed) else m(x)
+        if _split(m) is not None:  # a convolution and batch norm that no neuron follows
+            x = project_norm(m, x)
+        else:
+            x = spike_max_pool(m, x) if isinstance(m, TimeDistributed) else m(x)
         i += 1
     return x

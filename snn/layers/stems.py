@@ -135,8 +135,9 @@ class SpikeDrivenPatchSplitting(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image("SpikeDrivenPatchSplitting", x, self.in_channels)
-        u = self.stages(x)
-        return u + self.rpe(u)
+        # snn.layers.lean.run_sequential: the same values, with less kept for backward
+        u = run_sequential(self.stages, x)
+        return u + run_sequential(self.rpe, u)
 
 
 class QKFormerPatchEmbedInit(nn.Module):
@@ -167,8 +168,9 @@ class QKFormerPatchEmbedInit(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image("QKFormerPatchEmbedInit", x, self.in_channels)
-        x = self.stage1(x)
-        return self.stage2(x) + self.shortcut(x)
+        # snn.layers.lean.run_sequential: the same values, with less kept for backward
+        x = run_sequential(self.stage1, x)
+        return run_sequential(self.stage2, x) + run_sequential(self.shortcut, x)
 
 
 class QKFormerPatchEmbed(nn.Module):
@@ -192,4 +194,5 @@ class QKFormerPatchEmbed(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image("QKFormerPatchEmbed", x, self.in_channels)
-        return self.body(x) + self.shortcut(x)
+        # snn.layers.lean.run_sequential: the same values, with less kept for backward
+        return run_sequential(self.body, x) + run_sequential(self.shortcut, x)

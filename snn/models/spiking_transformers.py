@@ -34,7 +34,7 @@ from snn.layers.attention import (
     TokenBatchNorm,
     make_neuron,
 )
-from snn.layers.lean import project
+from snn.layers.lean import project, project_norm
 from snn.layers.stems import (
     QKFormerPatchEmbed,
     QKFormerPatchEmbedInit,
@@ -190,7 +190,8 @@ class SpikeDrivenMLP(nn.Module):
         self.fc2 = nn.Sequential(nn.Linear(hidden, dim), TokenBatchNorm(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.fc2(self.neuron2(self.fc1(self.neuron1(x))))
+        # snn.layers.lean.project: the same values, with less kept for backward
+        return x + project_norm(self.fc2, project(self.fc1, self.neuron2, self.neuron1(x)))
 
 
 class SpikeDrivenBlock(nn.Module):

@@ -133,3 +133,42 @@ def test_double_backward_is_refused_clearly():
 def test_alif_learnable_decay_rebuilds_the_previous_membrane_with_the_adapted_threshold(reset):
     fused, ref = alif_decay_gradients("numba", reset)
     torch.testing.assert_close(fused, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_outputs_written_over_the_input_equal_fresh_ones():
+    """``out=`` (what snn.layers.lean passes): the spikes may overwrite the input in forward,
+    and the input's gradient the kept input in backward, with the same values as fresh
+    outputs."""
+    from snn.fused.autograd import Saved, _parse_params, make_spec
+    from snn.fused.description import get_description
+
+    desc = get_description("lif")
+    spec = make_spec(desc, _parse_params(desc, {"beta": 0.5, "threshold": 1.0}))
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(5, 3000, generator=g) * 2
+    gs = torch.randn(5, 3000, generator=g)
+    n = x.shape[1]
+    zeros = x.new_zeros(n)
+    beta, c, thr = (torch.full((1,), v) for v in (0.5, 0.5, 1.0))
+    engine = ops.ENGINE
+    fresh_run = engine.forward(spec, x, zeros, zeros, zeros, beta, c, thr, False)
+    buf = x.clone()
+    inplace = engine.forward(spec, buf, zeros, zeros, zeros, beta, c, thr, False, out=buf)
+    assert inplace.spikes.data_ptr() == buf.data_ptr()
+    assert torch.equal(inplace.spikes, fresh_run.spikes) and fresh_run.spikes.sum() > 0
+    assert torch.equal(inplace.vT, fresh_run.vT)
+
+    def backward(kept, out=None):
+        saved = Saved(None, None, kept, zeros, zeros, zeros, beta, c, thr)
+        return engine.backward(spec, saved, gs, None, zeros, zeros, zeros, False, False,
+                               out=out)
+
+    fresh_grad = backward(x)
+    buf = x.clone()
+    inplace_grad = backward(buf, out=buf)
+    assert inplace_grad.gx.data_ptr() == buf.data_ptr()
+    assert torch.equal(inplace_grad.gx, fresh_grad.gx)
+    assert torch.equal(inplace_grad.gv0, fresh_grad.gv0)
+    assert inplace_grad.gbeta is None and inplace_grad.gthr is None
+    with pytest.raises(ValueError, match="out must be"):
+        engine.forward(spec, x, zeros, zeros, zeros, beta, c, thr, False, out=x.t())

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import snn
-from snn.layers import lean
+from snn.layers import lean, lean_masks
 from snn.layers.attention import SpikeQKV, _Projection, make_neuron
 from snn.layers.stems import _conv_bn, _pool
 from snn.models.spiking_transformers import SpikformerBlock, spikformer_cifar10
@@ -118,6 +118,32 @@ def test_projection_equals_the_plain_modules_bit_for_bit(kind):
     plain_run = _step(copy.deepcopy(proj), neuron, x, False)
     _assert_same(lean_run, plain_run)
     assert lean_run[0].sum() > 0  # the neurons fired
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv"])
+def test_projection_without_a_neuron_equals_the_plain_modules_bit_for_bit(kind):
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(10)
+    if kind == "linear":
+        proj = _Projection(24, 16, bias=True)
+        x = (torch.rand(4, 3, 10, 24, generator=g) < 0.3).float()
+    else:
+        proj = _conv_bn(6, 8)
+        x = (torch.rand(4, 2, 6, 9, 9, generator=g) < 0.3).float()
+
+    def run(module, use_lean):
+        xg = x.clone().requires_grad_()
+        with contextlib.nullcontext() if use_lean else _plain():
+            out = lean.project_norm(module, xg)
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(3))
+        (out * weights).sum().backward()
+        return [out, xg.grad, *(p.grad for p in module.parameters()), *module.buffers()], out
+
+    lean_run, out = run(copy.deepcopy(proj), True)
+    assert "_ProjectNeuronBackward" in _nodes(out)
+    plain_run, out = run(copy.deepcopy(proj), False)
+    assert "_ProjectNeuronBackward" not in _nodes(out)
+    _assert_same(lean_run, plain_run)
 
 
 def test_spike_attention_and_max_pool_equal_the_plain_computation():
@@ -247,3 +273,131 @@ def test_compact_storage_is_exact():
         assert kept.kind == "raw"
         restored = kept.restore(kept.tensor)
         assert torch.equal(restored.view(torch.int32), x.view(torch.int32))
+
+
+def _attention_step(module, x, use_lean):
+    snn.reset(module)
+    module.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_()
+    with contextlib.nullcontext() if use_lean else _plain():
+        out = module(x)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(5))
+    (out * weights).sum().backward()
+    return ([out, x.grad] + [p.grad for p in module.parameters()]
+            + [b.clone() for b in module.buffers()])
+
+
+@pytest.mark.parametrize("name", ["sdsa-mask", "sdsa-linear", "qk-token", "qk-channel"])
+def test_sdsa_and_qk_attention_equal_the_plain_modules_bit_for_bit(name):
+    from snn.layers.attention import QKAttention, SpikeDrivenSelfAttention
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(6)
+    if name.startswith("sdsa"):
+        module = SpikeDrivenSelfAttention(16, 2, variant=name.split("-")[1])
+        x = torch.randn(4, 2, 20, 16, generator=g) * 2  # a membrane residual stream
+        lean_nodes = {"_ProjectNeuronBackward"} | (
+            {"_ProductSumBackward", "_MaskBackward"} if name == "sdsa-mask"
+            else {"_SpikeAttentionNeuronBackward"})
+    else:
+        module = QKAttention(16, 2, kind=name.split("-")[1])
+        x = (torch.rand(4, 2, 20, 16, generator=g) < 0.4).float()
+        lean_nodes = {"_ProjectNeuronBackward", "_MaskBackward"}
+    snn.reset(module)
+    assert lean_nodes <= _nodes(module(x.clone().requires_grad_()))
+    _attention_step(copy.deepcopy(module), x, False)
+    lean_run = _attention_step(copy.deepcopy(module), x, True)
+    plain_run = _attention_step(copy.deepcopy(module), x, False)
+    _assert_same(lean_run, plain_run)
+    assert lean_run[0].abs().sum() > 0
+
+
+def test_spike_masks_and_column_sums_equal_the_plain_products():
+    g = torch.Generator().manual_seed(7)
+    k, v = [(torch.rand(2, 3, 2, 9, 4, generator=g) < 0.5).float().requires_grad_()
+            for _ in range(2)]
+    out = lean_masks.spike_product_sum(k, v, -2)
+    grad = torch.randn(out.shape, generator=g)
+    plain = (k * v).sum(-2, keepdim=True)
+    assert torch.equal(out, plain)
+    _assert_same(torch.autograd.grad(out, (k, v), grad), torch.autograd.grad(plain, (k, v), grad))
+    for shape in [(2, 3, 2, 1, 4), (2, 3, 2, 9, 1)]:  # SDSA's column mask, QKTA's token mask
+        mask = (torch.rand(shape, generator=g) < 0.5).float().requires_grad_()
+        out = lean_masks.spike_mask(mask, v)
+        grad = torch.randn(out.shape, generator=g)
+        plain = mask * v
+        assert torch.equal(out, plain)
+        _assert_same(torch.autograd.grad(out, (mask, v), grad),
+                     torch.autograd.grad(plain, (mask, v), grad))
+    assert lean_masks.spike_mask(torch.ones(4), v) is None  # not of the operand's rank: plain
+    with _plain():
+        assert lean_masks.spike_product_sum(k, v, -2) is None
+
+
+def test_sdsa_qk_attention_and_their_blocks_keep_less_than_half_the_bytes():
+    """Per element of the ``[T, B, N, D]`` input (float32): SDSA ~52-58 bytes plain, ~21 lean
+    (its input neuron, on a membrane, keeps its float input); the Spike-driven block ~112
+    against ~30; Q-K attention ~36 against ~13; QKFormer's block ~97 against ~18."""
+    from snn.layers.attention import QKAttention, SpikeDrivenSelfAttention
+    from snn.models.spiking_transformers import QKFormerBlock, SpikeDrivenBlock
+
+    torch.manual_seed(0)
+    membrane = torch.randn(4, 2, 64, 96).requires_grad_()
+    spikes = (torch.rand(4, 2, 64, 96) < 0.3).float().requires_grad_()
+    cases = [(SpikeDrivenSelfAttention(96, 3, variant="mask"), membrane),
+             (SpikeDrivenSelfAttention(96, 3, variant="linear"), membrane),
+             (SpikeDrivenBlock(96, 3), membrane), (QKAttention(96, 3), spikes),
+             (QKAttention(96, 3, kind="channel"), spikes),
+             (QKFormerBlock(96, 3, 4.0, "token"), spikes)]
+    for module, x in cases:
+        with _plain():
+            plain = _saved_bytes(module(x), module.parameters()) / x.numel()
+        snn.reset(module)
+        lean_bytes = _saved_bytes(module(x), module.parameters()) / x.numel()
+        assert lean_bytes < 0.5 * plain, (type(module).__name__, lean_bytes, plain)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["sdt", "qkformer"])
+def test_sdt_and_qkformer_training_steps_are_bit_identical_to_the_plain_modules(name):
+    from snn.models.spiking_transformers import QKFormer, SpikeDrivenTransformer
+
+    torch.manual_seed(0)
+    if name == "sdt":
+        model = SpikeDrivenTransformer(num_classes=10, embed_dim=32, num_heads=2, depth=1,
+                                       pools=(False, False, True, True))
+        lean_nodes = {"_ProjectNeuronBackward", "_ProductSumBackward", "_MaskBackward"}
+    else:
+        model = QKFormer(num_classes=10, embed_dim=32, num_heads=(2, 2, 2), depths=(1, 1, 1))
+        # (stage 3's SSA has 4 tokens of 16 features: (Q K^T) V, plain)
+        lean_nodes = {"_ProjectNeuronBackward", "_MaskBackward", "_SpikeMaxPoolBackward"}
+    g = torch.Generator().manual_seed(8)
+    x = torch.rand(2, 2, 3, 32, 32, generator=g)
+    y = torch.tensor([3, 8])
+    snn.reset(model)
+    assert lean_nodes <= _nodes(model(x))
+    _train_step(copy.deepcopy(model), x, y, False)
+    lean_model, plain_model = copy.deepcopy(model), copy.deepcopy(model)
+    for _ in range(2):
+        _assert_same(_train_step(lean_model, x, y, True), _train_step(plain_model, x, y, False))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_packing_kernels_agree_with_the_torch_route(dtype, monkeypatch):
+    g = torch.Generator().manual_seed(9)
+    cases = [(torch.rand(n, generator=g) < 0.5).to(dtype) for n in (1, 7, 8, 9, 1001)]
+    cases += [torch.randint(0, 256, (13,), generator=g).to(dtype),
+              torch.tensor([0.0, 1.0, -0.0], dtype=dtype), torch.tensor([1.0, 0.5], dtype=dtype),
+              torch.tensor([1.0, 255.0, -0.0], dtype=dtype),
+              torch.tensor([3.0, float("nan")], dtype=dtype)]
+    with_kernels = [lean._compress(x) for x in cases]
+    monkeypatch.setattr(lean, "_pack_kernels", lambda: None)
+    with_torch = [lean._compress(x) for x in cases]
+    for x, (kind, stored), (kind_t, stored_t) in zip(cases, with_kernels, with_torch,
+                                                     strict=True):
+        assert kind == kind_t, x
+        assert torch.equal(stored.view(torch.uint8), stored_t.view(torch.uint8))  # NaN too
+        kept = lean._Kept(x, (kind, stored))
+        restored = kept.restore(stored)
+        assert restored.dtype == dtype and torch.equal(restored.view(torch.uint8),
+                                                       x.view(torch.uint8))

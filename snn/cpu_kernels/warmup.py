@@ -37,6 +37,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 __all__ = ["CompileWarning", "cache_directory", "cache_is_warm", "ensure_compiled", "main",
@@ -210,6 +211,19 @@ def _exercise(dtype: torch.dtype) -> None:
         (out.spikes.sum() + out.v.sum()).backward()
 
 
+def _exercise_packing(dtype: torch.dtype) -> None:
+    """Compile (or load) the packing loops of :mod:`snn.cpu_kernels.pack` for ``dtype``, so
+    that a process finding a warm cache loads them instead of compiling."""
+    from snn.cpu_kernels import pack
+
+    as_int = np.int32 if dtype == torch.float32 else np.int64
+    values = np.array([0.0, 1.0, 2.0], dtype=np.float32 if dtype == torch.float32 else np.float64)
+    bits = np.empty(1, np.uint8)
+    pack.pack_bits(values[:2].view(as_int), int(values[1:2].view(as_int)[0]), bits)
+    pack.pack_u8(values, values.view(as_int), np.empty(3, np.uint8))
+    pack.unpack_bits(bits, np.empty(2, values.dtype))
+
+
 def _compile_elsewhere() -> None:
     """The background thread's work on a cold cache: import numba, then start (or wait for)
     the one compilation that fills the cache for the next processes."""
@@ -306,6 +320,7 @@ def main() -> int:
     try:
         for dtype in DTYPES:
             _exercise(dtype)
+            _exercise_packing(dtype)
     finally:
         with contextlib.suppress(OSError):
             _lock_path().unlink(missing_ok=True)

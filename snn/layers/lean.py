@@ -127,7 +127,7 @@ class _Kept:
             n = 1
             for s in self.shape:
                 n *= s
-            kernels = _pack_kernels()
+            kernels = _pack_kernels(self.dtype)
             if kernels is not None:  # straight into the float tensor, no byte temporary
                 out = torch.empty(self.shape, dtype=self.dtype)
                 kernels.unpack_bits(saved.numpy(), out.view(-1).numpy())
@@ -143,14 +143,17 @@ class _Kept:
         self.tensor = None  # type: ignore[assignment]
 
 
-def _pack_kernels() -> Any:
-    """:mod:`snn.cpu_kernels.pack` where numba is installed, else ``None`` (the torch route,
-    with the same results)."""
+def _pack_kernels(dtype: torch.dtype) -> Any:
+    """:mod:`snn.cpu_kernels.pack` where this process runs the CPU kernels for ``dtype`` (the
+    choice :func:`snn.cpu_kernels.warmup.ensure_compiled` makes once per process, so a cold
+    cache compiles nothing in the calling process), else ``None``: the torch route, with the
+    same results."""
     try:
         from snn.cpu_kernels import pack
+        from snn.cpu_kernels.warmup import ensure_compiled
     except ImportError:
         return None
-    return pack
+    return pack if ensure_compiled(False, dtype) else None
 
 
 def _compress(x: Tensor) -> tuple[str, Tensor]:
@@ -161,7 +164,7 @@ def _compress(x: Tensor) -> tuple[str, Tensor]:
         return "raw", x
     flat = x.reshape(-1)
     b = flat.view(as_int)
-    kernels = _pack_kernels()
+    kernels = _pack_kernels(x.dtype)
     if kernels is not None:  # one pass each, no temporaries
         one = int(torch.ones((), dtype=x.dtype).view(as_int))
         packed = torch.empty((flat.numel() + 7) // 8, dtype=torch.uint8)

@@ -391,7 +391,7 @@ def test_packing_kernels_agree_with_the_torch_route(dtype, monkeypatch):
               torch.tensor([1.0, 255.0, -0.0], dtype=dtype),
               torch.tensor([3.0, float("nan")], dtype=dtype)]
     with_kernels = [lean._compress(x) for x in cases]
-    monkeypatch.setattr(lean, "_pack_kernels", lambda: None)
+    monkeypatch.setattr(lean, "_pack_kernels", lambda dtype: None)
     with_torch = [lean._compress(x) for x in cases]
     for x, (kind, stored), (kind_t, stored_t) in zip(cases, with_kernels, with_torch,
                                                      strict=True):
@@ -401,3 +401,14 @@ def test_packing_kernels_agree_with_the_torch_route(dtype, monkeypatch):
         restored = kept.restore(stored)
         assert restored.dtype == dtype and torch.equal(restored.view(torch.uint8),
                                                        x.view(torch.uint8))
+
+
+def test_packing_kernels_follow_the_process_choice_of_kernels(monkeypatch):
+    """Where this process runs the reference (its first call met a cold cache), the packing
+    takes the torch route too, so nothing compiles in the calling process."""
+    from snn.cpu_kernels import warmup
+
+    monkeypatch.setattr(warmup, "ensure_compiled", lambda block, dtype=None: False)
+    assert lean._pack_kernels(torch.float32) is None
+    monkeypatch.setattr(warmup, "ensure_compiled", lambda block, dtype=None: True)
+    assert lean._pack_kernels(torch.float32) is not None

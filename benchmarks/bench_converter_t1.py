@@ -108,7 +108,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         lr_schedule=args.lr_schedule, val_data=(x_val, y_val), eval_data=(report_x, report_y),
         augment=shift if args.augment else None, seed=seed,
         teacher=ann if args.distill_weight > 0 else None, distill_weight=args.distill_weight,
-        temperature=args.temperature, surrogate=args.surrogate)
+        temperature=args.temperature, surrogate=args.surrogate, train_leak=args.train_leak,
+        batch_norm=args.batch_norm)
     ft_cpu = time.process_time() - ft_start
     for s in stages:
         print(f"  stage T={s.steps}: {100 * s.accuracy_before:.2f}% -> "
@@ -159,6 +160,7 @@ def summarise(args: argparse.Namespace, runs: list[dict]) -> dict:
                      "lr": args.lr, "lr_schedule": args.lr_schedule,
                      "augment": args.augment, "distill_weight": args.distill_weight,
                      "temperature": args.temperature, "surrogate": args.surrogate,
+                     "train_leak": args.train_leak, "batch_norm": args.batch_norm,
                      "selection": "each stage keeps its epoch of best validation accuracy"},
         "targets": {"T=1 within 1 point of the ANN (mean over seeds)":
                     ann["mean"] - t1["mean"] <= 0.01 + 1e-12},
@@ -190,6 +192,10 @@ def main() -> None:
                    help="weight of knowledge distillation from the ANN (0: off)")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--surrogate", default=None, help="surrogate during fine-tuning")
+    p.add_argument("--train-leak", action=argparse.BooleanOptionalAction, default=False,
+                   help="train a layer-wise leak with the weights and thresholds")
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=False,
+                   help="batch normalisation during each stage, folded after it")
     p.add_argument("--val-fraction", type=float, default=0.15,
                    help="fraction of the training images held out for validation")
     p.add_argument("--no-test", action="store_true",

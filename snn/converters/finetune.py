@@ -39,10 +39,9 @@ Optional, not part of the paper: batch normalisation during each stage (``batch_
 :mod:`snn.converters.stage_norm`), and knowledge distillation from the source ANN (Hinton,
 Vinyals and Dean, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531, 2015;
 applied to SNNs trained from ANNs by Kushawaha et al., "Distilling Spikes", ICPR 2020): with
-``teacher``, the
-loss is :math:`(1-\lambda)\,\mathrm{CE}(z, y) + \lambda\,\tau^2\,
-\mathrm{KL}(\sigma(z_a/\tau)\,\|\,\sigma(z/\tau))` for SNN readout :math:`z`, teacher logits
-:math:`z_a`, weight :math:`\lambda` (``distill_weight``) and temperature :math:`\tau`.
+``teacher``, the loss is :math:`(1-\lambda)\,\mathrm{CE}(z, y) + \lambda\,\tau^2\,
+\mathrm{KL}(\sigma(z_a/\tau)\,\|\,\sigma(z/\tau))` for SNN readout :math:`z`, teacher
+logits :math:`z_a`, weight :math:`\lambda` (``distill_weight``) and temperature :math:`\tau`.
 
 Only networks of IF neurons are fine-tuned (a signed multi-threshold neuron has no surrogate
 gradient here).

@@ -17,7 +17,8 @@ validation accuracy; the options' defaults were set by validation accuracy with
 2, 2, 2, 30 at 3e-3 gave 94.0%, the same with distillation 94.5%. Seeds 0, 1, 2 (mean, ANN
 98.3%): schedule 4, 3, 2, 1 with epochs 2, 2, 2, 50 gave 96.5%, schedule 4, 2, 1 with epochs
 2, 4, 70 gave 97.4% and with epochs 4, 8, 100 98.2% (the default), the latter with the
-triangle surrogate 97.7%); the test split is only reported.
+triangle surrogate 97.7%; with epochs 4, 8, 300 98.5%, the default now); the test split is only
+reported. The later tries on validation are in ``VALIDATION_TRIES`` (written to the record).
 
 Knowledge distillation from the ANN (Hinton et al., arXiv:1503.02531) is on by default
 (``--distill-weight 0`` turns it off).
@@ -59,6 +60,20 @@ from snn.datasets.digits import stratified_split
 from snn.demo.data import load_digits
 
 MAX_T = 64
+
+VALIDATION_TRIES = {
+    "note": "T=1 accuracy on the validation split (201 images per seed; the ANN gets 98.3% "
+            "there), never the test split; 'train' is the T=1 accuracy on the training images, "
+            "without augmentation. Each try changes the defaults in one place unless stated.",
+    "former defaults (schedule 4 2 1, epochs 4 8 100, distillation 0.5)":
+        "seeds 0-2: 98.2 +- 1.2 (train 98.6)",
+    "distillation off (--distill-weight 0)": "seeds 0-2: 97.7 +- 0.8 (train 98.7)",
+    "distillation weight 0.9": "seed 0: 96.0 (defaults 97.5; train 98.2 against 98.9)",
+    "batch normalisation during each stage (--batch-norm)":
+        "seed 0: 96.5 (train 97.7)",
+    "trainable leak (--train-leak) with epochs 8 16 100": "seed 0: 96.0 (train 98.5)",
+    "epochs 4 8 300 (the new default)": "seeds 0-2: 98.5 +- 1.3 (train 99.0)",
+}
 
 
 def simulate(net: nn.Module, x: torch.Tensor, steps: int) -> torch.Tensor:
@@ -108,7 +123,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         lr_schedule=args.lr_schedule, val_data=(x_val, y_val), eval_data=(report_x, report_y),
         augment=shift if args.augment else None, seed=seed,
         teacher=ann if args.distill_weight > 0 else None, distill_weight=args.distill_weight,
-        temperature=args.temperature, surrogate=args.surrogate)
+        temperature=args.temperature, surrogate=args.surrogate, train_leak=args.train_leak,
+        batch_norm=args.batch_norm)
     ft_cpu = time.process_time() - ft_start
     for s in stages:
         print(f"  stage T={s.steps}: {100 * s.accuracy_before:.2f}% -> "
@@ -116,6 +132,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
               f"{s.best_epoch}/{s.epochs})", flush=True)
     after = curve(simulate(net, report_x, max(args.schedule)), report_y)
     t1 = after[1]
+    with torch.no_grad():
+        train_t1 = float((net(x_tr, 1).argmax(-1) == y_tr).float().mean())
     print(f"  fine-tuned: T=1 {100 * t1:.2f}% (ANN {100 * ann_acc:.2f}%); "
           f"{ft_cpu:.0f} s CPU", flush=True)
     return {
@@ -128,6 +146,7 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
         "stages": [asdict(s) for s in stages],
         "finetuned_accuracy": after,
         "t1_accuracy": t1,
+        "t1_train_accuracy": train_t1,
         "finetune_cpu_seconds": ft_cpu,
         "cpu_seconds": time.process_time() - start,
     }
@@ -159,7 +178,9 @@ def summarise(args: argparse.Namespace, runs: list[dict]) -> dict:
                      "lr": args.lr, "lr_schedule": args.lr_schedule,
                      "augment": args.augment, "distill_weight": args.distill_weight,
                      "temperature": args.temperature, "surrogate": args.surrogate,
+                     "train_leak": args.train_leak, "batch_norm": args.batch_norm,
                      "selection": "each stage keeps its epoch of best validation accuracy"},
+        "validation_tries": VALIDATION_TRIES,
         "targets": {"T=1 within 1 point of the ANN (mean over seeds)":
                     ann["mean"] - t1["mean"] <= 0.01 + 1e-12},
         "runs": runs,
@@ -181,7 +202,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=12, help="ANN training epochs")
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--schedule", type=int, nargs="+", default=[4, 2, 1])
-    p.add_argument("--stage-epochs", type=int, nargs="+", default=[4, 8, 100])
+    p.add_argument("--stage-epochs", type=int, nargs="+", default=[4, 8, 300])
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--lr-schedule", default="cosine")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
@@ -190,6 +211,10 @@ def main() -> None:
                    help="weight of knowledge distillation from the ANN (0: off)")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--surrogate", default=None, help="surrogate during fine-tuning")
+    p.add_argument("--train-leak", action=argparse.BooleanOptionalAction, default=False,
+                   help="train a layer-wise leak with the weights and thresholds")
+    p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=False,
+                   help="batch normalisation during each stage, folded after it")
     p.add_argument("--val-fraction", type=float, default=0.15,
                    help="fraction of the training images held out for validation")
     p.add_argument("--no-test", action="store_true",

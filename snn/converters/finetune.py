@@ -23,20 +23,25 @@ Readings taken where the paper leaves a choice or where this converter differs:
 - thresholds are trained directly (they divide the neuron input and scale its spikes, so their
   gradient flows through both) and are kept positive;
 - the neurons keep the converter's initial membrane (half the threshold) and reset by
-  subtraction. The paper's neurons also have a trainable leak; converted neurons stay
-  non-leaky: at :math:`T = 1`, the target, a leak only scales the initial membrane, a constant
+  subtraction. The paper's neurons also have a trainable leak, one per layer, trained with the
+  weights and thresholds at every stage; ``train_leak=True`` does the same (the IF neurons
+  become LIF neurons whose leak starts at 1, the IF neuron the conversion made). It is off by
+  default: at :math:`T = 1`, the target, a leak only scales the initial membrane, a constant
   shift of the input that the trained bias of the layer before already provides;
+- each stage starts from the previous stage's weights, thresholds and leaks as they are (the
+  paper's iterative initialisation), with nothing rescaled for the new number of steps;
 - the surrogate is the IF neuron's own unless ``surrogate`` names another (the paper's
   DIET-SNN surrogate is linear, ``"triangle"``);
 - when ``val_data`` is given, each stage ends with the weights of its epoch of best
   validation accuracy (early stopping on data held out from training).
 
-Optional, not part of the paper: knowledge distillation from the source ANN (Hinton, Vinyals and
-Dean, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531, 2015; applied to SNNs
-trained from ANNs by Kushawaha et al., "Distilling Spikes", ICPR 2020): with ``teacher``, the
-loss is :math:`(1-\lambda)\,\mathrm{CE}(z, y) + \lambda\,\tau^2\,
-\mathrm{KL}(\sigma(z_a/\tau)\,\|\,\sigma(z/\tau))` for SNN readout :math:`z`, teacher logits
-:math:`z_a`, weight :math:`\lambda` (``distill_weight``) and temperature :math:`\tau`.
+Optional, not part of the paper: batch normalisation during each stage (``batch_norm``, see
+:mod:`snn.converters.stage_norm`), and knowledge distillation from the source ANN (Hinton,
+Vinyals and Dean, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531, 2015;
+applied to SNNs trained from ANNs by Kushawaha et al., "Distilling Spikes", ICPR 2020): with
+``teacher``, the loss is :math:`(1-\lambda)\,\mathrm{CE}(z, y) + \lambda\,\tau^2\,
+\mathrm{KL}(\sigma(z_a/\tau)\,\|\,\sigma(z/\tau))` for SNN readout :math:`z`, teacher
+logits :math:`z_a`, weight :math:`\lambda` (``distill_weight``) and temperature :math:`\tau`.
 
 Only networks of IF neurons are fine-tuned (a signed multi-threshold neuron has no surrogate
 gradient here).
@@ -59,6 +64,8 @@ from snn.converters.data import labelled_batches
 from snn.converters.expectation import SignedIFActivation
 from snn.converters.modules import IFActivation
 from snn.converters.network import ConvertedSNN
+from snn.converters.stage_norm import fold_norms, insert_norms
+from snn.neurons.lif import LIF
 from snn.surrogate import Surrogate, get_surrogate
 
 __all__ = ["LR_SCHEDULES", "StageResult", "distillation_loss", "finetune"]
@@ -111,6 +118,42 @@ def _trainable_thresholds(net: ConvertedSNN) -> list[nn.Parameter]:
     if not params:
         raise ValueError("the network has no IF neurons to fine-tune")
     return params
+
+
+def _trainable_leaks(net: ConvertedSNN) -> list[nn.Parameter]:
+    """Give every IF neuron a trainable layer-wise leak :math:`\\lambda`, starting at 1.
+
+    Each :class:`IFActivation`'s integrate-and-fire neuron becomes a LIF neuron
+    :math:`v_t = \\lambda v_{t-1} + x_t/\\vartheta` (same threshold, reset by subtraction and
+    surrogate) whose decay :math:`\\lambda` is an :class:`~torch.nn.Parameter`; with
+    :math:`\\lambda = 1` it is the IF neuron, so the network is unchanged until trained. A neuron
+    that already has a trainable leak keeps it (a later call of :func:`finetune`).
+    """
+    leaks = []
+    for m in net.modules():
+        if not isinstance(m, IFActivation):
+            continue
+        if isinstance(m.neuron, LIF) and isinstance(m.neuron.beta, nn.Parameter):
+            leaks.append(m.neuron.beta)
+            continue
+        old = m.neuron
+        lif = LIF(beta=1.0, threshold=1.0, reset="subtract", surrogate=old.surrogate,
+                  backend=old.backend)
+        lif.beta = nn.Parameter(torch.tensor(1.0, device=m.threshold.device))
+        m.neuron = lif
+        leaks.append(lif.beta)
+    return leaks
+
+
+def _clamp(net: ConvertedSNN) -> None:
+    """Keep thresholds positive and leaks in [0, 1] after an update."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, IFActivation):
+                m.threshold.clamp_(min=1e-3)
+                beta = getattr(m.neuron, "beta", None)
+                if isinstance(beta, nn.Parameter):
+                    beta.clamp_(0.0, 1.0)
 
 
 def _accuracy(net: ConvertedSNN, data: Any, steps: int, batch_size: int) -> float:
@@ -210,10 +253,7 @@ def _train_stage(net: ConvertedSNN, x: Tensor, y: Tensor, steps: int, n_epochs: 
             opt.step()
             if sched is not None:
                 sched.step()
-            with torch.no_grad():  # thresholds stay positive
-                for m in net.modules():
-                    if isinstance(m, IFActivation):
-                        m.threshold.clamp_(min=1e-3)
+            _clamp(net)
             total += loss.item()
             batches += 1
         last = total / max(batches, 1)
@@ -245,6 +285,8 @@ def finetune(
     distill_weight: float = 0.5,
     temperature: float = 4.0,
     surrogate: str | Surrogate | None = None,
+    train_leak: bool = False,
+    batch_norm: bool = False,
 ) -> list[StageResult]:
     """Fine-tune ``net`` in place at each number of steps of ``schedule`` in turn.
 
@@ -269,6 +311,13 @@ def finetune(
         temperature: :math:`\\tau`, the distillation temperature.
         surrogate: surrogate gradient of the neurons during fine-tuning (a name or instance
             from :mod:`snn.surrogate`; default: the neurons' own). It stays set afterwards.
+        train_leak: train a layer-wise leak with the weights and thresholds, as the paper
+            does: each IF neuron becomes a LIF neuron whose decay :math:`\\lambda` starts at 1
+            (the IF neuron) and is kept in ``[0, 1]``. It stays a LIF neuron afterwards.
+        batch_norm: during each stage, normalise the input of every IF neuron fed by a
+            Conv/Linear layer with batch statistics (:mod:`snn.converters.stage_norm`: inserted
+            as the identity with statistics measured on ``data`` at the stage's T, folded back
+            into the layer after the stage, so the result has the structure of the input).
 
     Returns:
         one :class:`StageResult` per stage. ``net.steps`` is set to the last stage's T.
@@ -291,6 +340,8 @@ def finetune(
     if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape[0] != y.shape[0]:
         raise ValueError("data must be (inputs, labels) tensors of the same length")
     _trainable_thresholds(net)
+    if train_leak:
+        _trainable_leaks(net)
     _set_surrogate(net, surrogate)
     if teacher is not None:
         teacher.eval()
@@ -298,10 +349,14 @@ def finetune(
     results = []
     for steps, n_epochs in zip(steps_list, per_stage):
         before = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
+        if batch_norm:
+            insert_norms(net, x, steps)
         last, best_val, best_epoch = _train_stage(
             net, x, y, steps, n_epochs, g, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
             val_data=val_data, augment=augment, teacher=teacher, distill_weight=distill_weight,
             temperature=temperature)
+        if batch_norm:
+            fold_norms(net)
         after = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
         results.append(StageResult(steps, n_epochs, before, after, last, best_val, best_epoch))
     net.steps = steps_list[-1]

@@ -148,3 +148,23 @@ def test_distillation_and_surrogate_options() -> None:
             finetune(net, (x, y), (1,), **kwargs)
     with pytest.raises(TypeError, match="teacher"):
         finetune(net, (x, y), (1,), teacher=lambda t: t)
+
+
+def test_trainable_leak_starts_as_the_if_neuron_and_is_trained() -> None:
+    # Chowdhury et al. train a layer-wise leak with the weights and thresholds: the IF neurons
+    # become LIF neurons whose leak starts at 1, so the network is unchanged before training
+    net, x, y = _converted()
+    with torch.no_grad():
+        before = net(x[256:], 3).clone()
+    stages = finetune(net, (x[:256], y[:256]), (3,), epochs=0, train_leak=True)
+    leaks = [m.neuron.beta for m in net.neurons().values()]
+    assert leaks and all(isinstance(b, nn.Parameter) and float(b.detach()) == 1.0 for b in leaks)
+    assert stages[0].epochs == 0
+    with torch.no_grad():
+        assert torch.equal(net(x[256:], 3), before)
+    # at three steps the leak gets a gradient and moves, and stays in [0, 1]
+    finetune(net, (x[:256], y[:256]), (3,), epochs=2, lr=0.05, train_leak=True)
+    after = [m.neuron.beta for m in net.neurons().values()]
+    assert after[0] is leaks[0]  # a second call keeps the trained leak
+    assert all(0.0 <= float(b.detach()) <= 1.0 for b in after)
+    assert any(float(b.detach()) != 1.0 for b in after)

@@ -41,6 +41,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout: benchmark this checkout's snn
     sys.path.insert(0, str(REPO))
 
+from snn.cpu_kernels.warmup import use_kernels  # noqa: E402
+
 TAU = 2.0
 BETA = 1.0 - 1.0 / TAU
 
@@ -391,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--peers: unknown {unknown}; expected names from {list(PEERS)}")
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     threads = set_threads(args.threads)
+    kernels = use_kernels()
     for name in devices:
         if name == "cuda" and not torch.cuda.is_available():
             print("GPU part skipped: torch.cuda.is_available() is False on this machine")
@@ -416,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
             "numba": version("numba"), "cupy": version("cupy-cuda12x"),
             "loss": "spikes.sum().backward()", "repeat": args.repeat, "threads": threads,
             "env": {k: os.environ[k] for k in ENV_OF_NOTE if k in os.environ},
-            "load_average": os.getloadavg(), "results": results,
+            "load_average": os.getloadavg(), "cpu_kernels": kernels, "results": results,
         }
         if args.out is not None:
             out = args.out if len(devices) == 1 else args.out.with_name(

@@ -117,6 +117,11 @@ def child(library: str, batch: int, steps: int, repeats: int, threads: int) -> d
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         except ImportError:
             pass
+    kernels = None
+    if library == "snn":  # time the kernels whatever the state of the cache
+        from snn.cpu_kernels.warmup import use_kernels
+
+        kernels = use_kernels()
     model, step = _build(library, steps)
     model.train()
     g = torch.Generator().manual_seed(1)
@@ -146,6 +151,7 @@ def child(library: str, batch: int, steps: int, repeats: int, threads: int) -> d
         "library": library, "first_step_s": first, "step_s": times,
         "step_peak_increase_mb": step_peak - before, "process_peak_mb": _peak_mb(),
         "parameters": sum(p.numel() for p in model.parameters()),
+        **({"cpu_kernels": kernels} if kernels is not None else {}),
     }
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from snn.cpu_kernels.warmup import use_kernels
 from snn.models import create_model
 from snn.training import TrainConfig, fit, seed_everything
 from snn.training.checkpoint import atomic_write_bytes
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    use_kernels()  # the same arithmetic whatever the state of the kernel cache
 
     root = args.root or os.path.join(tempfile.gettempdir(), "snn-digits-events")
     t0 = time.perf_counter()

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from snn._files import atomic_open
+from snn.cpu_kernels.warmup import use_kernels
 from snn.models import SpikeGPT, generate
 from snn.neurons import neurons_of, reset
 
@@ -233,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="spiking_rwkv,rwkv,gru")
     args = parser.parse_args(argv)
     _set_threads(args.threads)
+    use_kernels()  # the same arithmetic whatever the state of the kernel cache
     wanted = [m for m in args.models.split(",") if m]
     known = ("spiking_rwkv", "rwkv", "gru")
     if not wanted or set(wanted) - set(known):

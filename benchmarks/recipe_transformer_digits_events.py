@@ -76,6 +76,8 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset, TensorDataset
 
 import snn
+from snn.cpu_kernels.warmup import status as kernel_status
+from snn.cpu_kernels.warmup import use_kernels
 from snn.layers.losses import tet_loss
 from snn.models import create_model
 from snn.training import seed_everything
@@ -366,6 +368,7 @@ def make_record(args: argparse.Namespace, s: dict[str, Any], runs: list[dict[str
         "cpu_seconds_total": round(resource.getrusage(resource.RUSAGE_SELF).ru_utime
                                    + resource.getrusage(resource.RUSAGE_SELF).ru_stime, 1),
         "device": "cpu",
+        "cpu_kernels": kernel_status(),
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_average_at_start": load_at_start,
@@ -396,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    use_kernels()  # the same arithmetic whatever the state of the kernel cache
     s = {**SETTINGS, **parse_set(args.set)}
 
     root = args.root or os.path.join(tempfile.gettempdir(), "snn-digits-events")

@@ -21,7 +21,9 @@ which implementation that dtype runs on:
 The choice is made once and never changes in the middle of a run: the kernels and the
 reference agree to rounding, not always to the last bit, and a switch at a moment set by the
 compiler's progress would make training depend on the machine's load. An explicit
-``backend="numba"`` waits for the compilation (or compiles in the calling thread).
+``backend="numba"`` waits for the compilation (or compiles in the calling thread), and
+:func:`use_kernels` does the same for every later ``"auto"`` call of the process (what the
+benchmarks and recipes under ``benchmarks/`` call first).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import numpy as np
 import torch
 
 __all__ = ["CompileWarning", "cache_directory", "cache_is_warm", "ensure_compiled", "main",
-           "status"]
+           "status", "use_kernels"]
 
 _STATE: dict[str, Any] = {"ready": set(), "reference": set(), "loaders": {},
                           "lock": threading.RLock()}
@@ -312,6 +314,21 @@ def ensure_compiled(block: bool, dtype: torch.dtype | None = None) -> bool:
         else:
             _STATE["loaders"][dtype] = next(iter(_STATE["loaders"].values()))
     return False
+
+
+def use_kernels() -> dict[str, Any]:
+    """Make every later ``backend="auto"`` CPU call of this process run the kernels, waiting
+    for (or doing) their compilation, for scripts whose results must not depend on the state
+    of the cache (benchmarks and recipes: the kernels and the reference differ in the last
+    bits, and a benchmark must time the path it names). Returns :func:`status`, which such a
+    script writes to its record; where numba is missing, nothing changes and the status says
+    so (``ready`` empty)."""
+    try:
+        import snn.cpu_kernels.loops  # noqa: F401  (numba)
+    except ImportError:
+        return {**status(), "error": "numba is not installed"}
+    ensure_compiled(True)
+    return status()
 
 
 def main() -> int:

@@ -37,10 +37,11 @@ Readings taken where the paper leaves a choice or where this converter differs:
 
 Optional weight averaging (not part of the paper): with ``ema_decay`` each stage keeps an
 exponential moving average of the weights, thresholds and leaks, :math:`\bar w \leftarrow d\,
-\bar w + (1 - d)\,w` after every update (Polyak averaging, as in Izmailov et al., "Averaging
-Weights Leads to Wider Optima and Better Generalization", UAI 2018, which averages once per
-epoch instead); it starts at the stage's initial weights, validation is measured on the
-average, and the stage ends with the average (of the best epoch with ``val_data``).
+\bar w + (1 - d)\,w` after every update (an exponential form of the weight averaging of
+Izmailov et al., "Averaging Weights Leads to Wider Optima and Better Generalization", UAI 2018,
+who take the equal average of the weights at the end of each epoch); it starts at the stage's
+initial weights, validation is measured on the average, and the stage ends with the average
+(of the best epoch with ``val_data``).
 
 Optional, not part of the paper: batch normalisation during each stage (``batch_norm``, see
 :mod:`snn.converters.stage_norm`), and knowledge distillation from the source ANN (Hinton,

@@ -35,6 +35,14 @@ Readings taken where the paper leaves a choice or where this converter differs:
 - when ``val_data`` is given, each stage ends with the weights of its epoch of best
   validation accuracy (early stopping on data held out from training).
 
+Optional weight averaging (not part of the paper): with ``ema_decay`` each stage keeps an
+exponential moving average of the weights, thresholds and leaks, :math:`\bar w \leftarrow d\,
+\bar w + (1 - d)\,w` after every update (an exponential form of the weight averaging of
+Izmailov et al., "Averaging Weights Leads to Wider Optima and Better Generalization", UAI 2018,
+who take the equal average of the weights at the end of each epoch); it starts at the stage's
+initial weights, validation is measured on the average, and the stage ends with the average
+(of the best epoch with ``val_data``).
+
 Optional, not part of the paper: batch normalisation during each stage (``batch_norm``, see
 :mod:`snn.converters.stage_norm`), and knowledge distillation from the source ANN (Hinton,
 Vinyals and Dean, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531, 2015;
@@ -216,14 +224,28 @@ def _set_surrogate(net: ConvertedSNN, surrogate: str | Surrogate | None) -> None
             m.neuron.surrogate = sg
 
 
+def _averaged(net: ConvertedSNN) -> dict[str, Tensor]:
+    """A copy of the floating-point entries of ``net``'s state (the running average's start)."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()
+            if v.is_floating_point()}
+
+
+def _swap(net: ConvertedSNN, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Load ``state`` into ``net`` and return the entries it replaced."""
+    old = _averaged(net)
+    net.load_state_dict(state, strict=False)
+    return {k: old[k] for k in state}
+
+
 def _train_stage(net: ConvertedSNN, x: Tensor, y: Tensor, steps: int, n_epochs: int,
                  g: torch.Generator, *, lr: float, lr_schedule: str, batch_size: int,
                  val_data: Any, augment: Augment | None, teacher: nn.Module | None,
-                 distill_weight: float, temperature: float
+                 distill_weight: float, temperature: float, ema_decay: float | None = None
                  ) -> tuple[float, float | None, int]:
     """One stage: a fresh Adam run of ``n_epochs`` at ``steps``. Returns the last epoch's mean
     loss, the best validation accuracy and the epoch kept (see :class:`StageResult`)."""
     device = next(net.parameters()).device
+    ema = _averaged(net) if ema_decay is not None else None
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     updates = n_epochs * math.ceil(x.shape[0] / batch_size)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(updates, 1))
@@ -254,16 +276,26 @@ def _train_stage(net: ConvertedSNN, x: Tensor, y: Tensor, steps: int, n_epochs: 
             if sched is not None:
                 sched.step()
             _clamp(net)
+            if ema is not None:
+                with torch.no_grad():
+                    for k, v in net.state_dict().items():
+                        if k in ema:
+                            ema[k].lerp_(v, 1 - ema_decay)
             total += loss.item()
             batches += 1
         last = total / max(batches, 1)
         if val_data is not None:
+            current = _swap(net, ema) if ema is not None else None
             acc = _accuracy(net, val_data, steps, 256)
             if acc >= best_val:  # ties: the later epoch, trained longer
                 best_val, best_epoch = acc, epoch
                 best_state = copy.deepcopy(net.state_dict())
-    if best_state is not None and best_epoch != n_epochs:
+            if current is not None:
+                _swap(net, current)
+    if best_state is not None and (best_epoch != n_epochs or ema is not None):
         net.load_state_dict(best_state)
+    elif ema is not None:
+        net.load_state_dict(ema, strict=False)
     net.eval()
     return last, best_val, best_epoch
 
@@ -274,7 +306,7 @@ def finetune(
     schedule: Sequence[int] = (4, 2, 1),
     *,
     epochs: int | Sequence[int] = 5,
-    lr: float = 1e-3,
+    lr: float | Sequence[float] = 1e-3,
     batch_size: int = 64,
     eval_data: Any = None,
     seed: int = 0,
@@ -287,6 +319,7 @@ def finetune(
     surrogate: str | Surrogate | None = None,
     train_leak: bool = False,
     batch_norm: bool = False,
+    ema_decay: float | None = None,
 ) -> list[StageResult]:
     """Fine-tune ``net`` in place at each number of steps of ``schedule`` in turn.
 
@@ -295,7 +328,8 @@ def finetune(
         data: training ``(inputs [N, ...], labels [N])``.
         schedule: decreasing positive step counts, e.g. ``(4, 3, 2, 1)``.
         epochs: epochs per stage (one number, or one per stage).
-        lr: Adam learning rate (weights and thresholds), the peak with ``lr_schedule="cosine"``.
+        lr: Adam learning rate (weights and thresholds), the peak with ``lr_schedule="cosine"``;
+            one number, or one per stage.
         batch_size: training batch size.
         eval_data: labelled data to report the accuracy on before and after each stage
             (optional; it selects nothing).
@@ -318,6 +352,9 @@ def finetune(
             Conv/Linear layer with batch statistics (:mod:`snn.converters.stage_norm`: inserted
             as the identity with statistics measured on ``data`` at the stage's T, folded back
             into the layer after the stage, so the result has the structure of the input).
+        ema_decay: the decay :math:`d \\in [0, 1)` of a running average of the weights kept
+            during each stage (optional, see the module notes): validation is measured on the
+            average and the stage ends with it. ``None``: no averaging.
 
     Returns:
         one :class:`StageResult` per stage. ``net.steps`` is set to the last stage's T.
@@ -336,6 +373,11 @@ def finetune(
     if len(per_stage) != len(steps_list) or any(e < 0 for e in per_stage):
         raise ValueError(f"epochs must be a non-negative number or one per stage, got {epochs}")
     _check_options(lr_schedule, teacher, distill_weight, temperature)
+    lrs = [lr] * len(steps_list) if isinstance(lr, (int, float)) else [float(v) for v in lr]
+    if len(lrs) != len(steps_list) or any(not v > 0 for v in lrs):
+        raise ValueError(f"lr must be a positive number or one per stage, got {lr}")
+    if ema_decay is not None and not 0 <= ema_decay < 1:
+        raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {ema_decay}")
     x, y = data
     if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape[0] != y.shape[0]:
         raise ValueError("data must be (inputs, labels) tensors of the same length")
@@ -347,14 +389,14 @@ def finetune(
         teacher.eval()
     g = torch.Generator().manual_seed(seed)
     results = []
-    for steps, n_epochs in zip(steps_list, per_stage):
+    for steps, n_epochs, stage_lr in zip(steps_list, per_stage, lrs):
         before = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
         if batch_norm:
             insert_norms(net, x, steps)
         last, best_val, best_epoch = _train_stage(
-            net, x, y, steps, n_epochs, g, lr=lr, lr_schedule=lr_schedule, batch_size=batch_size,
-            val_data=val_data, augment=augment, teacher=teacher, distill_weight=distill_weight,
-            temperature=temperature)
+            net, x, y, steps, n_epochs, g, lr=stage_lr, lr_schedule=lr_schedule,
+            batch_size=batch_size, val_data=val_data, augment=augment, teacher=teacher,
+            distill_weight=distill_weight, temperature=temperature, ema_decay=ema_decay)
         if batch_norm:
             fold_norms(net)
         after = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None

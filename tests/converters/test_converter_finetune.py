@@ -168,3 +168,47 @@ def test_trainable_leak_starts_as_the_if_neuron_and_is_trained() -> None:
     assert after[0] is leaks[0]  # a second call keeps the trained leak
     assert all(0.0 <= float(b.detach()) <= 1.0 for b in after)
     assert any(float(b.detach()) != 1.0 for b in after)
+
+
+def test_weight_average_options() -> None:
+    x, y = _converted()[1:]
+    # decay 0: the average is the last weights, so the result is that of plain training
+    plain, _, _ = _converted()
+    finetune(plain, (x[:256], y[:256]), (2, 1), epochs=2, lr=0.01, seed=3)
+    zero, _, _ = _converted()
+    finetune(zero, (x[:256], y[:256]), (2, 1), epochs=2, lr=0.01, seed=3, ema_decay=0.0)
+    assert all(torch.allclose(v, zero.state_dict()[k]) for k, v in plain.state_dict().items())
+    # a decay near 1 keeps the average at the initial weights while training moves them
+    start, _, _ = _converted()
+    slow, _, _ = _converted()
+    finetune(slow, (x[:256], y[:256]), (1,), epochs=2, lr=0.05, ema_decay=1 - 1e-9)
+    init, moved = start.state_dict(), plain.state_dict()
+    for k, v in slow.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, init[k], atol=1e-6), k
+    assert not all(torch.allclose(v, init[k]) for k, v in moved.items())
+    # with validation data the stage's validation accuracy is that of the average it ends with
+    net, _, _ = _converted()
+    s = finetune(net, (x[:256], y[:256]), (1,), epochs=3, lr=0.01, ema_decay=0.8,
+                 val_data=(x[256:], y[256:]), eval_data=(x[256:], y[256:]))[0]
+    assert s.val_accuracy == s.accuracy_after
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="ema_decay"):
+            finetune(net, (x, y), (1,), ema_decay=bad)
+
+
+def test_learning_rate_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
+    net, x, y = _converted()
+    original = torch.optim.Adam.step
+    lrs = []
+
+    def step(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    finetune(net, (x[:128], y[:128]), (2, 1), epochs=1, lr=[0.01, 0.03], batch_size=64)
+    assert lrs == [0.01, 0.01, 0.03, 0.03]
+    for bad in ([0.01], [0.01, 0.0]):
+        with pytest.raises(ValueError, match="lr"):
+            finetune(net, (x, y), (2, 1), lr=bad)

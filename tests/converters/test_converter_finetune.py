@@ -89,6 +89,18 @@ def test_validation_keeps_the_best_epoch() -> None:
     assert not all(torch.equal(before[k], v) for k, v in net2.state_dict().items())
 
 
+def _record_learning_rates(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The learning rate of every Adam update from now on, in order."""
+    original = torch.optim.Adam.step
+    lrs: list[float] = []
+
+    def step(self, *args, **kwargs):
+        lrs.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    return lrs
+
 def test_cosine_schedule_anneals_to_zero(monkeypatch: pytest.MonkeyPatch) -> None:
     net, x, y = _converted()
     seen = []
@@ -97,14 +109,7 @@ def test_cosine_schedule_anneals_to_zero(monkeypatch: pytest.MonkeyPatch) -> Non
         seen.append(batch.shape[0])
         return batch
 
-    original = torch.optim.Adam.step
-    lrs = []
-
-    def step(self, *args, **kwargs):
-        lrs.append(self.param_groups[0]["lr"])
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    lrs = _record_learning_rates(monkeypatch)
     finetune(net, (x[:256], y[:256]), (2, 1), epochs=[1, 2], lr=0.01, batch_size=64,
              lr_schedule="cosine", augment=spy)
     # 4 updates at T=2, then a fresh optimiser and 8 updates at T=1, each a half cosine
@@ -199,14 +204,7 @@ def test_weight_average_options() -> None:
 
 def test_learning_rate_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     net, x, y = _converted()
-    original = torch.optim.Adam.step
-    lrs = []
-
-    def step(self, *args, **kwargs):
-        lrs.append(self.param_groups[0]["lr"])
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    lrs = _record_learning_rates(monkeypatch)
     finetune(net, (x[:128], y[:128]), (2, 1), epochs=1, lr=[0.01, 0.03], batch_size=64)
     assert lrs == [0.01, 0.01, 0.03, 0.03]
     for bad in ([0.01], [0.01, 0.0]):

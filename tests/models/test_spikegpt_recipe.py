@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _import(name: str):
-    sys.path.insert(0, str(BENCH))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.remove(str(BENCH))
+from bench_scripts import import_benchmark
 
 
 def test_vocabulary_and_splits():
-    recipe = _import("recipe_spikegpt_chars")
+    recipe = import_benchmark("recipe_spikegpt_chars")
     assert recipe.VOCAB_SIZE == 98
     text = "def f(x):\n\treturn x  # é"
     tokens = recipe.encode(text)
@@ -38,7 +27,7 @@ def test_vocabulary_and_splits():
 
 @pytest.mark.slow
 def test_recipe_writes_a_record_with_a_table_row(tmp_path):
-    recipe = _import("recipe_spikegpt_chars")
+    recipe = import_benchmark("recipe_spikegpt_chars")
     out = tmp_path / "r.json"
     args = ["--out", str(out), "--steps", "3", "--dim", "8", "--layers", "1", "--batch", "2",
             "--ctx", "16", "--eval-chars", "400", "--window", "32",
@@ -58,7 +47,7 @@ def test_recipe_writes_a_record_with_a_table_row(tmp_path):
         assert math.isfinite(m["test_bpc"]) and m["steps"] == 3
     assert record["sample"]["text"].startswith(recipe.PROMPT)
     assert len(record["sample"]["text"]) == len(recipe.PROMPT) + 200
-    table = _import("readme_table")
+    table = import_benchmark("readme_table")
     kind = table.record_kind(record)
     assert kind == "spikegpt_chars"
     (row,) = table.ROWS[kind](record, "r.json")

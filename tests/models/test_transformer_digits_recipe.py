@@ -5,25 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _import(name: str):
-    sys.path.insert(0, str(BENCH))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.remove(str(BENCH))
+from bench_scripts import import_benchmark
 
 
 def test_shift_moves_whole_samples_and_keeps_their_events():
-    recipe = _import("recipe_transformer_digits_events")
+    recipe = import_benchmark("recipe_transformer_digits_events")
     g = torch.Generator().manual_seed(0)
     x = torch.zeros(64, 4, 2, 17, 17)
     x[:, :, :, 8, 8] = 1.0  # one event per frame and polarity, in the middle
@@ -38,7 +27,7 @@ def test_shift_moves_whole_samples_and_keeps_their_events():
 
 
 def test_event_drop_thins_counts():
-    recipe = _import("recipe_transformer_digits_events")
+    recipe = import_benchmark("recipe_transformer_digits_events")
     g = torch.Generator().manual_seed(0)
     x = torch.full((8, 4, 2, 17, 17), 3.0)
     out = recipe.augment(x, 0, 0.25, g)
@@ -48,7 +37,7 @@ def test_event_drop_thins_counts():
 
 
 def test_schedule_warms_up_then_anneals_to_zero():
-    recipe = _import("recipe_transformer_digits_events")
+    recipe = import_benchmark("recipe_transformer_digits_events")
     lrs = [recipe.lr_at(s, 100, 10, 1.0) for s in range(101)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in itertools.pairwise(lrs[9:]))
@@ -56,7 +45,7 @@ def test_schedule_warms_up_then_anneals_to_zero():
 
 
 def test_validation_split_is_disjoint_and_seeded():
-    recipe = _import("recipe_transformer_digits_events")
+    recipe = import_benchmark("recipe_transformer_digits_events")
     data = torch.utils.data.TensorDataset(torch.arange(100.0)[:, None], torch.arange(100))
     train, val = recipe.validation_split(data, 3)
     a, b = set(train.tensors[1].tolist()), set(val.tensors[1].tolist())
@@ -66,7 +55,7 @@ def test_validation_split_is_disjoint_and_seeded():
 
 
 def test_unknown_setting_is_refused():
-    recipe = _import("recipe_transformer_digits_events")
+    recipe = import_benchmark("recipe_transformer_digits_events")
     assert recipe.parse_set(["lr=0.001", "loss=tet"]) == {"lr": 0.001, "loss": "tet"}
     with pytest.raises(SystemExit, match="NAME=VALUE"):
         recipe.parse_set(["learning_rate=1"])
@@ -74,7 +63,7 @@ def test_unknown_setting_is_refused():
 
 @pytest.mark.slow
 def test_tiny_run_writes_a_record_with_a_table_row(tmp_path):
-    recipe = _import("recipe_transformer_digits_events")
+    recipe = import_benchmark("recipe_transformer_digits_events")
     out = tmp_path / "r.json"
     threads = torch.get_num_threads()
     try:
@@ -92,7 +81,7 @@ def test_tiny_run_writes_a_record_with_a_table_row(tmp_path):
     (run,) = record["seeds"]
     assert run["train_samples"] == 64 and len(run["history"]) == 1
     assert 0.0 <= run["test_accuracy"] <= 1.0
-    table = _import("readme_table")
+    table = import_benchmark("readme_table")
     kind = table.record_kind(record)
     assert kind == "recipe"
     (row,) = table.ROWS[kind](record, "r.json")

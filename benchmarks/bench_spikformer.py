@@ -110,6 +110,7 @@ def child(library: str, batch: int, steps: int, repeats: int, threads: int) -> d
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
+    kernels = None
     if library == "snn":
         try:  # the fused CPU kernels get the same thread budget as PyTorch
             import numba
@@ -117,11 +118,9 @@ def child(library: str, batch: int, steps: int, repeats: int, threads: int) -> d
             numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         except ImportError:
             pass
-    kernels = None
-    if library == "snn":  # time the kernels whatever the state of the cache
         from snn.cpu_kernels.warmup import use_kernels
 
-        kernels = use_kernels()
+        kernels = use_kernels()  # time the kernels whatever the state of the cache
     model, step = _build(library, steps)
     model.train()
     g = torch.Generator().manual_seed(1)

@@ -213,14 +213,22 @@ def fold_bn_into(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> nn.Mo
     """
     scale, shift = _bn_scale_shift(bn)
     fused = copy.deepcopy(layer)
-    w = fused.weight.detach().double()
-    w = w * scale.view(-1, *([1] * (w.dim() - 1)))
-    b = fused.bias.detach().double() if fused.bias is not None else torch.zeros_like(scale)
-    b = b * scale + shift
-    dtype = fused.weight.dtype
-    fused.weight = nn.Parameter(w.to(dtype))
-    fused.bias = nn.Parameter(b.to(dtype))
+    w, b = folded_affine(fused, scale, shift)
+    fused.weight = nn.Parameter(w)
+    fused.bias = nn.Parameter(b)
     return fused
+
+
+def folded_affine(layer: nn.Module, scale: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The weight and bias of the Conv/Linear ``layer`` followed by the per-output-channel map
+    ``y * scale + shift``: :math:`W' = W \cdot scale`, :math:`b' = b \cdot scale + shift`,
+    computed in float64 and returned in the layer's dtype (a missing bias counts as zero)."""
+    w = layer.weight.detach().double()
+    w = w * scale.view(-1, *([1] * (w.dim() - 1)))
+    b = layer.bias.detach().double() if layer.bias is not None else torch.zeros_like(scale)
+    b = b * scale + shift
+    dtype = layer.weight.dtype
+    return w.to(dtype), b.to(dtype)
 
 
 def fold_batchnorm(ctx: ConversionContext) -> None:

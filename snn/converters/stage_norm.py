@@ -30,6 +30,7 @@ from torch import Tensor, fx, nn
 from snn.converters.data import input_batches
 from snn.converters.modules import IFActivation
 from snn.converters.network import ConvertedSNN
+from snn.converters.passes import folded_affine
 
 __all__ = ["StageNorm", "fold_norms", "insert_norms"]
 
@@ -185,17 +186,13 @@ def fold_norms(net: ConvertedSNN) -> int:
         norm = gm.get_submodule(node.target)
         prev = node.args[0]
         layer = gm.get_submodule(prev.target)
-        scale, shift = norm.scale_shift()
+        w, b = folded_affine(layer, *norm.scale_shift())
         with torch.no_grad():
-            w = layer.weight.double()
-            w = w * scale.view(-1, *([1] * (w.dim() - 1)))
-            b = layer.bias.double() if layer.bias is not None else torch.zeros_like(scale)
-            b = b * scale + shift
-            layer.weight.copy_(w.to(layer.weight.dtype))
+            layer.weight.copy_(w)
             if layer.bias is None:
-                layer.bias = nn.Parameter(b.to(layer.weight.dtype))
+                layer.bias = nn.Parameter(b)
             else:
-                layer.bias.copy_(b.to(layer.bias.dtype))
+                layer.bias.copy_(b)
         node.replace_all_uses_with(prev)
         gm.graph.erase_node(node)
         delattr(gm, node.target)

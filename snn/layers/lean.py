@@ -143,6 +143,21 @@ class _Kept:
         self.tensor = None  # type: ignore[assignment]
 
 
+def _save_packed(ctx: Any, *tensors: Tensor) -> None:
+    """Save ``tensors`` for backward in their smallest exact form (:class:`_Kept`); they come
+    back with :func:`_restore_packed`."""
+    kept = [_Kept(t) for t in tensors]
+    ctx.save_for_backward(*(t.tensor for t in kept))
+    for t in kept:
+        t.forget()
+    ctx.kept = kept
+
+
+def _restore_packed(ctx: Any) -> tuple[Tensor, ...]:
+    """The tensors :func:`_save_packed` saved, as they were."""
+    return tuple(k.restore(s) for k, s in zip(ctx.kept, ctx.saved_tensors, strict=True))
+
+
 def _pack_kernels(dtype: torch.dtype) -> Any:
     """:mod:`snn.cpu_kernels.pack` where this process runs the CPU kernels for ``dtype`` (the
     choice :func:`snn.cpu_kernels.warmup.ensure_compiled` makes once per process, so a cold
@@ -276,23 +291,34 @@ def _split(proj: nn.Module) -> tuple[nn.Module, nn.Module] | None:
     return None
 
 
-def lean_ready(proj: nn.Module, neuron: nn.Module, x: Tensor) -> bool:
-    """Whether :func:`project` runs ``neuron(proj(x))`` on the lean path."""
-    if not _grad_context() or not x.is_contiguous():
-        return False
+def _projection_parts(proj: nn.Module, x: Tensor,
+                      *hooked: nn.Module) -> tuple[nn.Module, nn.Module] | None:
+    """``(op, bn)`` of ``proj`` where the lean path can run it on ``x`` (``hooked``: other
+    modules of the call, which must carry no hooks either), else ``None``."""
+    if not _grad_context() or not x.is_contiguous() or x.dim() < 3:
+        return None
     parts = _split(proj)
     if parts is None:
-        return False
+        return None
     op, bn = parts
-    if _module_hooks(proj, op, bn, neuron):
-        return False
-    if type(op).forward not in (nn.Linear.forward, nn.Conv2d.forward):
-        return False
-    if not _bn_ready(bn):
-        return False
-    if isinstance(op, nn.Conv2d) and x.dim() != 5:
-        return False
-    return x.dim() >= 3 and _neuron_run(neuron, x) is not None
+    if (_module_hooks(proj, op, bn, *hooked)
+            or type(op).forward not in (nn.Linear.forward, nn.Conv2d.forward)
+            or not _bn_ready(bn) or (isinstance(op, nn.Conv2d) and x.dim() != 5)):
+        return None
+    return parts
+
+
+def _conv_args(op: nn.Module) -> tuple[list[int], list[int], list[int], int] | None:
+    """``(stride, padding, dilation, groups)`` of a convolution, ``None`` for a Linear."""
+    if not isinstance(op, nn.Conv2d):
+        return None
+    return list(op.stride), list(op.padding), list(op.dilation), op.groups
+
+
+def lean_ready(proj: nn.Module, neuron: nn.Module, x: Tensor) -> bool:
+    """Whether :func:`project` runs ``neuron(proj(x))`` on the lean path."""
+    return (_projection_parts(proj, x, neuron) is not None
+            and _neuron_run(neuron, x) is not None)
 
 
 class _ProjectNeuron(torch.autograd.Function):
@@ -412,9 +438,7 @@ def project(proj: nn.Module, neuron: nn.Module, x: Tensor, packed: Any = None) -
     op, bn = _split(proj)  # type: ignore[misc]
     run = _neuron_run(neuron, x)
     assert run is not None
-    conv = None
-    if isinstance(op, nn.Conv2d):
-        conv = (list(op.stride), list(op.padding), list(op.dilation), op.groups)
+    conv = _conv_args(op)
     state = neuron.state
     v0 = None
     if state is not None:
@@ -429,22 +453,14 @@ def project_norm(proj: nn.Module, x: Tensor) -> Tensor:
     """``proj(x)`` for the projections of :func:`project` that no neuron follows (SDSA's
     output projection, the Spike-driven MLP's second layer, a stem's last convolution),
     keeping the packed input and the batch norm's input, where the lean path applies."""
-    if not (_grad_context() and x.is_contiguous() and x.dim() >= 3 and x.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64)):
-        return proj(x)
-    parts = _split(proj)
-    if parts is None:
+    parts = None
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        parts = _projection_parts(proj, x)
+    if parts is None or parts[0].weight.dtype != x.dtype:
         return proj(x)
     op, bn = parts
-    if (_module_hooks(proj, op, bn) or type(op).forward not in (nn.Linear.forward,
-                                                                 nn.Conv2d.forward)
-            or not _bn_ready(bn) or (isinstance(op, nn.Conv2d) and x.dim() != 5)
-            or op.weight.dtype != x.dtype):
-        return proj(x)
-    conv = None
-    if isinstance(op, nn.Conv2d):
-        conv = (list(op.stride), list(op.padding), list(op.dilation), op.groups)
-    meta = {"run": None, "bn": bn, "conv": conv, "factor": _bn_factor(bn), "packed": None}
+    meta = {"run": None, "bn": bn, "conv": _conv_args(op), "factor": _bn_factor(bn),
+            "packed": None}
     return _ProjectNeuron.apply(x, op.weight, op.bias, bn.weight, bn.bias, None, meta)[0]
 
 
@@ -465,16 +481,13 @@ class _SpikeQKV(torch.autograd.Function):
         q3, kt3, v3 = _qkv_operands(q, k, v)
         kv = torch.bmm(kt3, v3)
         out = torch.bmm(q3, kv).view(q.shape) * scale
-        kept = [_Kept(t) for t in (q3, kt3, v3)]
-        ctx.save_for_backward(*(t.tensor for t in kept))
-        for t in kept:
-            t.forget()
-        ctx.kept, ctx.scale, ctx.shapes = kept, scale, (q.shape, k.shape, v.shape)
+        _save_packed(ctx, q3, kt3, v3)
+        ctx.scale, ctx.shapes = scale, (q.shape, k.shape, v.shape)
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
-        q3, kt3, v3 = (k.restore(s) for k, s in zip(ctx.kept, ctx.saved_tensors, strict=True))
+        q3, kt3, v3 = _restore_packed(ctx)
         kv = torch.bmm(kt3, v3)
         return (*_qkv_backward(g, q3, kt3, v3, kv, ctx.scale, ctx.shapes), None)
 

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from snn.layers.lean import _grad_context, _Kept
+from snn.layers.lean import _grad_context, _restore_packed, _save_packed
 
 __all__ = ["spike_mask", "spike_product_sum"]
 
@@ -29,16 +29,13 @@ class _ProductSum(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, a: Tensor, b: Tensor, dim: int) -> Tensor:
         out = (a * b).sum(dim, keepdim=True)
-        kept = [_Kept(a), _Kept(b)]
-        ctx.save_for_backward(*(t.tensor for t in kept))
-        for t in kept:
-            t.forget()
-        ctx.kept, ctx.shape = kept, a.shape
+        _save_packed(ctx, a, b)
+        ctx.shape = a.shape
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
-        a, b = (k.restore(s) for k, s in zip(ctx.kept, ctx.saved_tensors, strict=True))
+        a, b = _restore_packed(ctx)
         g = g.expand(ctx.shape)  # through the sum, as autograd does
         needs = ctx.needs_input_grad
         return g * b if needs[0] else None, g * a if needs[1] else None, None
@@ -60,16 +57,13 @@ class _Mask(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, mask: Tensor, x: Tensor) -> Tensor:
         out = mask * x
-        kept = [_Kept(mask), _Kept(x)]
-        ctx.save_for_backward(*(t.tensor for t in kept))
-        for t in kept:
-            t.forget()
-        ctx.kept, ctx.shapes = kept, (mask.shape, x.shape)
+        _save_packed(ctx, mask, x)
+        ctx.shapes = (mask.shape, x.shape)
         return out
 
     @staticmethod
     def backward(ctx: Any, g: Tensor) -> tuple[Any, ...]:
-        mask, x = (k.restore(s) for k, s in zip(ctx.kept, ctx.saved_tensors, strict=True))
+        mask, x = _restore_packed(ctx)
         needs = ctx.needs_input_grad
         # autograd's product rule, then its reduction of a broadcast operand (at::sum_to)
         gm = (g * x).sum_to_size(ctx.shapes[0]) if needs[0] else None

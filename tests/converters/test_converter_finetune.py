@@ -20,19 +20,26 @@ def _task() -> tuple[torch.Tensor, torch.Tensor]:
     return x, y
 
 
-@pytest.mark.slow
-def test_step_reduction_raises_one_step_accuracy() -> None:
+def _converted(width: int = 16, iterations: int = 100,
+               time_chunk: int = 2) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    """A small ReLU network trained on :func:`_task`, converted; with the task's data."""
     torch.manual_seed(0)
     x, y = _task()
-    ann = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    ann = nn.Sequential(nn.Linear(8, width), nn.ReLU(), nn.Linear(width, 3))
     opt = torch.optim.Adam(ann.parameters(), lr=0.01)
-    for _ in range(200):
+    for _ in range(iterations):
         loss = nn.functional.cross_entropy(ann(x[:256]), y[:256])
         opt.zero_grad()
         loss.backward()
         opt.step()
     ann.eval()
-    net, _ = convert(ann, x[:256], time_chunk=4)
+    net, _ = convert(ann, x[:256], time_chunk=time_chunk)
+    return net, x, y
+
+
+@pytest.mark.slow
+def test_step_reduction_raises_one_step_accuracy() -> None:
+    net, x, y = _converted(width=32, iterations=200, time_chunk=4)
     stages = finetune(net, (x[:256], y[:256]), (2, 1), epochs=[1, 4], lr=3e-3,
                       eval_data=(x[256:], y[256:]))
     assert [s.steps for s in stages] == [2, 1] and net.steps == 1
@@ -56,19 +63,6 @@ def test_bad_arguments() -> None:
         finetune(signed, (x, y), (1,))
 
 
-def _converted() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    torch.manual_seed(0)
-    x, y = _task()
-    ann = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
-    opt = torch.optim.Adam(ann.parameters(), lr=0.01)
-    for _ in range(100):
-        loss = nn.functional.cross_entropy(ann(x[:256]), y[:256])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    ann.eval()
-    net, _ = convert(ann, x[:256], time_chunk=2)
-    return net, x, y
 
 
 def test_validation_keeps_the_best_epoch() -> None:

@@ -23,6 +23,7 @@ allocation of the declared size.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
@@ -60,7 +61,7 @@ def _find_struct(data: _Variables, variable: str) -> str | None:
     return None
 
 
-class _Variables:
+class _Variables(ABC):
     """The variables of a MAT file, decoded only when asked for (``name in vars``,
     ``vars.get(name)``, ``vars.names``, ``vars.is_struct(name)``, ``vars.fields(name)``)."""
 
@@ -70,6 +71,16 @@ class _Variables:
 
     def __contains__(self, name: str) -> bool:
         return name in self.names
+
+    def get(self, name: str) -> Any:
+        """The decoded variable ``name`` (decoded once)."""
+        if name not in self.cache:
+            self.cache[name] = self._decode(name)
+        return self.cache[name]
+
+    @abstractmethod
+    def _decode(self, name: str) -> Any:
+        """The variable ``name`` read from the file (each file format its own way)."""
 
 
 class _V5(_Variables):
@@ -84,10 +95,8 @@ class _V5(_Variables):
     def fields(self, name: str) -> tuple[str, ...]:
         return self.mat.variables[name].fields
 
-    def get(self, name: str) -> Any:
-        if name not in self.cache:
-            self.cache[name] = self.mat.read(name)
-        return self.cache[name]
+    def _decode(self, name: str) -> Any:
+        return self.mat.read(name)
 
 
 class _V73(_Variables):
@@ -123,15 +132,11 @@ class _V73(_Variables):
         except (OSError, ValueError) as exc:
             raise EventFormatError(self.path, None, f"cannot read {label!r}: {exc}") from exc
 
-    def get(self, name: str) -> Any:
-        if name not in self.cache:
-            v = self.h5[name]
-            if isinstance(v, self.h5py.Group):  # a struct: one dataset per field
-                self.cache[name] = {f: self._dataset(v[f], f"{name}.{f}")
-                                    for f in self.fields(name)}
-            else:
-                self.cache[name] = self._dataset(v, name)
-        return self.cache[name]
+    def _decode(self, name: str) -> Any:
+        v = self.h5[name]
+        if isinstance(v, self.h5py.Group):  # a struct: one dataset per field
+            return {f: self._dataset(v[f], f"{name}.{f}") for f in self.fields(name)}
+        return self._dataset(v, name)
 
 
 @contextmanager

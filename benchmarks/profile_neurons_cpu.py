@@ -10,7 +10,10 @@ CPU time (the figure to trust on a shared machine), their spread and the minor p
 
 - ``full``: ``snn.LIF(backend="auto")`` forward, ``spikes.sum()``, backward (what
   ``bench_neurons.py`` times);
-- ``loop_forward`` / ``loop_backward``: the numba loops alone, into outputs written before;
+- ``loop_forward`` / ``loop_backward``: the numba loops the engine runs for this neuron
+  (:mod:`snn.cpu_kernels.lif_loops`) alone, into outputs written before;
+- ``staged_forward`` / ``staged_backward``: the same with the general staged loops of
+  :mod:`snn.cpu_kernels.loops` (what per-neuron parameters run);
 - ``fresh_fill``: allocating one ``[T, B*N]`` float32 tensor with ``torch.empty`` and writing
   it once (the cost of an output on untouched pages, which the output pool avoids);
 - ``copy``: a copy of ``x`` into a written buffer (the bandwidth reference);
@@ -51,7 +54,7 @@ def _measure(fn: Callable[[], Any]) -> tuple[float, float, int]:
 def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
     """The measured operations over one shared input."""
     import snn
-    from snn.cpu_kernels import loops
+    from snn.cpu_kernels import lif_loops, loops
     from snn.surrogate import get_surrogate
 
     nn = B * N
@@ -79,10 +82,19 @@ def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
         neuron(xx).sum().backward()
 
     def loop_forward() -> None:
+        lif_loops.forward(xn, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
+                          lif_loops.FORWARD_BLOCK, 1, spikes, *finals[:2])
+
+    def loop_backward() -> None:
+        lif_loops.backward(xn, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
+                           False, sid, g_all, 1, zeros, zeros, lif_loops.backward_block(T, 4),
+                           1, gx, *grads[:2])
+
+    def staged_forward() -> None:
         loops.forward(xn, zeros, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
                       loops.BINARY, False, 1, spikes, spikes[:1, :1], *finals)
 
-    def loop_backward() -> None:
+    def staged_backward() -> None:
         loops.backward(xn, zeros, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
                        loops.BINARY, False, sid, g_all, 1, g_all, 2, zeros, zeros, zeros,
                        False, False, False, loops.backward_block(T), 1, gx, *grads, *acc)
@@ -94,6 +106,7 @@ def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
         np.copyto(gx, xn)
 
     return {"full": full, "loop_forward": loop_forward, "loop_backward": loop_backward,
+            "staged_forward": staged_forward, "staged_backward": staged_backward,
             "fresh_fill": fresh_fill, "copy": copy, "sum": lambda: spikes_t.sum()}
 
 

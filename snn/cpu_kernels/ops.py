@@ -168,17 +168,26 @@ class NumbaEngine:
                 out: Tensor | None = None) -> ForwardResult:
         """``out``: where to write the spikes, ``x`` itself allowed (each input value is
         read before its step's spike is written); a new tensor when ``None``."""
-        from snn.cpu_kernels import loops
+        from snn.cpu_kernels import lif_loops, loops
 
         ensure_compiled(True, x.dtype)  # after any compilation under way (thread safety)
         N = x.shape[1]
         spikes = fresh(x) if out is None else _out(out, x)
         v_rec = fresh(x) if record else None
         v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
+        consts = _constants(spec, x.dtype)
         with _threads_for(*x.shape):
+            if lif_loops.applies(spec.kind, spec.fire, beta, c, thr, record):
+                lif_loops.forward(
+                    _np(x), _np(v0), _np(i0), _np(beta), _np(c), _np(thr), consts, spec.kind,
+                    spec.reset, lif_loops.FORWARD_BLOCK, _workers(), _np(spikes), _np(v_t),
+                    _np(i_t),
+                )
+                return ForwardResult(spikes, None, v_t, i_t if spec.kind == KIND_CUBA else None,
+                                     None)
             loops.forward(
                 _np(x), _np(v0), _np(i0), _np(a0), _np(beta), _np(c), _np(thr),
-                _constants(spec, x.dtype), spec.kind, spec.reset, spec.fire, bool(record),
+                consts, spec.kind, spec.reset, spec.fire, bool(record),
                 _workers(), _np(spikes),
                 _np(v_rec if v_rec is not None else x.new_empty(1, 1)),
                 _np(v_t), _np(i_t), _np(a_t),
@@ -195,7 +204,7 @@ class NumbaEngine:
                  ) -> BackwardResult:
         """``out``: where to write the input's gradient, ``saved.x`` itself allowed (each
         input value is read before its gradient is written); a new tensor when ``None``."""
-        from snn.cpu_kernels import loops
+        from snn.cpu_kernels import lif_loops, loops
 
         x = saved.x
         assert x is not None and saved.v0 is not None
@@ -215,6 +224,17 @@ class NumbaEngine:
         gbeta = torch.empty(N if want_beta else 1, dtype=torch.float64)
         gthr = torch.empty(N if want_thr else 1, dtype=torch.float64)
         with _threads_for(T, N):
+            if lif_loops.applies(spec.kind, spec.fire, saved.beta, saved.c, saved.thr,
+                                 gv_mode=gv_mode, want_beta=want_beta, want_thr=want_thr):
+                lif_loops.backward(
+                    _np(x), _np(saved.v0), _np(saved.i0), _np(saved.beta), _np(saved.c),
+                    _np(saved.thr), _constants(spec, x.dtype), spec.kind, spec.reset,
+                    spec.detach_reset, spec.surrogate_id, gs, gs_mode, _np(g_vt), _np(g_it),
+                    lif_loops.backward_block(T, x.element_size()), _workers(), _np(gx),
+                    _np(gv0), _np(gi0),
+                )
+                ga0.copy_(g_at)  # as the staged loops: no adaptation, passed through
+                return BackwardResult(gx, gv0, gi0, ga0, None, None)
             loops.backward(
                 _np(x), _np(saved.v0), _np(saved.i0), _np(saved.a0),
                 _np(saved.beta), _np(saved.c), _np(saved.thr),

@@ -81,10 +81,10 @@ def cache_directory() -> Path:
 def cache_is_warm() -> bool:
     """Whether numba's disk cache holds the forward and backward loops of the current
     sources (read from numba's cache index, without compiling anything)."""
-    from snn.cpu_kernels import loops
+    from snn.cpu_kernels import lif_loops, loops
 
     try:
-        for fn in (loops.forward, loops.backward):
+        for fn in (loops.forward, loops.backward, lif_loops.forward, lif_loops.backward):
             if not fn._cache._cache_file._load_index():
                 return False
     except Exception:  # a numba without these internals: treat as cold, compile in-process
@@ -200,8 +200,9 @@ def _report(err: BaseException) -> None:
 
 
 def _exercise(dtype: torch.dtype) -> None:
-    """Run the forward and backward loops once for ``dtype`` on a tiny input: loads their
-    specialisations from the cache (or compiles them)."""
+    """Run the forward and backward loops once for ``dtype`` on a tiny input, the staged
+    loops (a recorded membrane) and the LIF loops of :mod:`snn.cpu_kernels.lif_loops`: loads
+    their specialisations from the cache (or compiles them)."""
     from snn.fused.autograd import fused_sequence
     from snn.fused.description import get_description
 
@@ -211,6 +212,8 @@ def _exercise(dtype: torch.dtype) -> None:
         x.requires_grad_()
         out = fused_sequence("numba", get_description("lif"), x, None, True, {"beta": 0.9})
         (out.spikes.sum() + out.v.sum()).backward()
+        out = fused_sequence("numba", get_description("lif"), x, None, False, {"beta": 0.9})
+        out.spikes.sum().backward()
 
 
 def _exercise_packing(dtype: torch.dtype) -> None:

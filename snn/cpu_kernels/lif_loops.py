@@ -1,0 +1,239 @@
+"""Numba loops for the commonest fused configuration: a binary-spiking LIF or CuBa LIF whose
+decay, input scale and threshold are each one value shared by all neurons.
+
+:mod:`snn.cpu_kernels.loops` runs every configuration with per-neuron parameter vectors and a
+time step made of several short stages (integrate, fire, reset, surrogate, ...), each a pass
+over the block's neurons. For this configuration one loop per time step does everything, with
+the parameters in registers, in forward, in the backward's recomputation and in the
+backward's reverse pass (the surrogate inlined into that loop, one loop per surrogate). The
+arithmetic is the same, operation for operation, as in :mod:`snn.cpu_kernels.loops`, so the
+results are bit-identical to it (and to the PyTorch reference); the tests compare the two
+bitwise. Measured on one core at T=256, B*N=524288, float32 (``benchmarks/bench_neurons.py``
+and the record's notes): forward about 1.6x and backward about 1.5x faster than the staged
+loops.
+
+Which calls take these loops is decided by :func:`applies`; the others run the staged loops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from snn.cpu_kernels.loops import (
+    BINARY,
+    CUBA,
+    HARD,
+    LIF,
+    P_ALPHA,
+    P_K0,
+    P_K1,
+    P_K2,
+    P_ONE,
+    P_VRESET,
+    P_ZERO,
+    SUBTRACT,
+    _code_key,
+    _kernel_surrogates,
+)
+
+__all__ = ["FORWARD_BLOCK", "applies", "backward", "backward_block", "forward"]
+
+FORWARD_BLOCK = 4096
+"""Neurons per forward work item: 16 KiB of float32 per time step read and written in one
+contiguous run (the hardware prefetchers work within 4 KiB pages; runs of several pages
+measured faster than the staged loops' 1024)."""
+
+
+def backward_block(T: int, itemsize: int) -> int:
+    """Neurons per backward work item: the block-local buffer ``[T, block]`` of pre-reset
+    membranes fills about 2 MiB (a core's L2 cache on current x86 servers), a multiple of 64
+    between 64 and 8192."""
+    return max(64, min(8192, (2 ** 21 // (max(T, 1) * itemsize)) // 64 * 64))
+
+
+def applies(kind: int, fire: int, beta: np.ndarray, c: np.ndarray, thr: np.ndarray,
+            record: bool = False, gv_mode: int = 2, want_beta: bool = False,
+            want_thr: bool = False) -> bool:
+    """Whether a call runs these loops: a LIF or CuBa LIF with the binary spike rule, one
+    shared decay/input scale/threshold, no recorded membrane trace (nor its gradient) and no
+    per-neuron parameter gradients."""
+    return (kind in (LIF, CUBA) and fire == BINARY and beta.shape[0] == 1
+            and c.shape[0] == 1 and thr.shape[0] == 1 and not record and gv_mode == 2
+            and not want_beta and not want_thr)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _step(xt, v, cur, out, cuba, beta, c, th, al, vr, reset, keep_h, one,
+          zero):  # pragma: no cover - compiled
+    """One time step of a block: ``out`` receives the spikes, or the pre-reset membranes
+    when ``keep_h`` (the backward's recomputation)."""
+    for j in range(v.shape[0]):
+        if cuba:
+            i = al * cur[j] + xt[j]
+            cur[j] = i
+            h = beta * v[j] + c * i
+        else:
+            h = beta * v[j] + c * xt[j]
+        s = one if h - th >= zero else zero
+        if keep_h:
+            out[j] = h
+        else:
+            out[j] = s
+        if reset == SUBTRACT:
+            v[j] = h - s * th
+        elif reset == HARD:
+            v[j] = h - s * (h - vr)
+        else:
+            v[j] = h
+
+
+@njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT,
+            iT):  # pragma: no cover - compiled
+    """Forward over ``x`` ``[T, N]``: the spikes and the final membrane (and current for
+    CuBa), in blocks of ``blk`` neurons. ``beta``/``c``/``thr`` hold one value each
+    (``[1]``)."""
+    T, N = x.shape
+    one = p[P_ONE]
+    zero = p[P_ZERO]
+    b0 = beta[0]
+    c0 = c[0]
+    th = thr[0]
+    al = p[P_ALPHA]
+    vr = p[P_VRESET]
+    cuba = kind == CUBA
+    nblk = (N + blk - 1) // blk
+    workers = max(1, min(workers, nblk))
+    for w in prange(workers):
+        v = np.empty(blk, x.dtype)
+        cur = np.empty(blk, x.dtype)
+        for b in range(w, nblk, workers):
+            n0 = b * blk
+            n1 = min(N, n0 + blk)
+            m = n1 - n0
+            vb = v[:m]
+            ib = cur[:m]
+            vb[:] = v0[n0:n1]
+            ib[:] = i0[n0:n1]
+            for t in range(T):
+                _step(x[t, n0:n1], vb, ib, spikes[t, n0:n1], cuba, b0, c0, th, al, vr, reset,
+                      False, one, zero)
+            vT[n0:n1] = vb
+            iT[n0:n1] = ib
+
+
+def _build_reverse(kernels: list[tuple[int, Callable[..., Any]]]) -> tuple[Any, str]:
+    """The numba function of one reverse time step of a block, one fused loop per surrogate
+    (the surrogate's :meth:`~snn.surrogate.Surrogate.kernel` inlined), and a key of the
+    kernels' code (``backward`` is cached under it)."""
+    head = ("def reverse(sid, ht, dv, di, ds, gxt, cuba, beta, c, th, al, vr, reset, detach, "
+            "k0, k1, k2, one, zero):")
+    body = """
+        for j in range(dv.shape[0]):
+            h = ht[j]
+            d = dv[j]
+            g = ds[j]
+            if reset == SUBTRACT:
+                dh = d
+                dr = zero
+                if not detach:
+                    g = g - th * d
+            elif reset == HARD:
+                s = one if h - th >= zero else zero
+                dh = d * (one - s)
+                dr = zero if detach else (vr - h) * d
+            else:
+                dh = d
+                dr = zero
+            dz = (g + dr) * _kernel_{kid}(h - th, k0, k1, k2, one, zero)
+            dh = dh + dz
+            if cuba:
+                i = di[j] + c * dh
+                gxt[j] = i
+                di[j] = al * i
+            else:
+                gxt[j] = c * dh
+            dv[j] = beta * dh"""
+    lines = [head]
+    namespace: dict[str, Any] = {"SUBTRACT": SUBTRACT, "HARD": HARD}
+    for n, (kid, kernel) in enumerate(kernels):
+        lines.append(f"    {'if' if n == 0 else 'elif'} sid == {kid}:")
+        lines.append(body.replace("{kid}", str(kid)).strip("\n"))
+        namespace[f"_kernel_{kid}"] = njit(nogil=True, error_model="numpy",
+                                           inline="always")(kernel)
+    if not kernels:
+        lines.append("    pass")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<{__name__} reverse>", "exec"), namespace)
+    key = hashlib.sha256(repr((source, [(k, _code_key(f)) for k, f in kernels])).encode())
+    return njit(nogil=True, error_model="numpy")(namespace["reverse"]), key.hexdigest()
+
+
+_reverse, REVERSE_KEY = _build_reverse(_kernel_surrogates())
+
+
+def _build_backward(reverse_key: str) -> Any:
+    """The backward, cached under ``reverse_key`` (numba keys a closure's cache by its
+    variables, so a changed surrogate recompiles it)."""
+
+    @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
+    def backward(x, v0, i0, beta, c, thr, p, kind, reset, detach, sid, gs, gs_mode, gvT, giT,
+                 blk, workers, gx, gv0, gi0):  # pragma: no cover - compiled
+        """Reverse pass over ``[T, N]`` in blocks of ``blk`` neurons, each first recomputing
+        its pre-reset membranes into a block-local ``[T, blk]`` buffer. ``gs_mode``: 0 a
+        full ``[T, N]`` spike gradient, 1 one value for all (an expanded scalar)."""
+        if len(reverse_key) == 0:  # never: the key names the compiled surrogates
+            return
+        T, N = x.shape
+        one = p[P_ONE]
+        zero = p[P_ZERO]
+        b0 = beta[0]
+        c0 = c[0]
+        th = thr[0]
+        al = p[P_ALPHA]
+        vr = p[P_VRESET]
+        k0 = p[P_K0]
+        k1 = p[P_K1]
+        k2 = p[P_K2]
+        cuba = kind == CUBA
+        nblk = (N + blk - 1) // blk
+        workers = max(1, min(workers, nblk))
+        for w in prange(workers):
+            hl = np.empty((T, blk), x.dtype)
+            v = np.empty(blk, x.dtype)
+            cur = np.empty(blk, x.dtype)
+            dv = np.empty(blk, x.dtype)
+            di = np.empty(blk, x.dtype)
+            gsb = np.empty(blk, x.dtype)  # the expanded scalar gradient as a row
+            gsb[:] = gs[0, 0] if gs_mode == 1 else zero
+            for b in range(w, nblk, workers):
+                n0 = b * blk
+                n1 = min(N, n0 + blk)
+                m = n1 - n0
+                vb = v[:m]
+                ib = cur[:m]
+                vb[:] = v0[n0:n1]
+                ib[:] = i0[n0:n1]
+                for t in range(T):
+                    _step(x[t, n0:n1], vb, ib, hl[t, :m], cuba, b0, c0, th, al, vr, reset,
+                          True, one, zero)
+                dvb = dv[:m]
+                dib = di[:m]
+                dvb[:] = gvT[n0:n1]
+                dib[:] = giT[n0:n1]
+                for t in range(T - 1, -1, -1):
+                    gst = gs[t, n0:n1] if gs_mode == 0 else gsb[:m]
+                    _reverse(sid, hl[t, :m], dvb, dib, gst, gx[t, n0:n1], cuba, b0, c0, th, al,
+                             vr, reset, detach, k0, k1, k2, one, zero)
+                gv0[n0:n1] = dvb
+                gi0[n0:n1] = dib
+
+    return backward
+
+
+backward = _build_backward(REVERSE_KEY)

@@ -88,10 +88,12 @@ took, where = call()
 times.append(took)
 on.append(where)
 k = on.index("numba") if "numba" in on else None
-from snn.cpu_kernels import loops
+from snn.cpu_kernels import lif_loops, loops
 stats = {name: {"cache_hits": sum(fn.stats.cache_hits.values()),
                 "cache_misses": sum(fn.stats.cache_misses.values())}
-         for name, fn in (("forward", loops.forward), ("backward", loops.backward))}
+         for name, fn in (("forward", loops.forward), ("backward", loops.backward),
+                          ("lif_forward", lif_loops.forward),
+                          ("lif_backward", lif_loops.backward))}
 print(json.dumps({
     "import_torch_s": t_torch - t0, "import_s": t1 - t0,
     "first_call_s": times[0], "first_call_ran_on": on[0],

@@ -83,7 +83,7 @@ def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
 
     def loop_forward() -> None:
         lif_loops.forward(xn, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
-                          lif_loops.FORWARD_BLOCK, 1, spikes, *finals[:2])
+                          lif_loops.FORWARD_BLOCK, 1, spikes, *finals[:2], False)
 
     def loop_backward() -> None:
         lif_loops.backward(xn, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,

@@ -93,11 +93,13 @@ def _step(xt, v, cur, out, cuba, beta, c, th, al, vr, reset, keep_h, one,
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
-def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT,
-            iT):  # pragma: no cover - compiled
+def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT, iT,
+            inplace):  # pragma: no cover - compiled
     """Forward over ``x`` ``[T, N]``: the spikes and the final membrane (and current for
     CuBa), in blocks of ``blk`` neurons. ``beta``/``c``/``thr`` hold one value each
-    (``[1]``)."""
+    (``[1]``). ``inplace``: ``spikes`` is ``x`` itself, and the spikes are written over it
+    through ``x`` (so that LLVM sees one array and vectorises without its run-time overlap
+    check, which would fall back to scalar code)."""
     T, N = x.shape
     one = p[P_ONE]
     zero = p[P_ZERO]
@@ -120,9 +122,14 @@ def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT,
             ib = cur[:m]
             vb[:] = v0[n0:n1]
             ib[:] = i0[n0:n1]
-            for t in range(T):
-                _step(x[t, n0:n1], vb, ib, spikes[t, n0:n1], cuba, b0, c0, th, al, vr, reset,
-                      False, one, zero)
+            if inplace:
+                for t in range(T):
+                    xs = x[t, n0:n1]
+                    _step(xs, vb, ib, xs, cuba, b0, c0, th, al, vr, reset, False, one, zero)
+            else:
+                for t in range(T):
+                    _step(x[t, n0:n1], vb, ib, spikes[t, n0:n1], cuba, b0, c0, th, al, vr,
+                          reset, False, one, zero)
             vT[n0:n1] = vb
             iT[n0:n1] = ib
 

@@ -181,7 +181,7 @@ class NumbaEngine:
                 lif_loops.forward(
                     _np(x), _np(v0), _np(i0), _np(beta), _np(c), _np(thr), consts, spec.kind,
                     spec.reset, lif_loops.FORWARD_BLOCK, _workers(), _np(spikes), _np(v_t),
-                    _np(i_t),
+                    _np(i_t), spikes.data_ptr() == x.data_ptr(),
                 )
                 return ForwardResult(spikes, None, v_t, i_t if spec.kind == KIND_CUBA else None,
                                      None)

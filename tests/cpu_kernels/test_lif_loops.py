@@ -57,7 +57,11 @@ def _run_both(kind, reset, detach, surrogate, gs_mode, dtype, T=7, N=lif_loops.F
                    staged["gx"], staged["gv0"], staged["gi0"], np.empty(N, dtype),
                    np.empty(1), np.empty(1))
     lif_loops.forward(x, v0, i0, beta, c, thr, p, kind, reset, 1024, workers, fused["s"],
-                      fused["vT"], fused["iT"])
+                      fused["vT"], fused["iT"], False)
+    over = x.copy()  # the spikes written over the input
+    lif_loops.forward(over, v0, i0, beta, c, thr, p, kind, reset, 1024, workers, over,
+                      np.empty(N, dtype), np.empty(N, dtype), True)
+    assert over.tobytes() == fused["s"].tobytes()
     lif_loops.backward(x, v0, i0, beta, c, thr, p, kind, reset, detach, sid, gs, gs_mode, gvT,
                        giT, blk, workers, fused["gx"], fused["gv0"], fused["gi0"])
     if kind != loops.CUBA:  # no current: the staged loops pass the final state through

@@ -1,15 +1,18 @@
 """Numba loops for the commonest fused configuration: a binary-spiking LIF or CuBa LIF whose
-decay, input scale and threshold are each one value shared by all neurons.
+decay, input scale and threshold are each one value shared by all neurons (learnable or not,
+as in PLIF).
 
 :mod:`snn.cpu_kernels.loops` runs every configuration with per-neuron parameter vectors and a
 time step made of several short stages (integrate, fire, reset, surrogate, ...), each a pass
 over the block's neurons. For this configuration one loop per time step does everything, with
 the parameters in registers, in forward, in the backward's recomputation and in the
-backward's reverse pass (the surrogate inlined into that loop, one loop per surrogate). The
-arithmetic is the same, operation for operation, as in :mod:`snn.cpu_kernels.loops`, so the
-results are bit-identical to it (and to the PyTorch reference); the tests compare the two
-bitwise. Measured on one core at T=256, B*N=524288, float32 (``benchmarks/bench_neurons.py``
-and the record's notes): forward about 1.6x and backward about 1.5x faster than the staged
+backward's reverse pass (the surrogate inlined into that loop, one loop per surrogate; a
+second variant of the loop also sums the decay's and threshold's gradients when they are
+wanted). The arithmetic is the same, operation for operation, as in
+:mod:`snn.cpu_kernels.loops`, so every output (spikes, final state, input and parameter
+gradients) is bit-identical to the staged loops'; ``tests/cpu_kernels/test_lif_loops.py``
+compares them bitwise. ``benchmarks/profile_neurons_cpu.py`` times both: on one core at
+T=256, B*N=524288, float32, forward about 1.6x and backward about 1.8x faster than the staged
 loops.
 
 Which calls take these loops is decided by :func:`applies`; the others run the staged loops.
@@ -57,14 +60,12 @@ def backward_block(T: int, itemsize: int) -> int:
 
 
 def applies(kind: int, fire: int, beta: np.ndarray, c: np.ndarray, thr: np.ndarray,
-            record: bool = False, gv_mode: int = 2, want_beta: bool = False,
-            want_thr: bool = False) -> bool:
+            record: bool = False, gv_mode: int = 2) -> bool:
     """Whether a call runs these loops: a LIF or CuBa LIF with the binary spike rule, one
-    shared decay/input scale/threshold, no recorded membrane trace (nor its gradient) and no
-    per-neuron parameter gradients."""
+    shared decay/input scale/threshold (learnable or not), and no recorded membrane trace
+    (nor a gradient for one)."""
     return (kind in (LIF, CUBA) and fire == BINARY and beta.shape[0] == 1
-            and c.shape[0] == 1 and thr.shape[0] == 1 and not record and gv_mode == 2
-            and not want_beta and not want_thr)
+            and c.shape[0] == 1 and thr.shape[0] == 1 and not record and gv_mode == 2)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -134,13 +135,7 @@ def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT, i
             iT[n0:n1] = ib
 
 
-def _build_reverse(kernels: list[tuple[int, Callable[..., Any]]]) -> tuple[Any, str]:
-    """The numba function of one reverse time step of a block, one fused loop per surrogate
-    (the surrogate's :meth:`~snn.surrogate.Surrogate.kernel` inlined), and a key of the
-    kernels' code (``backward`` is cached under it)."""
-    head = ("def reverse(sid, ht, dv, di, ds, gxt, cuba, beta, c, th, al, vr, reset, detach, "
-            "k0, k1, k2, one, zero):")
-    body = """
+_REVERSE = """
         for j in range(dv.shape[0]):
             h = ht[j]
             d = dv[j]
@@ -166,7 +161,62 @@ def _build_reverse(kernels: list[tuple[int, Callable[..., Any]]]) -> tuple[Any, 
             else:
                 gxt[j] = c * dh
             dv[j] = beta * dh"""
-    lines = [head]
+
+_REVERSE_SUMS = """
+        for j in range(dv.shape[0]):
+            h = ht[j]
+            d = dv[j]
+            g = ds[j]
+            s = one if h - th >= zero else zero
+            if reset == SUBTRACT:
+                dh = d
+                dth = -(s * d)
+                dr = zero
+                if not detach:
+                    g = g - th * d
+            elif reset == HARD:
+                dh = d * (one - s)
+                dth = zero
+                dr = zero if detach else (vr - h) * d
+            else:
+                dh = d
+                dth = zero
+                dr = zero
+            dz = (g + dr) * _kernel_{kid}(h - th, k0, k1, k2, one, zero)
+            dh = dh + dz
+            dth = dth - dz
+            if want_thr:
+                acct[j] += dth
+            if want_beta:
+                if prev_is_h:  # v(t-1) from h(t-1), as the forward computed it
+                    hp = prev[j]
+                    sp = one if hp - th >= zero else zero
+                    if reset == SUBTRACT:
+                        vp = hp - sp * th
+                    elif reset == HARD:
+                        vp = hp - sp * (hp - vr)
+                    else:
+                        vp = hp
+                else:
+                    vp = prev[j]
+                accb[j] += dh * vp
+                if decay_input:
+                    accb[j] -= dh * xt[j]
+            if cuba:
+                i = di[j] + c * dh
+                gxt[j] = i
+                di[j] = al * i
+            else:
+                gxt[j] = c * dh
+            dv[j] = beta * dh"""
+
+
+def _build_reverse(kernels: list[tuple[int, Callable[..., Any]]], name: str, params: str,
+                   body: str) -> tuple[Any, str]:
+    """The numba function ``name(sid, ...)`` of one reverse time step of a block: ``body``
+    once per surrogate (its :meth:`~snn.surrogate.Surrogate.kernel` inlined, one fused loop
+    each), and a key of the source and the kernels' code (``backward`` is cached under it)."""
+    lines = [f"def {name}(sid, {params}):"]
     namespace: dict[str, Any] = {"SUBTRACT": SUBTRACT, "HARD": HARD}
     for n, (kid, kernel) in enumerate(kernels):
         lines.append(f"    {'if' if n == 0 else 'elif'} sid == {kid}:")
@@ -176,12 +226,18 @@ def _build_reverse(kernels: list[tuple[int, Callable[..., Any]]]) -> tuple[Any, 
     if not kernels:
         lines.append("    pass")
     source = "\n".join(lines) + "\n"
-    exec(compile(source, f"<{__name__} reverse>", "exec"), namespace)
+    exec(compile(source, f"<{__name__} {name}>", "exec"), namespace)
     key = hashlib.sha256(repr((source, [(k, _code_key(f)) for k, f in kernels])).encode())
-    return njit(nogil=True, error_model="numpy")(namespace["reverse"]), key.hexdigest()
+    return njit(nogil=True, error_model="numpy")(namespace[name]), key.hexdigest()
 
 
-_reverse, REVERSE_KEY = _build_reverse(_kernel_surrogates())
+_COMMON = "ht, dv, di, ds, gxt, cuba, beta, c, th, al, vr, reset, detach, k0, k1, k2, one, zero"
+_reverse, _KEY = _build_reverse(_kernel_surrogates(), "reverse", _COMMON, _REVERSE)
+_reverse_sums, _KEY_SUMS = _build_reverse(
+    _kernel_surrogates(), "reverse_sums",
+    _COMMON + ", want_beta, want_thr, decay_input, prev, prev_is_h, xt, accb, acct",
+    _REVERSE_SUMS)
+REVERSE_KEY = _KEY + _KEY_SUMS
 
 
 def _build_backward(reverse_key: str) -> Any:
@@ -190,10 +246,13 @@ def _build_backward(reverse_key: str) -> Any:
 
     @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
     def backward(x, v0, i0, beta, c, thr, p, kind, reset, detach, sid, gs, gs_mode, gvT, giT,
-                 blk, workers, gx, gv0, gi0):  # pragma: no cover - compiled
+                 want_beta, decay_input, want_thr, blk, workers, gx, gv0, gi0, gbeta,
+                 gthr):  # pragma: no cover - compiled
         """Reverse pass over ``[T, N]`` in blocks of ``blk`` neurons, each first recomputing
         its pre-reset membranes into a block-local ``[T, blk]`` buffer. ``gs_mode``: 0 a
-        full ``[T, N]`` spike gradient, 1 one value for all (an expanded scalar)."""
+        full ``[T, N]`` spike gradient, 1 one value for all (an expanded scalar), 2 none.
+        ``gbeta``/``gthr`` receive per-neuron sums over time (float64) when
+        ``want_beta``/``want_thr``, else they are not touched."""
         if len(reverse_key) == 0:  # never: the key names the compiled surrogates
             return
         T, N = x.shape
@@ -208,6 +267,7 @@ def _build_backward(reverse_key: str) -> Any:
         k1 = p[P_K1]
         k2 = p[P_K2]
         cuba = kind == CUBA
+        sums = want_beta or want_thr
         nblk = (N + blk - 1) // blk
         workers = max(1, min(workers, nblk))
         for w in prange(workers):
@@ -218,6 +278,8 @@ def _build_backward(reverse_key: str) -> Any:
             di = np.empty(blk, x.dtype)
             gsb = np.empty(blk, x.dtype)  # the expanded scalar gradient as a row
             gsb[:] = gs[0, 0] if gs_mode == 1 else zero
+            accb = np.empty(blk, np.float64)
+            acct = np.empty(blk, np.float64)
             for b in range(w, nblk, workers):
                 n0 = b * blk
                 n1 = min(N, n0 + blk)
@@ -233,13 +295,27 @@ def _build_backward(reverse_key: str) -> Any:
                 dib = di[:m]
                 dvb[:] = gvT[n0:n1]
                 dib[:] = giT[n0:n1]
+                ab = accb[:m]
+                at = acct[:m]
+                ab[:] = 0.0
+                at[:] = 0.0
                 for t in range(T - 1, -1, -1):
                     gst = gs[t, n0:n1] if gs_mode == 0 else gsb[:m]
-                    _reverse(sid, hl[t, :m], dvb, dib, gst, gx[t, n0:n1], cuba, b0, c0, th, al,
-                             vr, reset, detach, k0, k1, k2, one, zero)
+                    if sums:
+                        prev = hl[t - 1, :m] if t > 0 else v0[n0:n1]
+                        _reverse_sums(sid, hl[t, :m], dvb, dib, gst, gx[t, n0:n1], cuba, b0, c0,
+                                      th, al, vr, reset, detach, k0, k1, k2, one, zero,
+                                      want_beta, want_thr, decay_input, prev, t > 0,
+                                      x[t, n0:n1], ab, at)
+                    else:
+                        _reverse(sid, hl[t, :m], dvb, dib, gst, gx[t, n0:n1], cuba, b0, c0, th,
+                                 al, vr, reset, detach, k0, k1, k2, one, zero)
                 gv0[n0:n1] = dvb
                 gi0[n0:n1] = dib
-
+                if want_beta:
+                    gbeta[n0:n1] = ab
+                if want_thr:
+                    gthr[n0:n1] = at
     return backward
 
 

@@ -225,16 +225,18 @@ class NumbaEngine:
         gthr = torch.empty(N if want_thr else 1, dtype=torch.float64)
         with _threads_for(T, N):
             if lif_loops.applies(spec.kind, spec.fire, saved.beta, saved.c, saved.thr,
-                                 gv_mode=gv_mode, want_beta=want_beta, want_thr=want_thr):
+                                 gv_mode=gv_mode):
                 lif_loops.backward(
                     _np(x), _np(saved.v0), _np(saved.i0), _np(saved.beta), _np(saved.c),
                     _np(saved.thr), _constants(spec, x.dtype), spec.kind, spec.reset,
                     spec.detach_reset, spec.surrogate_id, gs, gs_mode, _np(g_vt), _np(g_it),
+                    bool(want_beta), spec.decay_input, bool(want_thr),
                     lif_loops.backward_block(T, x.element_size()), _workers(), _np(gx),
-                    _np(gv0), _np(gi0),
+                    _np(gv0), _np(gi0), _np(gbeta), _np(gthr),
                 )
                 ga0.copy_(g_at)  # as the staged loops: no adaptation, passed through
-                return BackwardResult(gx, gv0, gi0, ga0, None, None)
+                return BackwardResult(gx, gv0, gi0, ga0, gbeta if want_beta else None,
+                                      gthr if want_thr else None)
             loops.backward(
                 _np(x), _np(saved.v0), _np(saved.i0), _np(saved.a0),
                 _np(saved.beta), _np(saved.c), _np(saved.thr),

@@ -29,9 +29,10 @@ def _constants(dtype, surrogate: str) -> np.ndarray:
     return p
 
 
-def _run_both(kind, reset, detach, surrogate, gs_mode, dtype, T=7, N=lif_loops.FORWARD_BLOCK + 33,
-              workers=2, blk=64):
-    """Forward and backward of the staged loops and of the LIF loops on one input."""
+def _run_both(kind, reset, detach, surrogate, gs_mode, dtype, sums=(False, False, False), T=7,
+              N=lif_loops.FORWARD_BLOCK + 33, workers=2, blk=64):
+    """Forward and backward of the staged loops and of the LIF loops on one input;
+    ``sums``: ``(want_beta, decay_input, want_thr)``."""
     rng = np.random.default_rng([kind, reset, gs_mode])
     x = (rng.standard_normal((T, N)) * 0.8 + 0.4).astype(dtype)
     v0 = (rng.standard_normal(N) * 0.3).astype(dtype)
@@ -48,14 +49,15 @@ def _run_both(kind, reset, detach, surrogate, gs_mode, dtype, T=7, N=lif_loops.F
     for out in (staged, fused):
         out.update(s=np.full((T, N), np.nan, dtype), vT=np.empty(N, dtype),
                    iT=np.empty(N, dtype), gx=np.full((T, N), np.nan, dtype),
-                   gv0=np.empty(N, dtype), gi0=np.empty(N, dtype))
+                   gv0=np.empty(N, dtype), gi0=np.empty(N, dtype),
+                   gbeta=np.full(N, np.nan), gthr=np.full(N, np.nan))
     loops.forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, loops.BINARY, False, workers,
                   staged["s"], np.empty((1, 1), dtype), staged["vT"], staged["iT"],
                   np.empty(N, dtype))
     loops.backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, loops.BINARY, detach, sid, gs,
-                   gs_mode, gs[:1, :1], 2, gvT, giT, gaT, False, False, False, blk, workers,
+                   gs_mode, gs[:1, :1], 2, gvT, giT, gaT, *sums, blk, workers,
                    staged["gx"], staged["gv0"], staged["gi0"], np.empty(N, dtype),
-                   np.empty(1), np.empty(1))
+                   staged["gbeta"], staged["gthr"])
     lif_loops.forward(x, v0, i0, beta, c, thr, p, kind, reset, 1024, workers, fused["s"],
                       fused["vT"], fused["iT"], False)
     over = x.copy()  # the spikes written over the input
@@ -63,7 +65,8 @@ def _run_both(kind, reset, detach, surrogate, gs_mode, dtype, T=7, N=lif_loops.F
                       np.empty(N, dtype), np.empty(N, dtype), True)
     assert over.tobytes() == fused["s"].tobytes()
     lif_loops.backward(x, v0, i0, beta, c, thr, p, kind, reset, detach, sid, gs, gs_mode, gvT,
-                       giT, blk, workers, fused["gx"], fused["gv0"], fused["gi0"])
+                       giT, *sums, blk, workers, fused["gx"], fused["gv0"], fused["gi0"],
+                       fused["gbeta"], fused["gthr"])
     if kind != loops.CUBA:  # no current: the staged loops pass the final state through
         staged["iT"], fused["iT"] = i0, fused["iT"] * 0 + i0
     return staged, fused
@@ -74,9 +77,12 @@ def test_bit_identical_to_the_staged_loops(surrogate):
     configs = itertools.product((loops.LIF, loops.CUBA),
                                 (loops.SUBTRACT, loops.HARD, loops.NONE), (False, True),
                                 (0, 1, 2))
+    sums = [(False, False, False), (True, False, False), (True, True, True),
+            (False, False, True)]
     for n, (kind, reset, detach, gs_mode) in enumerate(configs):
         dtype = (np.float32, np.float64)[n % 2]
-        staged, fused = _run_both(kind, reset, detach, surrogate, gs_mode, dtype)
+        staged, fused = _run_both(kind, reset, detach, surrogate, gs_mode, dtype,
+                                  sums[(n // 2) % len(sums)])
         for name in staged:
             assert staged[name].tobytes() == fused[name].tobytes(), (
                 f"{name} differs: kind {kind} reset {reset} detach {detach} "
@@ -96,8 +102,6 @@ def test_applies_only_to_the_configuration_it_covers():
     assert not lif_loops.applies(loops.LIF, loops.BINARY, one, one, many)
     assert not lif_loops.applies(loops.LIF, loops.BINARY, one, one, one, record=True)
     assert not lif_loops.applies(loops.LIF, loops.BINARY, one, one, one, gv_mode=0)
-    assert not lif_loops.applies(loops.LIF, loops.BINARY, one, one, one, want_beta=True)
-    assert not lif_loops.applies(loops.LIF, loops.BINARY, one, one, one, want_thr=True)
 
 
 def test_backward_block_fits_the_cache_and_stays_in_bounds():
@@ -129,3 +133,10 @@ def test_the_engine_takes_them_for_a_shared_decay_and_not_for_a_per_neuron_one(m
     out = fused_sequence("numba", lif, x, None, True, {"beta": 0.8})
     (out.spikes.sum() + out.v.sum()).backward()
     assert calls == []
+    # a learnable shared decay (PLIF) takes them too, and gets the reference's gradient
+    plif = snn.ParametricLIF(backend="numba")
+    plif(x).sum().backward()
+    assert calls == ["forward", "backward"]
+    ref = snn.ParametricLIF(backend="torch")
+    ref(x).sum().backward()
+    assert torch.allclose(plif.w.grad, ref.w.grad, rtol=1e-5)

@@ -44,19 +44,32 @@ from snn.cpu_kernels.loops import (
     _kernel_surrogates,
 )
 
-__all__ = ["FORWARD_BLOCK", "applies", "backward", "backward_block", "forward"]
+__all__ = ["FORWARD_BLOCK", "applies", "backward", "backward_block", "forward", "forward_block"]
 
 FORWARD_BLOCK = 4096
-"""Neurons per forward work item: 16 KiB of float32 per time step read and written in one
-contiguous run (the hardware prefetchers work within 4 KiB pages; runs of several pages
+"""Most neurons per forward work item: 16 KiB of float32 per time step read and written in
+one contiguous run (the hardware prefetchers work within 4 KiB pages; runs of several pages
 measured faster than the staged loops' 1024)."""
 
 
-def backward_block(T: int, itemsize: int) -> int:
+def _split(limit: int, N: int, workers: int) -> int:
+    """At most ``limit`` neurons per work item, fewer where that leaves fewer than two items
+    per worker (a multiple of 64, at least 64)."""
+    share = -(-N // (2 * max(workers, 1)))
+    return max(64, min(limit, -(-share // 64) * 64))
+
+
+def forward_block(N: int, workers: int) -> int:
+    """Neurons per forward work item for ``N`` neurons over ``workers`` threads."""
+    return _split(FORWARD_BLOCK, N, workers)
+
+
+def backward_block(T: int, itemsize: int, N: int | None = None, workers: int = 1) -> int:
     """Neurons per backward work item: the block-local buffer ``[T, block]`` of pre-reset
     membranes fills about 2 MiB (a core's L2 cache on current x86 servers), a multiple of 64
-    between 64 and 8192."""
-    return max(64, min(8192, (2 ** 21 // (max(T, 1) * itemsize)) // 64 * 64))
+    between 64 and 8192, and fewer where ``N`` neurons would leave a worker idle."""
+    cache = max(64, min(8192, (2 ** 21 // (max(T, 1) * itemsize)) // 64 * 64))
+    return cache if N is None else _split(cache, N, workers)
 
 
 def applies(kind: int, fire: int, beta: np.ndarray, c: np.ndarray, thr: np.ndarray,

@@ -180,8 +180,8 @@ class NumbaEngine:
             if lif_loops.applies(spec.kind, spec.fire, beta, c, thr, record):
                 lif_loops.forward(
                     _np(x), _np(v0), _np(i0), _np(beta), _np(c), _np(thr), consts, spec.kind,
-                    spec.reset, lif_loops.FORWARD_BLOCK, _workers(), _np(spikes), _np(v_t),
-                    _np(i_t), spikes.data_ptr() == x.data_ptr(),
+                    spec.reset, lif_loops.forward_block(N, _workers()), _workers(), _np(spikes),
+                    _np(v_t), _np(i_t), spikes.data_ptr() == x.data_ptr(),
                 )
                 return ForwardResult(spikes, None, v_t, i_t if spec.kind == KIND_CUBA else None,
                                      None)
@@ -231,8 +231,8 @@ class NumbaEngine:
                     _np(saved.thr), _constants(spec, x.dtype), spec.kind, spec.reset,
                     spec.detach_reset, spec.surrogate_id, gs, gs_mode, _np(g_vt), _np(g_it),
                     bool(want_beta), spec.decay_input, bool(want_thr),
-                    lif_loops.backward_block(T, x.element_size()), _workers(), _np(gx),
-                    _np(gv0), _np(gi0), _np(gbeta), _np(gthr),
+                    lif_loops.backward_block(T, x.element_size(), N, _workers()), _workers(),
+                    _np(gx), _np(gv0), _np(gi0), _np(gbeta), _np(gthr),
                 )
                 ga0.copy_(g_at)  # as the staged loops: no adaptation, passed through
                 return BackwardResult(gx, gv0, gi0, ga0, gbeta if want_beta else None,

@@ -110,6 +110,14 @@ def test_backward_block_fits_the_cache_and_stays_in_bounds():
     assert lif_loops.backward_block(1, 4) == 8192
     assert lif_loops.backward_block(10 ** 6, 8) == 64
     assert all(lif_loops.backward_block(t, 4) % 64 == 0 for t in range(1, 3000, 7))
+    # fewer neurons than two full blocks per worker: smaller blocks, none idle
+    assert lif_loops.backward_block(256, 4, N=4096, workers=2) == 1024
+    assert lif_loops.backward_block(256, 4, N=10 ** 7, workers=2) == 2048
+    assert lif_loops.forward_block(10 ** 7, 2) == lif_loops.FORWARD_BLOCK
+    assert lif_loops.forward_block(4096, 2) == 1024
+    assert lif_loops.forward_block(100, 4) == 64
+    for n in (64, 1000, 4096, 65536):
+        assert lif_loops.forward_block(n, 2) % 64 == 0
 
 
 def test_the_engine_takes_them_for_a_shared_decay_and_not_for_a_per_neuron_one(monkeypatch):

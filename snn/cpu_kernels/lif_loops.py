@@ -106,15 +106,36 @@ def _step(xt, v, cur, out, cuba, beta, c, th, al, vr, reset, keep_h, one,
             v[j] = h
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _block(x, n0, n1, v0, i0, v, cur, out, o0, inplace, cuba, beta, c, th, al, vr, reset,
+           keep_h, one, zero):  # pragma: no cover - compiled
+    """The forward recurrence of neurons ``n0:n1`` from their initial state, every step's
+    spikes (pre-reset membranes when ``keep_h``) into ``out[t, o0:o0 + n1 - n0]``, or over
+    ``x`` itself when ``inplace`` (one array for both, so that LLVM vectorises without its
+    run-time overlap check, which would fall back to scalar code). Leaves the final state in
+    ``v[:m]``/``cur[:m]``."""
+    m = n1 - n0
+    vb = v[:m]
+    ib = cur[:m]
+    vb[:] = v0[n0:n1]
+    ib[:] = i0[n0:n1]
+    if inplace:
+        for t in range(x.shape[0]):
+            xs = x[t, n0:n1]
+            _step(xs, vb, ib, xs, cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
+    else:
+        for t in range(x.shape[0]):
+            _step(x[t, n0:n1], vb, ib, out[t, o0:o0 + m], cuba, beta, c, th, al, vr, reset,
+                  keep_h, one, zero)
+
+
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT, iT,
             inplace):  # pragma: no cover - compiled
     """Forward over ``x`` ``[T, N]``: the spikes and the final membrane (and current for
     CuBa), in blocks of ``blk`` neurons. ``beta``/``c``/``thr`` hold one value each
-    (``[1]``). ``inplace``: ``spikes`` is ``x`` itself, and the spikes are written over it
-    through ``x`` (so that LLVM sees one array and vectorises without its run-time overlap
-    check, which would fall back to scalar code)."""
-    T, N = x.shape
+    (``[1]``). ``inplace``: ``spikes`` is ``x`` itself (see :func:`_block`)."""
+    N = x.shape[1]
     one = p[P_ONE]
     zero = p[P_ZERO]
     b0 = beta[0]
@@ -131,21 +152,10 @@ def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT, i
         for b in range(w, nblk, workers):
             n0 = b * blk
             n1 = min(N, n0 + blk)
-            m = n1 - n0
-            vb = v[:m]
-            ib = cur[:m]
-            vb[:] = v0[n0:n1]
-            ib[:] = i0[n0:n1]
-            if inplace:
-                for t in range(T):
-                    xs = x[t, n0:n1]
-                    _step(xs, vb, ib, xs, cuba, b0, c0, th, al, vr, reset, False, one, zero)
-            else:
-                for t in range(T):
-                    _step(x[t, n0:n1], vb, ib, spikes[t, n0:n1], cuba, b0, c0, th, al, vr,
-                          reset, False, one, zero)
-            vT[n0:n1] = vb
-            iT[n0:n1] = ib
+            _block(x, n0, n1, v0, i0, v, cur, spikes, n0, inplace, cuba, b0, c0, th, al, vr,
+                   reset, False, one, zero)
+            vT[n0:n1] = v[:n1 - n0]
+            iT[n0:n1] = cur[:n1 - n0]
 
 
 _REVERSE = """
@@ -297,13 +307,8 @@ def _build_backward(reverse_key: str) -> Any:
                 n0 = b * blk
                 n1 = min(N, n0 + blk)
                 m = n1 - n0
-                vb = v[:m]
-                ib = cur[:m]
-                vb[:] = v0[n0:n1]
-                ib[:] = i0[n0:n1]
-                for t in range(T):
-                    _step(x[t, n0:n1], vb, ib, hl[t, :m], cuba, b0, c0, th, al, vr, reset,
-                          True, one, zero)
+                _block(x, n0, n1, v0, i0, v, cur, hl, 0, False, cuba, b0, c0, th, al, vr, reset,
+                       True, one, zero)
                 dvb = dv[:m]
                 dib = di[:m]
                 dvb[:] = gvT[n0:n1]

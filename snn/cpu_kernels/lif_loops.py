@@ -107,6 +107,12 @@ def _step(xt, v, cur, out, cuba, beta, c, th, al, vr, reset, keep_h, one,
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _scalars(beta, c, thr, p):  # pragma: no cover - compiled
+    """``(one, zero, decay, input scale, threshold, current decay, reset value)``."""
+    return p[P_ONE], p[P_ZERO], beta[0], c[0], thr[0], p[P_ALPHA], p[P_VRESET]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _block(x, n0, n1, v0, i0, v, cur, out, o0, inplace, cuba, beta, c, th, al, vr, reset,
            keep_h, one, zero):  # pragma: no cover - compiled
     """The forward recurrence of neurons ``n0:n1`` from their initial state, every step's
@@ -136,13 +142,7 @@ def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT, i
     CuBa), in blocks of ``blk`` neurons. ``beta``/``c``/``thr`` hold one value each
     (``[1]``). ``inplace``: ``spikes`` is ``x`` itself (see :func:`_block`)."""
     N = x.shape[1]
-    one = p[P_ONE]
-    zero = p[P_ZERO]
-    b0 = beta[0]
-    c0 = c[0]
-    th = thr[0]
-    al = p[P_ALPHA]
-    vr = p[P_VRESET]
+    one, zero, b0, c0, th, al, vr = _scalars(beta, c, thr, p)
     cuba = kind == CUBA
     nblk = (N + blk - 1) // blk
     workers = max(1, min(workers, nblk))
@@ -158,34 +158,7 @@ def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT, i
             iT[n0:n1] = cur[:n1 - n0]
 
 
-_REVERSE = """
-        for j in range(dv.shape[0]):
-            h = ht[j]
-            d = dv[j]
-            g = ds[j]
-            if reset == SUBTRACT:
-                dh = d
-                dr = zero
-                if not detach:
-                    g = g - th * d
-            elif reset == HARD:
-                s = one if h - th >= zero else zero
-                dh = d * (one - s)
-                dr = zero if detach else (vr - h) * d
-            else:
-                dh = d
-                dr = zero
-            dz = (g + dr) * _kernel_{kid}(h - th, k0, k1, k2, one, zero)
-            dh = dh + dz
-            if cuba:
-                i = di[j] + c * dh
-                gxt[j] = i
-                di[j] = al * i
-            else:
-                gxt[j] = c * dh
-            dv[j] = beta * dh"""
-
-_REVERSE_SUMS = """
+_HEAD = """
         for j in range(dv.shape[0]):
             h = ht[j]
             d = dv[j]
@@ -206,7 +179,11 @@ _REVERSE_SUMS = """
                 dth = zero
                 dr = zero
             dz = (g + dr) * _kernel_{kid}(h - th, k0, k1, k2, one, zero)
-            dh = dh + dz
+            dh = dh + dz"""
+"""The reverse step of one neuron up to the membrane's gradient ``dh`` (the threshold's
+``dth`` is dead code where the sums are not wanted)."""
+
+_SUMS = """
             dth = dth - dz
             if want_thr:
                 acct[j] += dth
@@ -224,7 +201,9 @@ _REVERSE_SUMS = """
                     vp = prev[j]
                 accb[j] += dh * vp
                 if decay_input:
-                    accb[j] -= dh * xt[j]
+                    accb[j] -= dh * xt[j]"""
+
+_TAIL = """
             if cuba:
                 i = di[j] + c * dh
                 gxt[j] = i
@@ -255,11 +234,11 @@ def _build_reverse(kernels: list[tuple[int, Callable[..., Any]]], name: str, par
 
 
 _COMMON = "ht, dv, di, ds, gxt, cuba, beta, c, th, al, vr, reset, detach, k0, k1, k2, one, zero"
-_reverse, _KEY = _build_reverse(_kernel_surrogates(), "reverse", _COMMON, _REVERSE)
+_reverse, _KEY = _build_reverse(_kernel_surrogates(), "reverse", _COMMON, _HEAD + _TAIL)
 _reverse_sums, _KEY_SUMS = _build_reverse(
     _kernel_surrogates(), "reverse_sums",
     _COMMON + ", want_beta, want_thr, decay_input, prev, prev_is_h, xt, accb, acct",
-    _REVERSE_SUMS)
+    _HEAD + _SUMS + _TAIL)
 REVERSE_KEY = _KEY + _KEY_SUMS
 
 
@@ -279,13 +258,7 @@ def _build_backward(reverse_key: str) -> Any:
         if len(reverse_key) == 0:  # never: the key names the compiled surrogates
             return
         T, N = x.shape
-        one = p[P_ONE]
-        zero = p[P_ZERO]
-        b0 = beta[0]
-        c0 = c[0]
-        th = thr[0]
-        al = p[P_ALPHA]
-        vr = p[P_VRESET]
+        one, zero, b0, c0, th, al, vr = _scalars(beta, c, thr, p)
         k0 = p[P_K0]
         k1 = p[P_K1]
         k2 = p[P_K2]

@@ -16,7 +16,11 @@ CPU time (the figure to trust on a shared machine), their spread and the minor p
   :mod:`snn.cpu_kernels.loops` (what per-neuron parameters run);
 - ``fresh_fill``: allocating one ``[T, B*N]`` float32 tensor with ``torch.empty`` and writing
   it once (the cost of an output on untouched pages, which the output pool avoids);
-- ``copy``: a copy of ``x`` into a written buffer (the bandwidth reference);
+- ``copy``: a copy of ``x`` into a written buffer with NumPy (glibc's ``memcpy``: the
+  bandwidth reference of ``bench_neurons.py``'s floor);
+- ``loop_copy``: the same copy as a numba loop (ordinary stores, which read each output line
+  before writing it): what one pass that reads ``x`` and writes ``[T, N]`` costs at best in
+  numba; forward and backward are each such a pass;
 - ``sum``: the user's ``spikes.sum()``.
 
 Prints only; ``--out`` writes the numbers as JSON (with the load average and threads).
@@ -51,6 +55,27 @@ def _measure(fn: Callable[[], Any]) -> tuple[float, float, int]:
     return w1 - w0, c1 - c0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0
 
 
+def _copy_rows(src: np.ndarray, dst: np.ndarray) -> None:
+    """``dst[:] = src`` as a numba loop (compiled on first use)."""
+    global _COPY
+    if _COPY is None:
+        from numba import njit
+
+        @njit(nogil=True)
+        def copy_rows(a, b):  # pragma: no cover - compiled
+            for t in range(a.shape[0]):
+                at = a[t]
+                bt = b[t]
+                for j in range(at.shape[0]):
+                    bt[j] = at[j]
+
+        _COPY = copy_rows
+    _COPY(src, dst)
+
+
+_COPY: Any = None
+
+
 def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
     """The measured operations over one shared input."""
     import snn
@@ -83,12 +108,12 @@ def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
 
     def loop_forward() -> None:
         lif_loops.forward(xn, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
-                          lif_loops.FORWARD_BLOCK, 1, spikes, *finals[:2], False)
+                          lif_loops.forward_block(nn, 1), 1, spikes, *finals[:2], False)
 
     def loop_backward() -> None:
         lif_loops.backward(xn, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
-                           False, sid, g_all, 1, zeros, zeros, lif_loops.backward_block(T, 4),
-                           1, gx, *grads[:2])
+                           False, sid, g_all, 1, zeros, zeros, False, False, False,
+                           lif_loops.backward_block(T, 4, nn, 1), 1, gx, *grads[:2], *acc)
 
     def staged_forward() -> None:
         loops.forward(xn, zeros, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
@@ -105,9 +130,13 @@ def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
     def copy() -> None:
         np.copyto(gx, xn)
 
+    def loop_copy() -> None:
+        _copy_rows(xn, gx)
+
     return {"full": full, "loop_forward": loop_forward, "loop_backward": loop_backward,
             "staged_forward": staged_forward, "staged_backward": staged_backward,
-            "fresh_fill": fresh_fill, "copy": copy, "sum": lambda: spikes_t.sum()}
+            "fresh_fill": fresh_fill, "copy": copy, "loop_copy": loop_copy,
+            "sum": lambda: spikes_t.sum()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,11 @@ Every forward pass returns fresh spikes ``[T, N]`` and every backward pass a fre
 gradient. glibc serves a request above its mmap threshold (at most 32 MiB on 64-bit Linux)
 with a new mapping and unmaps it on free, so each such output starts as untouched memory:
 the kernel faults in and zeroes every page on first write, which at T=256, N=524288 float32
-(512 MiB per output) costs about as much CPU time as the neuron's own arithmetic. Below the
-threshold glibc recycles freed memory itself, and nothing here applies.
+(512 MiB per output) costs about as much CPU time as the neuron's own arithmetic. Below 32
+MiB whether glibc recycles a freed block depends on its dynamic threshold and on the
+allocation history: a loop of ``torch.empty`` of 16 MiB, written once each, faulted in all
+4096 pages on every call (about 5 ms, as long as the neuron's forward at T=64, N=65536), so
+outputs from :data:`MIN_BYTES` (1 MiB) up are recycled here.
 
 :func:`take` hands out such outputs from memory whose earlier tensor has been freed, the way
 PyTorch's CUDA caching allocator does on the GPU: in a training loop, the spikes and
@@ -33,13 +36,19 @@ from torch import Tensor
 
 __all__ = ["MIN_BYTES", "idle_bytes", "idle_limit", "release", "take"]
 
-MIN_BYTES = 32 << 20
-"""Outputs from this size up are recycled here (glibc's largest mmap threshold: smaller
-blocks are recycled by malloc itself)."""
+MIN_BYTES = 1 << 20
+"""Outputs from this size up are recycled here (below it a page fault or two per output is
+noise next to the kernel's work)."""
 
 _IDLE: OrderedDict[int, np.ndarray] = OrderedDict()
 """Freed buffers waiting for reuse, oldest first, keyed by ``id`` (a cache, not
 configuration)."""
+
+_BY_SIZE: dict[int, dict[int, None]] = {}
+"""The ``id`` of the idle buffers of each size in bytes, oldest first."""
+
+_TOTAL = [0]
+"""Bytes held in :data:`_IDLE`."""
 
 _LOCK = threading.RLock()
 
@@ -57,15 +66,28 @@ def idle_limit() -> int:
 def idle_bytes() -> int:
     """Bytes of freed outputs currently kept for reuse."""
     with _LOCK:
-        return sum(b.nbytes for b in _IDLE.values())
+        return _TOTAL[0]
 
 
 def release() -> int:
     """Return every idle buffer to the system; the number of bytes released."""
     with _LOCK:
-        freed = sum(b.nbytes for b in _IDLE.values())
+        freed = _TOTAL[0]
         _IDLE.clear()
+        _BY_SIZE.clear()
+        _TOTAL[0] = 0
     return freed
+
+
+def _remove(key: int) -> np.ndarray:
+    """Take the idle buffer ``key`` out of the pool (lock held)."""
+    base = _IDLE.pop(key)
+    same = _BY_SIZE[base.nbytes]
+    del same[key]
+    if not same:
+        del _BY_SIZE[base.nbytes]
+    _TOTAL[0] -= base.nbytes
+    return base
 
 
 def _give_back(base: np.ndarray) -> None:
@@ -75,19 +97,16 @@ def _give_back(base: np.ndarray) -> None:
         return
     with _LOCK:
         _IDLE[id(base)] = base
-        total = sum(b.nbytes for b in _IDLE.values())
-        while total > limit:
-            _, old = _IDLE.popitem(last=False)
-            total -= old.nbytes
+        _BY_SIZE.setdefault(base.nbytes, {})[id(base)] = None
+        _TOTAL[0] += base.nbytes
+        while _TOTAL[0] > limit:
+            _remove(next(iter(_IDLE)))
 
 
 def _reuse(nbytes: int) -> np.ndarray | None:
     with _LOCK:
-        for key, base in _IDLE.items():
-            if base.nbytes == nbytes:
-                del _IDLE[key]
-                return base
-    return None
+        same = _BY_SIZE.get(nbytes)
+        return _remove(next(iter(same))) if same else None
 
 
 def take(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor | None:

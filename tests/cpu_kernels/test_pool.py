@@ -103,3 +103,22 @@ def test_a_training_loop_reuses_the_spikes_and_gradient_of_the_previous_step():
     assert ptrs[0] == ptrs[1]
     assert torch.equal(results[0][0], results[1][0])
     assert torch.equal(results[0][1], results[1][1])
+
+
+def test_buffers_of_each_size_are_reused_oldest_first_and_counted():
+    pool.release()
+    small, large = SHAPE, (2 * SHAPE[0], SHAPE[1])
+    ts = [pool.take(s, torch.float32) for s in (small, large, small)]
+    ptrs = [t.data_ptr() for t in ts]
+    for i in range(3):
+        ts[i] = None  # freed in this order
+    gc.collect()
+    assert pool.idle_bytes() == 4 * pool.MIN_BYTES
+    assert pool.take(small, torch.float32).data_ptr() == ptrs[0]  # freed (and taken) at once
+    gc.collect()
+    first = pool.take(small, torch.float32)
+    second = pool.take(small, torch.float32)
+    assert {first.data_ptr(), second.data_ptr()} == {ptrs[0], ptrs[2]}
+    big = pool.take(large, torch.float32)
+    assert big.data_ptr() == ptrs[1]
+    assert pool.idle_bytes() == 0

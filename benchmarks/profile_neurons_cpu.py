@@ -117,7 +117,7 @@ def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
 
     def staged_forward() -> None:
         loops.forward(xn, zeros, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
-                      loops.BINARY, False, 1, spikes, spikes[:1, :1], *finals)
+                      loops.BINARY, False, 1, spikes, spikes[:1, :1], *finals, False)
 
     def staged_backward() -> None:
         loops.backward(xn, zeros, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,

@@ -229,11 +229,13 @@ def _binary_step(inp, v, bb, cb, thb, hb, sb, reset, vr, one, zero):  # pragma: 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, fire, record, workers,
-            spikes, vrec, vT, iT, aT):  # pragma: no cover - compiled
+            spikes, vrec, vT, iT, aT, inplace):  # pragma: no cover - compiled
     """Forward over ``x`` ``[T, N]``: spikes (the membrane for LI), the membrane trace when
     ``record``, and the final state. ``beta``/``c``/``thr`` hold one value (``[1]``) or one
     per neuron (``[N]``); ``workers`` parallel work items each take every ``workers``-th
-    block."""
+    block. ``inplace``: ``spikes`` is ``x`` itself, and each step's spikes are written over
+    it through one array (LLVM's run-time overlap check would otherwise fall back to scalar
+    code)."""
     T, N = x.shape
     bs = 1 if beta.shape[0] > 1 else 0
     ts = 1 if thr.shape[0] > 1 else 0
@@ -264,8 +266,13 @@ def forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, fire, record, workers,
             _gather(tb[:m], thr, n0, ts)
             thb = thb_[:m] if kind == ALIF else tb[:m]
             for t in range(T):
-                _step(x[t, n0:n1], vb, ib, ab, bb[:m], cb[:m], tb[:m], thb, hb[:m],
-                      spikes[t, n0:n1], p, kind, reset, fire)
+                xs = x[t, n0:n1]
+                if inplace:
+                    _step(xs, vb, ib, ab, bb[:m], cb[:m], tb[:m], thb, hb[:m], xs, p, kind,
+                          reset, fire)
+                else:
+                    _step(xs, vb, ib, ab, bb[:m], cb[:m], tb[:m], thb, hb[:m],
+                          spikes[t, n0:n1], p, kind, reset, fire)
                 if record:
                     vrec[t, n0:n1] = vb
             vT[n0:n1] = vb

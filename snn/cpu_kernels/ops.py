@@ -190,7 +190,7 @@ class NumbaEngine:
                 consts, spec.kind, spec.reset, spec.fire, bool(record),
                 _workers(), _np(spikes),
                 _np(v_rec if v_rec is not None else x.new_empty(1, 1)),
-                _np(v_t), _np(i_t), _np(a_t),
+                _np(v_t), _np(i_t), _np(a_t), spikes.data_ptr() == x.data_ptr(),
             )
         return ForwardResult(
             spikes, v_rec, v_t,

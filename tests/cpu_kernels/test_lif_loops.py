@@ -53,7 +53,7 @@ def _run_both(kind, reset, detach, surrogate, gs_mode, dtype, sums=(False, False
                    gbeta=np.full(N, np.nan), gthr=np.full(N, np.nan))
     loops.forward(x, v0, i0, a0, beta, c, thr, p, kind, reset, loops.BINARY, False, workers,
                   staged["s"], np.empty((1, 1), dtype), staged["vT"], staged["iT"],
-                  np.empty(N, dtype))
+                  np.empty(N, dtype), False)
     loops.backward(x, v0, i0, a0, beta, c, thr, p, kind, reset, loops.BINARY, detach, sid, gs,
                    gs_mode, gs[:1, :1], 2, gvT, giT, gaT, *sums, blk, workers,
                    staged["gx"], staged["gv0"], staged["gi0"], np.empty(N, dtype),

@@ -135,10 +135,11 @@ def test_alif_learnable_decay_rebuilds_the_previous_membrane_with_the_adapted_th
     torch.testing.assert_close(fused, ref, rtol=1e-10, atol=1e-12)
 
 
-def test_outputs_written_over_the_input_equal_fresh_ones():
+@pytest.mark.parametrize("per_neuron", [False, True], ids=["lif_loops", "staged_loops"])
+def test_outputs_written_over_the_input_equal_fresh_ones(per_neuron):
     """``out=`` (what snn.layers.lean passes): the spikes may overwrite the input in forward,
     and the input's gradient the kept input in backward, with the same values as fresh
-    outputs."""
+    outputs; with a shared decay (the LIF loops) and a per-neuron one (the staged loops)."""
     from snn.fused.autograd import Saved, _parse_params, make_spec
     from snn.fused.description import get_description
 
@@ -149,7 +150,7 @@ def test_outputs_written_over_the_input_equal_fresh_ones():
     gs = torch.randn(5, 3000, generator=g)
     n = x.shape[1]
     zeros = x.new_zeros(n)
-    beta, c, thr = (torch.full((1,), v) for v in (0.5, 0.5, 1.0))
+    beta, c, thr = (torch.full((n if per_neuron else 1,), v) for v in (0.5, 0.5, 1.0))
     engine = ops.ENGINE
     fresh_run = engine.forward(spec, x, zeros, zeros, zeros, beta, c, thr, False)
     buf = x.clone()

@@ -56,12 +56,20 @@ from bench_converter import accuracy, train, vgg
 from snn._files import atomic_open
 from snn.converters import convert
 from snn.converters.early_exit import TopKCutoff
-from snn.converters.finetune import finetune
+from snn.converters.finetune import KEEP, finetune
 from snn.cpu_kernels.warmup import use_kernels
 from snn.datasets.digits import stratified_split
 from snn.demo.data import load_digits
+from snn.surrogate import get_surrogate
 
 MAX_T = 64
+
+SELECTION = {
+    "best": "each stage keeps its epoch of best validation accuracy",
+    "last": "each stage keeps its last epoch; validation accuracy only recorded",
+    "refit": "ANN and SNN trained on all training images (validation split included) with "
+             "the budget chosen on validation; each stage keeps its last epoch",
+}
 
 VALIDATION_TRIES = {
     "note": "T=1 accuracy on the validation split (201 images per seed; the ANN gets 98.3% "
@@ -111,6 +119,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
                                             np.random.default_rng([seed, 7])))
     x_tr, y_tr = d.x_train[~val], d.y_train[~val]
     x_val, y_val = d.x_train[val], d.y_train[val]
+    if args.refit:  # the budget was chosen on validation: now train on every training image
+        x_tr, y_tr = d.x_train, d.y_train
     report_x, report_y = (x_val, y_val) if args.no_test else (d.x_test, d.y_test)
     split = "validation" if args.no_test else "test"
     g = torch.Generator().manual_seed(seed)
@@ -129,20 +139,28 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
     print(f"  converted: T1={100 * acc[1]:.1f} T4={100 * acc[4]:.1f} T64={100 * acc[64]:.1f}; "
           f"early exit {100 * early.accuracy:.2f}% at {early.mean_steps:.2f} mean steps",
           flush=True)
+    surrogate = (None if args.surrogate is None and args.surrogate_alpha is None
+                 else get_surrogate(args.surrogate, **({} if args.surrogate_alpha is None
+                                                       else {"alpha": args.surrogate_alpha})))
     ft_start = time.process_time()
     stages = finetune(
         net, (x_tr, y_tr), args.schedule, epochs=args.stage_epochs,
         lr=args.lr[0] if len(args.lr) == 1 else args.lr,
-        lr_schedule=args.lr_schedule, val_data=(x_val, y_val), eval_data=(report_x, report_y),
+        lr_schedule=args.lr_schedule, val_data=None if args.refit else (x_val, y_val),
+        eval_data=(report_x, report_y), keep=args.keep,
         augment=shift if args.augment else None, seed=seed,
         teacher=ann if args.distill_weight > 0 else None, distill_weight=args.distill_weight,
-        temperature=args.temperature, surrogate=args.surrogate, train_leak=args.train_leak,
-        batch_norm=args.batch_norm, ema_decay=args.ema_decay)
+        temperature=args.temperature, surrogate=surrogate, train_leak=args.train_leak,
+        batch_norm=args.batch_norm,
+        ema_decay=args.ema_decay[0] if args.ema_decay and len(args.ema_decay) == 1
+        else args.ema_decay)
     ft_cpu = time.process_time() - ft_start
     for s in stages:
+        kept = ("" if s.val_accuracy is None else
+                f" (validation {100 * s.val_accuracy:.2f}% at epoch {s.best_epoch}/{s.epochs}; "
+                f"best {100 * max(s.val_history):.2f}%)")
         print(f"  stage T={s.steps}: {100 * s.accuracy_before:.2f}% -> "
-              f"{100 * s.accuracy_after:.2f}% (validation {100 * s.val_accuracy:.2f}% at epoch "
-              f"{s.best_epoch}/{s.epochs})", flush=True)
+              f"{100 * s.accuracy_after:.2f}%{kept}", flush=True)
     after = curve(simulate(net, report_x, max(args.schedule)), report_y)
     t1 = after[1]
     with torch.no_grad():
@@ -151,7 +169,8 @@ def run_seed(args: argparse.Namespace, seed: int) -> dict:
           f"{ft_cpu:.0f} s CPU", flush=True)
     return {
         "seed": seed, "ann_accuracy": ann_acc,
-        "images": {"train": len(y_tr), "validation": len(y_val), split: len(report_y)},
+        "images": {"train": len(y_tr), "validation": 0 if args.refit else len(y_val),
+                   split: len(report_y)},
         "converted": {"accuracy": acc,
                       "early_exit": {"epsilon": args.epsilon, "accuracy": early.accuracy,
                                      "mean_steps": early.mean_steps,
@@ -192,8 +211,9 @@ def summarise(args: argparse.Namespace, runs: list[dict]) -> dict:
                      "augment": args.augment, "distill_weight": args.distill_weight,
                      "temperature": args.temperature, "surrogate": args.surrogate,
                      "train_leak": args.train_leak, "batch_norm": args.batch_norm,
-                     "ema_decay": args.ema_decay,
-                     "selection": "each stage keeps its epoch of best validation accuracy"},
+                     "ema_decay": args.ema_decay, "surrogate_alpha": args.surrogate_alpha,
+                     "refit": args.refit, "keep": "last" if args.refit else args.keep,
+                     "selection": SELECTION["refit" if args.refit else args.keep]},
         "validation_tries": VALIDATION_TRIES,
         "targets": {"T=1 within 1 point of the ANN (mean over seeds)":
                     ann["mean"] - t1["mean"] <= 0.01 + 1e-12},
@@ -211,6 +231,10 @@ def environment(args: argparse.Namespace, load_before: tuple, start: float) -> d
     }
 
 
+def _decay(text: str) -> float | None:
+    return None if text.lower() == "none" else float(text)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=12, help="ANN training epochs")
@@ -226,22 +250,35 @@ def main() -> None:
                    help="weight of knowledge distillation from the ANN (0: off)")
     p.add_argument("--temperature", type=float, default=4.0)
     p.add_argument("--surrogate", default=None, help="surrogate during fine-tuning")
+    p.add_argument("--surrogate-alpha", type=float, default=None,
+                   help="the surrogate's alpha (default: the surrogate's own)")
     p.add_argument("--train-leak", action=argparse.BooleanOptionalAction, default=False,
                    help="train a layer-wise leak with the weights and thresholds")
     p.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=False,
                    help="batch normalisation during each stage, folded after it")
-    p.add_argument("--ema-decay", type=float, default=None,
-                   help="keep a running average of the weights with this decay (default: none)")
+    p.add_argument("--ema-decay", type=_decay, nargs="+", default=None,
+                   help="keep a running average of the weights with this decay, one or one "
+                        "per stage ('none': no average in that stage; default: none)")
     p.add_argument("--val-fraction", type=float, default=0.15,
                    help="fraction of the training images held out for validation")
     p.add_argument("--no-test", action="store_true",
                    help="report on the validation split instead of the test split (tuning)")
+    p.add_argument("--keep", choices=KEEP, default="best",
+                   help="each stage ends with its epoch of best validation accuracy, or its "
+                        "last epoch (validation only recorded)")
+    p.add_argument("--refit", action="store_true",
+                   help="train the ANN and the SNN on all the training images (validation "
+                        "split included), each stage ending with its last epoch; for the "
+                        "final record once the budget is chosen on validation")
     p.add_argument("--epsilon", type=float, default=0.01, help="Top-K cutoff epsilon")
     p.add_argument("--cutoff-samples", type=int, default=512)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args()
+    if args.refit and args.no_test:
+        p.error("--refit trains on the validation split, so it cannot report on it "
+                "(--no-test)")
     torch.set_num_threads(args.threads)
     use_kernels()  # the same arithmetic whatever the state of the kernel cache
     load_before = os.getloadavg()

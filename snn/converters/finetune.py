@@ -339,6 +339,7 @@ def finetune(
     surrogate: str | Surrogate | None = None,
     train_leak: bool = False,
     batch_norm: bool = False,
+    dropout: float = 0.0,
     ema_decay: float | Sequence[float | None] | None = None,
     keep: str = "best",
 ) -> list[StageResult]:
@@ -373,6 +374,11 @@ def finetune(
             Conv/Linear layer with batch statistics (:mod:`snn.converters.stage_norm`: inserted
             as the identity with statistics measured on ``data`` at the stage's T, folded back
             into the layer after the stage, so the result has the structure of the input).
+        dropout: the probability :math:`p` of dropout (Srivastava et al., JMLR 2014) on the
+            input of every ``nn.Linear`` layer during training (the spikes of the layer
+            before, scaled by :math:`1/(1-p)` where kept), as the ANN classifiers that the
+            converter removes dropout from are trained; 0: none. Validation and evaluation
+            run without it, and it is gone after fine-tuning.
         ema_decay: the decay :math:`d \\in [0, 1)` of a running average of the weights kept
             during each stage (optional, see the module notes): validation is measured on the
             average and the stage ends with it. ``None``: no averaging. One value for every
@@ -404,6 +410,8 @@ def finetune(
     lrs = [lr] * len(steps_list) if isinstance(lr, (int, float)) else [float(v) for v in lr]
     if len(lrs) != len(steps_list) or any(not v > 0 for v in lrs):
         raise ValueError(f"lr must be a positive number or one per stage, got {lr}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
     if keep not in KEEP:
         raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
     emas = (list(ema_decay) if isinstance(ema_decay, Sequence)
@@ -421,20 +429,44 @@ def finetune(
     if teacher is not None:
         teacher.eval()
     g = torch.Generator().manual_seed(seed)
+    hooks = _input_dropout(net, dropout) if dropout > 0 else []
+    try:
+        results = _stages(net, x, y, steps_list, per_stage, lrs, emas, g, batch_norm=batch_norm,
+                          eval_data=eval_data, lr_schedule=lr_schedule, batch_size=batch_size,
+                          val_data=val_data, augment=augment, teacher=teacher,
+                          distill_weight=distill_weight, temperature=temperature, keep=keep)
+    finally:
+        for h in hooks:
+            h.remove()
+    net.steps = steps_list[-1]
+    return results
+
+
+def _input_dropout(net: ConvertedSNN, p: float) -> list[Any]:
+    """Dropout on the input of every ``nn.Linear`` of ``net`` in training mode (hooks)."""
+    def hook(module: nn.Module, args: tuple) -> tuple | None:
+        if not module.training:
+            return None
+        return (F.dropout(args[0], p, True), *args[1:])
+
+    return [m.register_forward_pre_hook(hook) for m in net.modules() if isinstance(m, nn.Linear)]
+
+
+def _stages(net: ConvertedSNN, x: Tensor, y: Tensor, steps_list: list[int],
+            per_stage: list[int], lrs: list[float], emas: list[float | None],
+            g: torch.Generator, *, batch_norm: bool, eval_data: Any, **stage: Any
+            ) -> list[StageResult]:
+    """Run the stages of :func:`finetune` in turn."""
     results = []
     for steps, n_epochs, stage_lr, stage_ema in zip(steps_list, per_stage, lrs, emas):
         before = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
         if batch_norm:
             insert_norms(net, x, steps)
         last, best_val, best_epoch, history = _train_stage(
-            net, x, y, steps, n_epochs, g, lr=stage_lr, lr_schedule=lr_schedule,
-            batch_size=batch_size, val_data=val_data, augment=augment, teacher=teacher,
-            distill_weight=distill_weight, temperature=temperature, ema_decay=stage_ema,
-            keep=keep)
+            net, x, y, steps, n_epochs, g, lr=stage_lr, ema_decay=stage_ema, **stage)
         if batch_norm:
             fold_norms(net)
         after = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
         results.append(StageResult(steps, n_epochs, before, after, last, best_val, best_epoch,
                                    history))
-    net.steps = steps_list[-1]
     return results

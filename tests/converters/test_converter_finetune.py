@@ -245,3 +245,29 @@ def test_learning_rate_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ([0.01], [0.01, 0.0]):
         with pytest.raises(ValueError, match="lr"):
             finetune(net, (x, y), (2, 1), lr=bad)
+
+
+def test_dropout_on_linear_inputs_while_training_only() -> None:
+    net, x, y = _converted()
+    first = next(m for m in net.modules() if isinstance(m, nn.Linear))
+    hidden = [m for m in net.modules() if isinstance(m, nn.Linear)][1]
+    seen: list[tuple[bool, torch.Tensor]] = []
+    hidden.register_forward_hook(lambda m, args, out: seen.append((m.training, args[0].detach())))
+    torch.manual_seed(0)
+    finetune(net, (x[:256], y[:256]), (2,), epochs=1, lr=1e-3, dropout=0.5,
+             val_data=(x[256:], y[256:]))
+    train = torch.cat([a.flatten() for t, a in seen if t])
+    evals = torch.cat([a.flatten() for t, a in seen if not t])
+    # the hidden layer's input is spikes of amplitude theta: while training, about half are
+    # dropped and the kept ones doubled; in evaluation they are the plain spikes
+    ratio = float(train[train > 0].median() / evals[evals > 0].median())
+    kept = float((train > 0).float().mean() / (evals > 0).float().mean())
+    assert 1.9 < ratio < 2.1 and 0.4 < kept < 0.6, (ratio, kept)
+    # gone afterwards: the same input gives the same output twice in training mode
+    seen.clear()
+    net.train()
+    with torch.no_grad():
+        a, b = net(x[:64], 2), net(x[:64], 2)
+    assert torch.equal(a, b) and not first._forward_pre_hooks
+    with pytest.raises(ValueError, match="dropout"):
+        finetune(net, (x, y), (1,), dropout=1.0)

@@ -9,26 +9,45 @@ simulation, the Top-K cutoff early exit (Wu et al., arXiv:2301.09522; thresholds
 training images) are recorded; after it, the accuracy of each stage's network at its own T
 and that of the final network at every T from 1 to the largest T of the schedule.
 
-Data: each seed draws its own stratified train/test split of the digits and holds a
-validation split out of the training images. The ANN and the SNN train on the rest; the
-validation split alone chooses anything (the fine-tuning keeps each stage's epoch of best
-validation accuracy; the options' defaults were set by validation accuracy with
-``--no-test``. Seed 0: epochs 4, 4, 6, 30 at learning rate 1e-3 gave 91.5% at T = 1, epochs
-2, 2, 2, 30 at 3e-3 gave 94.0%, the same with distillation 94.5%. Seeds 0, 1, 2 (mean, ANN
-98.3%): schedule 4, 3, 2, 1 with epochs 2, 2, 2, 50 gave 96.5%, schedule 4, 2, 1 with epochs
-2, 4, 70 gave 97.4% and with epochs 4, 8, 100 98.2% (the default), the latter with the
-triangle surrogate 97.7%; with epochs 4, 8, 300 98.5%; with learning rates 3e-3, 3e-3, 1e-2 per
-stage 99.0%, the best of the tries and the default now); the test split is only reported.
-The later tries on validation are in ``VALIDATION_TRIES`` (written to the record).
+Data and selection: each seed draws its own stratified train/test split of the digits (1347
+and 450 images) and holds a validation split (201 images) out of the training images. Tuning
+(``--no-test``): the ANN and the SNN train on the other 1146 images and are measured on the
+validation split, each fine-tuning stage ending with its last epoch (``--keep last``: with a
+cosine schedule the last epoch has converged, and its validation accuracy is not the best of
+hundreds of looks at the same images). The record (the default without ``--no-test``): the
+ANN and the SNN train on all 1347 training images with the chosen budget (``--refit``, the
+usual retraining once the hyperparameters are fixed; the ANN gets the same images as the
+SNN), each stage ending with its last epoch, and the test split is evaluated once.
+
+Until the record of stop 19, each stage instead kept its epoch of best validation accuracy
+(``--keep best``), and the ANN and SNN trained without the validation images. That choice was
+optimistic: 99.0% at T = 1 on validation (the best of 300 epochs on 201 images) against
+96.15% on test, 1.63 points below the ANN's 97.78%. Kept at their last epoch, the same runs
+score 97.5% on validation (ANN 98.3%), and the validation accuracy swings by 5 points from
+epoch to epoch in the middle of the T = 1 stage. That record's test result was seen before
+this change of selection was made.
+
+The defaults (schedule 4, 2, 1; epochs 4, 8, 300; learning rates 3e-3, 3e-3, 1e-2 along a
+cosine; distillation weight 0.5 at temperature 4; the shift augmentation of the ANN) were
+chosen on validation: with best-epoch selection, seed 0: epochs 4, 4, 6, 30 at learning rate
+1e-3 gave 91.5% at T = 1, epochs 2, 2, 2, 30 at 3e-3 gave 94.0%, the same with distillation
+94.5%. Seeds 0, 1, 2 (mean, ANN 98.3%): schedule 4, 3, 2, 1 with epochs 2, 2, 2, 50 gave
+96.5%, schedule 4, 2, 1 with epochs 2, 4, 70 gave 97.4% and with epochs 4, 8, 100 98.2%, the
+latter with the triangle surrogate 97.7%; with epochs 4, 8, 300 98.5%; with learning rates
+3e-3, 3e-3, 1e-2 per stage 99.0%. The later tries, among them those with the last epoch kept
+(a running weight average, mixup with distillation alone, a sharper surrogate, dropout), are
+in ``VALIDATION_TRIES`` (written to the record); none beat the defaults with the last epoch
+kept, so the defaults stayed.
 
 Knowledge distillation from the ANN (Hinton et al., arXiv:1503.02531) is on by default
 (``--distill-weight 0`` turns it off).
 
 Target checked: the SNN at T = 1 within 1 point of its ANN (the mean over the seeds).
 
-Run: ``python benchmarks/bench_converter_t1.py [--seeds 0 1 2] [--out PATH]`` (the committed
-record is ``benchmarks/results/converter_t1_digits.json``; nothing is written without
-``--out``).
+Run: ``python benchmarks/bench_converter_t1.py [--seeds 0 1 2] [--out PATH]`` for the record
+(the committed one is ``benchmarks/results/converter_t1_digits.json``, made with
+``OMP_NUM_THREADS=1 python benchmarks/bench_converter_t1.py --seeds 0 1 2 --out ...``; nothing
+is written without ``--out``), ``--no-test`` to tune on the validation split.
 """
 
 from __future__ import annotations
@@ -74,7 +93,13 @@ SELECTION = {
 VALIDATION_TRIES = {
     "note": "T=1 accuracy on the validation split (201 images per seed; the ANN gets 98.3% "
             "there), never the test split; 'train' is the T=1 accuracy on the training images, "
-            "without augmentation. Each try changes the defaults in one place unless stated.",
+            "without augmentation. Each try changes the defaults in one place unless stated. "
+            "Up to the entry 'keep last', each stage kept its epoch of best validation "
+            "accuracy, and the number is that best accuracy (the best of up to 300 looks at "
+            "the same images, so optimistic); from 'keep last' on, each stage keeps its last "
+            "epoch and the number is the last epoch's. One image is 0.5 points of one seed's "
+            "validation accuracy; the sampling error of a 3-seed mean near 97% is about 0.7 "
+            "points.",
     "former defaults (schedule 4 2 1, epochs 4 8 100, distillation 0.5)":
         "seeds 0-2: 98.2 +- 1.2 (train 98.6)",
     "distillation off (--distill-weight 0)": "seeds 0-2: 97.7 +- 0.8 (train 98.7)",
@@ -93,10 +118,7 @@ VALIDATION_TRIES = {
     "learning rate 1e-2 for the T=1 stage (--lr 3e-3 3e-3 1e-2)":
         "seeds 0-2: 99.0 +- 0.0; per seed 99.0, 99.0, 99.0 (3 images more right in all; "
         "the best validation accuracy of the tries, so the default since)",
-    "-- from here on, each stage keeps its LAST epoch (--keep last); the validation accuracy "
-    "is that of the last epoch, so it is no longer the best of 300 looks at the same 201 "
-    "images": "",
-    "keep last (defaults otherwise)":
+    "keep last (--keep last, defaults otherwise)":
         "seeds 0-2: 97.51 +- 1.79 (ANN 98.34); per seed 95.5, 99.0, 98.0; train 99.7, 100.0, "
         "99.5; the best epochs of the same runs reached 99.0, 99.5, 99.5: the best-epoch "
         "choice overstated validation by 1.8 points",
@@ -107,6 +129,12 @@ VALIDATION_TRIES = {
     "--distill-weight 1; function matching, Beyer et al., CVPR 2022)":
         "seeds 0-2: 97.18 +- 0.76; per seed 96.5, 97.0, 98.0; train 97.7, 98.1, 98.0 (less "
         "fitted in 300 epochs)",
+    "keep last, running weight average in the T=1 stage only (--ema-decay none none 0.998)":
+        "seeds 0-2: 97.01 +- 1.79; per seed 95.0, 97.5, 98.5",
+    "keep last, sharper surrogate (--surrogate atan --surrogate-alpha 4; default alpha 2)":
+        "seeds 0-2: 96.19 +- 1.60; per seed 98.0, 95.5, 95.0 (seed 0 from 95.5 to 98.0, "
+        "seeds 1 and 2 down by 3.5 and 3.0: the spread between tries is mostly the "
+        "validation sample's)",
 }
 
 
@@ -295,13 +323,13 @@ def main() -> None:
                    help="fraction of the training images held out for validation")
     p.add_argument("--no-test", action="store_true",
                    help="report on the validation split instead of the test split (tuning)")
-    p.add_argument("--keep", choices=KEEP, default="best",
-                   help="each stage ends with its epoch of best validation accuracy, or its "
-                        "last epoch (validation only recorded)")
-    p.add_argument("--refit", action="store_true",
+    p.add_argument("--keep", choices=KEEP, default="last",
+                   help="each stage ends with its last epoch (validation only recorded) or "
+                        "its epoch of best validation accuracy")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
                    help="train the ANN and the SNN on all the training images (validation "
-                        "split included), each stage ending with its last epoch; for the "
-                        "final record once the budget is chosen on validation")
+                        "split included), each stage ending with its last epoch (default: on "
+                        "unless --no-test)")
     p.add_argument("--epsilon", type=float, default=0.01, help="Top-K cutoff epsilon")
     p.add_argument("--cutoff-samples", type=int, default=512)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -314,6 +342,8 @@ def main() -> None:
     if args.refit and args.no_test:
         p.error("--refit trains on the validation split, so it cannot report on it "
                 "(--no-test)")
+    if args.refit is None:
+        args.refit = not args.no_test
     torch.set_num_threads(args.threads)
     use_kernels()  # the same arithmetic whatever the state of the kernel cache
     load_before = os.getloadavg()

@@ -49,7 +49,9 @@ initial weights, validation is measured on the average, and the stage ends with 
 (of the best epoch with ``val_data``).
 
 Optional, not part of the paper: batch normalisation during each stage (``batch_norm``, see
-:mod:`snn.converters.stage_norm`), and knowledge distillation from the source ANN (Hinton,
+:mod:`snn.converters.stage_norm`), dropout on the inputs of the Linear layers while training
+(``dropout``; Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from
+Overfitting", JMLR 2014), and knowledge distillation from the source ANN (Hinton,
 Vinyals and Dean, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531, 2015;
 applied to SNNs trained from ANNs by Kushawaha et al., "Distilling Spikes", ICPR 2020): with
 ``teacher``, the loss is :math:`(1-\lambda)\,\mathrm{CE}(z, y) + \lambda\,\tau^2\,

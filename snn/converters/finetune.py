@@ -33,7 +33,12 @@ Readings taken where the paper leaves a choice or where this converter differs:
 - the surrogate is the IF neuron's own unless ``surrogate`` names another (the paper's
   DIET-SNN surrogate is linear, ``"triangle"``);
 - when ``val_data`` is given, each stage ends with the weights of its epoch of best
-  validation accuracy (early stopping on data held out from training).
+  validation accuracy (early stopping on data held out from training), unless
+  ``keep="last"``: then it ends with its last epoch and the validation accuracy after each
+  epoch is only recorded. Choosing the best of many epochs on a small validation set is
+  optimistic (the chosen epoch's validation accuracy overstates its accuracy on new data);
+  keeping the last epoch of a fixed budget whose length was chosen on validation is not
+  (the budget is then a hyperparameter like the learning rate).
 
 Optional weight averaging (not part of the paper): with ``ema_decay`` each stage keeps an
 exponential moving average of the weights, thresholds and leaks, :math:`\bar w \leftarrow d\,
@@ -44,7 +49,9 @@ initial weights, validation is measured on the average, and the stage ends with 
 (of the best epoch with ``val_data``).
 
 Optional, not part of the paper: batch normalisation during each stage (``batch_norm``, see
-:mod:`snn.converters.stage_norm`), and knowledge distillation from the source ANN (Hinton,
+:mod:`snn.converters.stage_norm`), dropout on the inputs of the Linear layers while training
+(``dropout``; Srivastava et al., "Dropout: A Simple Way to Prevent Neural Networks from
+Overfitting", JMLR 2014), and knowledge distillation from the source ANN (Hinton,
 Vinyals and Dean, "Distilling the Knowledge in a Neural Network", arXiv:1503.02531, 2015;
 applied to SNNs trained from ANNs by Kushawaha et al., "Distilling Spikes", ICPR 2020): with
 ``teacher``, the loss is :math:`(1-\lambda)\,\mathrm{CE}(z, y) + \lambda\,\tau^2\,
@@ -76,11 +83,14 @@ from snn.converters.stage_norm import fold_norms, insert_norms
 from snn.neurons.lif import LIF
 from snn.surrogate import Surrogate, get_surrogate
 
-__all__ = ["LR_SCHEDULES", "StageResult", "distillation_loss", "finetune"]
+__all__ = ["KEEP", "LR_SCHEDULES", "StageResult", "distillation_loss", "finetune"]
 
 LR_SCHEDULES = ("constant", "cosine")
 """``constant``: the learning rate ``lr`` throughout; ``cosine``: annealed from ``lr`` to 0 along
 a half cosine over each stage's updates."""
+
+KEEP = ("best", "last")
+"""The weights a stage ends with when it has validation data (``finetune``'s ``keep``)."""
 
 Augment = Callable[[Tensor, torch.Generator], Tensor]
 
@@ -95,10 +105,13 @@ class StageResult:
         accuracy_before: accuracy on ``eval_data`` at ``steps`` before the stage.
         accuracy_after: the same after it.
         final_loss: mean training loss of the last epoch.
-        val_accuracy: the best validation accuracy of the stage (``None`` without
-            ``val_data``); the stage ends with the weights that reached it.
+        val_accuracy: the validation accuracy of the weights the stage ends with (``None``
+            without ``val_data``): its best with ``keep="best"``, the last epoch's with
+            ``keep="last"``.
         best_epoch: the epoch (1-based; 0: the stage's initial weights) whose weights the stage
-            kept (the last one without ``val_data``).
+            kept (the last one without ``val_data`` or with ``keep="last"``).
+        val_history: the validation accuracy after each epoch, the initial weights' first
+            (``None`` without ``val_data``).
     """
 
     steps: int
@@ -108,6 +121,7 @@ class StageResult:
     final_loss: float
     val_accuracy: float | None = None
     best_epoch: int | None = None
+    val_history: list[float] | None = None
 
 
 def _trainable_thresholds(net: ConvertedSNN) -> list[nn.Parameter]:
@@ -240,10 +254,11 @@ def _swap(net: ConvertedSNN, state: dict[str, Tensor]) -> dict[str, Tensor]:
 def _train_stage(net: ConvertedSNN, x: Tensor, y: Tensor, steps: int, n_epochs: int,
                  g: torch.Generator, *, lr: float, lr_schedule: str, batch_size: int,
                  val_data: Any, augment: Augment | None, teacher: nn.Module | None,
-                 distill_weight: float, temperature: float, ema_decay: float | None = None
-                 ) -> tuple[float, float | None, int]:
+                 distill_weight: float, temperature: float, ema_decay: float | None = None,
+                 keep: str = "best") -> tuple[float, float | None, int, list[float] | None]:
     """One stage: a fresh Adam run of ``n_epochs`` at ``steps``. Returns the last epoch's mean
-    loss, the best validation accuracy and the epoch kept (see :class:`StageResult`)."""
+    loss, the kept weights' validation accuracy, the epoch kept and the validation accuracy
+    after every epoch (see :class:`StageResult`)."""
     device = next(net.parameters()).device
     ema = _averaged(net) if ema_decay is not None else None
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -251,9 +266,12 @@ def _train_stage(net: ConvertedSNN, x: Tensor, y: Tensor, steps: int, n_epochs: 
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(updates, 1))
              if lr_schedule == "cosine" else None)
     best_val, best_state, best_epoch = None, None, n_epochs
+    history: list[float] | None = None
     if val_data is not None:
         best_val, best_epoch = _accuracy(net, val_data, steps, 256), 0
-        best_state = copy.deepcopy(net.state_dict())
+        history = [best_val]
+        if keep == "best":
+            best_state = copy.deepcopy(net.state_dict())
     last = float("nan")
     for epoch in range(1, n_epochs + 1):
         net.train()
@@ -284,20 +302,24 @@ def _train_stage(net: ConvertedSNN, x: Tensor, y: Tensor, steps: int, n_epochs: 
             total += loss.item()
             batches += 1
         last = total / max(batches, 1)
-        if val_data is not None:
+        if history is not None:
             current = _swap(net, ema) if ema is not None else None
             acc = _accuracy(net, val_data, steps, 256)
-            if acc >= best_val:  # ties: the later epoch, trained longer
+            history.append(acc)
+            if keep == "best" and acc >= best_val:  # ties: the later epoch, trained longer
                 best_val, best_epoch = acc, epoch
                 best_state = copy.deepcopy(net.state_dict())
             if current is not None:
                 _swap(net, current)
+    if keep == "last":
+        best_epoch = n_epochs
+        best_val = history[-1] if history is not None else None
     if best_state is not None and (best_epoch != n_epochs or ema is not None):
         net.load_state_dict(best_state)
     elif ema is not None:
         net.load_state_dict(ema, strict=False)
     net.eval()
-    return last, best_val, best_epoch
+    return last, best_val, best_epoch, history
 
 
 def finetune(
@@ -319,7 +341,9 @@ def finetune(
     surrogate: str | Surrogate | None = None,
     train_leak: bool = False,
     batch_norm: bool = False,
-    ema_decay: float | None = None,
+    dropout: float = 0.0,
+    ema_decay: float | Sequence[float | None] | None = None,
+    keep: str = "best",
 ) -> list[StageResult]:
     """Fine-tune ``net`` in place at each number of steps of ``schedule`` in turn.
 
@@ -352,9 +376,21 @@ def finetune(
             Conv/Linear layer with batch statistics (:mod:`snn.converters.stage_norm`: inserted
             as the identity with statistics measured on ``data`` at the stage's T, folded back
             into the layer after the stage, so the result has the structure of the input).
+        dropout: the probability :math:`p` of dropout (Srivastava et al., JMLR 2014) on the
+            input of every ``nn.Linear`` layer during training (the spikes of the layer
+            before, scaled by :math:`1/(1-p)` where kept), as the ANN classifiers that the
+            converter removes dropout from are trained; 0: none. Validation and evaluation
+            run without it, and it is gone after fine-tuning.
         ema_decay: the decay :math:`d \\in [0, 1)` of a running average of the weights kept
             during each stage (optional, see the module notes): validation is measured on the
-            average and the stage ends with it. ``None``: no averaging.
+            average and the stage ends with it. ``None``: no averaging. One value for every
+            stage, or one per stage (``None`` entries: no averaging in that stage; a short
+            stage's average barely leaves its initial weights).
+        keep: which weights each stage ends with when ``val_data`` is given: ``"best"``,
+            those of its epoch of best validation accuracy, or ``"last"``, those of its last
+            epoch (the running average with ``ema_decay``), the validation accuracy being only
+            recorded (``val_history``). Without ``val_data`` every stage ends with its last
+            epoch.
 
     Returns:
         one :class:`StageResult` per stage. ``net.steps`` is set to the last stage's T.
@@ -376,8 +412,15 @@ def finetune(
     lrs = [lr] * len(steps_list) if isinstance(lr, (int, float)) else [float(v) for v in lr]
     if len(lrs) != len(steps_list) or any(not v > 0 for v in lrs):
         raise ValueError(f"lr must be a positive number or one per stage, got {lr}")
-    if ema_decay is not None and not 0 <= ema_decay < 1:
-        raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {ema_decay}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
+    emas = (list(ema_decay) if isinstance(ema_decay, Sequence)
+            else [ema_decay] * len(steps_list))
+    if len(emas) != len(steps_list) or any(d is not None and not 0 <= d < 1 for d in emas):
+        raise ValueError(f"ema_decay must lie in [0, 1) or be None, one value or one per "
+                         f"stage, got {ema_decay}")
     x, y = data
     if not isinstance(x, Tensor) or not isinstance(y, Tensor) or x.shape[0] != y.shape[0]:
         raise ValueError("data must be (inputs, labels) tensors of the same length")
@@ -388,18 +431,44 @@ def finetune(
     if teacher is not None:
         teacher.eval()
     g = torch.Generator().manual_seed(seed)
+    hooks = _input_dropout(net, dropout) if dropout > 0 else []
+    try:
+        results = _stages(net, x, y, steps_list, per_stage, lrs, emas, g, batch_norm=batch_norm,
+                          eval_data=eval_data, lr_schedule=lr_schedule, batch_size=batch_size,
+                          val_data=val_data, augment=augment, teacher=teacher,
+                          distill_weight=distill_weight, temperature=temperature, keep=keep)
+    finally:
+        for h in hooks:
+            h.remove()
+    net.steps = steps_list[-1]
+    return results
+
+
+def _input_dropout(net: ConvertedSNN, p: float) -> list[Any]:
+    """Dropout on the input of every ``nn.Linear`` of ``net`` in training mode (hooks)."""
+    def hook(module: nn.Module, args: tuple) -> tuple | None:
+        if not module.training:
+            return None
+        return (F.dropout(args[0], p, True), *args[1:])
+
+    return [m.register_forward_pre_hook(hook) for m in net.modules() if isinstance(m, nn.Linear)]
+
+
+def _stages(net: ConvertedSNN, x: Tensor, y: Tensor, steps_list: list[int],
+            per_stage: list[int], lrs: list[float], emas: list[float | None],
+            g: torch.Generator, *, batch_norm: bool, eval_data: Any, **stage: Any
+            ) -> list[StageResult]:
+    """Run the stages of :func:`finetune` in turn."""
     results = []
-    for steps, n_epochs, stage_lr in zip(steps_list, per_stage, lrs):
+    for steps, n_epochs, stage_lr, stage_ema in zip(steps_list, per_stage, lrs, emas):
         before = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
         if batch_norm:
             insert_norms(net, x, steps)
-        last, best_val, best_epoch = _train_stage(
-            net, x, y, steps, n_epochs, g, lr=stage_lr, lr_schedule=lr_schedule,
-            batch_size=batch_size, val_data=val_data, augment=augment, teacher=teacher,
-            distill_weight=distill_weight, temperature=temperature, ema_decay=ema_decay)
+        last, best_val, best_epoch, history = _train_stage(
+            net, x, y, steps, n_epochs, g, lr=stage_lr, ema_decay=stage_ema, **stage)
         if batch_norm:
             fold_norms(net)
         after = _accuracy(net, eval_data, steps, 256) if eval_data is not None else None
-        results.append(StageResult(steps, n_epochs, before, after, last, best_val, best_epoch))
-    net.steps = steps_list[-1]
+        results.append(StageResult(steps, n_epochs, before, after, last, best_val, best_epoch,
+                                   history))
     return results

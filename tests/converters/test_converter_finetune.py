@@ -80,7 +80,29 @@ def test_validation_keeps_the_best_epoch() -> None:
     net2, _, _ = _converted()
     stages = finetune(net2, (x[:256], y[:256]), (2,), epochs=2, lr=50.0)
     assert stages[0].best_epoch == 2 and stages[0].val_accuracy is None
+    assert stages[0].val_history is None
     assert not all(torch.equal(before[k], v) for k, v in net2.state_dict().items())
+
+
+def test_keep_last_records_validation_and_ends_with_the_last_epoch() -> None:
+    # the same wrecking learning rate: with keep="last" the stage ends with its last epoch,
+    # identical to a run without validation data, and validation is only recorded
+    net, x, y = _converted()
+    held_out = (x[256:], y[256:])
+    s = finetune(net, (x[:256], y[:256]), (2,), epochs=2, lr=50.0, keep="last",
+                 val_data=held_out, eval_data=held_out)[0]
+    plain, _, _ = _converted()
+    finetune(plain, (x[:256], y[:256]), (2,), epochs=2, lr=50.0)
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in plain.state_dict().items())
+    assert s.best_epoch == 2 and len(s.val_history) == 3
+    assert s.val_history[0] == s.accuracy_before and s.val_history[-1] == s.accuracy_after
+    assert s.val_accuracy == s.accuracy_after < max(s.val_history)
+    # keep="best" records the same history and keeps its best entry
+    best, _, _ = _converted()
+    b = finetune(best, (x[:256], y[:256]), (2,), epochs=2, lr=50.0, val_data=held_out)[0]
+    assert b.val_history == s.val_history and b.val_accuracy == max(b.val_history)
+    with pytest.raises(ValueError, match="keep"):
+        finetune(net, (x, y), (1,), keep="first")
 
 
 def _record_learning_rates(monkeypatch: pytest.MonkeyPatch) -> list[float]:
@@ -191,9 +213,28 @@ def test_weight_average_options() -> None:
     s = finetune(net, (x[:256], y[:256]), (1,), epochs=3, lr=0.01, ema_decay=0.8,
                  val_data=(x[256:], y[256:]), eval_data=(x[256:], y[256:]))[0]
     assert s.val_accuracy == s.accuracy_after
-    for bad in (1.0, -0.1):
+    for bad in (1.0, -0.1, [0.9], [None, 1.0]):
         with pytest.raises(ValueError, match="ema_decay"):
-            finetune(net, (x, y), (1,), ema_decay=bad)
+            finetune(net, (x, y), (2, 1), ema_decay=bad)
+
+
+def test_weight_average_per_stage() -> None:
+    # no average in the first stage, an average that cannot move in the second: the result is
+    # the network after the first stage alone, trained as without any average
+    x, y = _converted()[1:]
+    first, _, _ = _converted()
+    finetune(first, (x[:256], y[:256]), (2,), epochs=2, lr=0.01, seed=3)
+    net, _, _ = _converted()
+    finetune(net, (x[:256], y[:256]), (2, 1), epochs=2, lr=0.01, seed=3,
+             ema_decay=[None, 1 - 1e-9])
+    ref = first.state_dict()
+    assert all(torch.allclose(v, ref[k], atol=1e-6) for k, v in net.state_dict().items()
+               if v.is_floating_point())
+    # while plain training of the second stage moves the weights
+    both, _, _ = _converted()
+    finetune(both, (x[:256], y[:256]), (2, 1), epochs=2, lr=0.01, seed=3)
+    assert not all(torch.allclose(v, ref[k], atol=1e-6) for k, v in both.state_dict().items()
+                   if v.is_floating_point())
 
 
 def test_learning_rate_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -204,3 +245,29 @@ def test_learning_rate_per_stage(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ([0.01], [0.01, 0.0]):
         with pytest.raises(ValueError, match="lr"):
             finetune(net, (x, y), (2, 1), lr=bad)
+
+
+def test_dropout_on_linear_inputs_while_training_only() -> None:
+    net, x, y = _converted()
+    first = next(m for m in net.modules() if isinstance(m, nn.Linear))
+    hidden = [m for m in net.modules() if isinstance(m, nn.Linear)][1]
+    seen: list[tuple[bool, torch.Tensor]] = []
+    hidden.register_forward_hook(lambda m, args, out: seen.append((m.training, args[0].detach())))
+    torch.manual_seed(0)
+    finetune(net, (x[:256], y[:256]), (2,), epochs=1, lr=1e-3, dropout=0.5,
+             val_data=(x[256:], y[256:]))
+    train = torch.cat([a.flatten() for t, a in seen if t])
+    evals = torch.cat([a.flatten() for t, a in seen if not t])
+    # the hidden layer's input is spikes of amplitude theta: while training, about half are
+    # dropped and the kept ones doubled; in evaluation they are the plain spikes
+    ratio = float(train[train > 0].median() / evals[evals > 0].median())
+    kept = float((train > 0).float().mean() / (evals > 0).float().mean())
+    assert 1.9 < ratio < 2.1 and 0.4 < kept < 0.6, (ratio, kept)
+    # gone afterwards: the same input gives the same output twice in training mode
+    seen.clear()
+    net.train()
+    with torch.no_grad():
+        a, b = net(x[:64], 2), net(x[:64], 2)
+    assert torch.equal(a, b) and not first._forward_pre_hooks
+    with pytest.raises(ValueError, match="dropout"):
+        finetune(net, (x, y), (1,), dropout=1.0)

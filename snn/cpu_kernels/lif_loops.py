@@ -213,28 +213,6 @@ _TAIL = """
             dv[j] = beta * dh"""
 
 
-_RECOMPUTE_SG = """
-        for j in range(v.shape[0]):
-            if cuba:
-                i = al * cur[j] + xt[j]
-                cur[j] = i
-                h = beta * v[j] + c * i
-            else:
-                h = beta * v[j] + c * xt[j]
-            s = one if h - th >= zero else zero
-            out[j] = _kernel_{kid}(h - th, k0, k1, k2, one, zero)
-            if reset == SUBTRACT:
-                v[j] = h - s * th
-            elif reset == HARD:
-                v[j] = h - s * (h - vr)
-            else:
-                v[j] = h"""
-"""One step of the backward's recomputation keeping the surrogate derivative at each neuron
-instead of its pre-reset membrane (what the reverse pass needs of it where the reset is not
-hard and no parameter gradient is wanted): the division or exponential of the surrogate runs
-in the read-bound recomputation rather than the write-bound reverse pass."""
-
-
 def _build_reverse(kernels: list[tuple[int, Callable[..., Any]]], name: str, params: str,
                    body: str) -> tuple[Any, str]:
     """The numba function ``name(sid, ...)`` of one reverse time step of a block: ``body``
@@ -261,31 +239,7 @@ _reverse_sums, _KEY_SUMS = _build_reverse(
     _kernel_surrogates(), "reverse_sums",
     _COMMON + ", want_beta, want_thr, decay_input, prev, prev_is_h, xt, accb, acct",
     _HEAD + _SUMS + _TAIL)
-_recompute_sg, _KEY_SG = _build_reverse(
-    _kernel_surrogates(), "recompute_sg",
-    "xt, v, cur, out, cuba, beta, c, th, al, vr, reset, k0, k1, k2, one, zero", _RECOMPUTE_SG)
-REVERSE_KEY = _KEY + _KEY_SUMS + _KEY_SG
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def _reverse_sg(sgt, dv, di, ds, gxt, cuba, beta, c, th, al, reset, detach,
-                zero):  # pragma: no cover - compiled
-    """One reverse step from the kept surrogate derivatives ``sgt`` (a subtracting or no
-    reset, no parameter gradient): the arithmetic of the reverse loops, where ``dr`` is
-    zero."""
-    for j in range(dv.shape[0]):
-        d = dv[j]
-        g = ds[j]
-        if reset == SUBTRACT and not detach:
-            g = g - th * d
-        dh = d + (g + zero) * sgt[j]
-        if cuba:
-            i = di[j] + c * dh
-            gxt[j] = i
-            di[j] = al * i
-        else:
-            gxt[j] = c * dh
-        dv[j] = beta * dh
+REVERSE_KEY = _KEY + _KEY_SUMS
 
 
 def _build_backward(reverse_key: str) -> Any:
@@ -297,9 +251,7 @@ def _build_backward(reverse_key: str) -> Any:
                  want_beta, decay_input, want_thr, blk, workers, gx, gv0, gi0, gbeta,
                  gthr):  # pragma: no cover - compiled
         """Reverse pass over ``[T, N]`` in blocks of ``blk`` neurons, each first recomputing
-        its pre-reset membranes into a block-local ``[T, blk]`` buffer (with a subtracting or
-        no reset and no parameter gradient, the surrogate derivative at them: see
-        :data:`_RECOMPUTE_SG`). ``gs_mode``: 0 a
+        its pre-reset membranes into a block-local ``[T, blk]`` buffer. ``gs_mode``: 0 a
         full ``[T, N]`` spike gradient, 1 one value for all (an expanded scalar), 2 none.
         ``gbeta``/``gthr`` receive per-neuron sums over time (float64) when
         ``want_beta``/``want_thr``, else they are not touched."""
@@ -312,7 +264,6 @@ def _build_backward(reverse_key: str) -> Any:
         k2 = p[P_K2]
         cuba = kind == CUBA
         sums = want_beta or want_thr
-        sg_mode = not sums and reset != HARD  # keep g'(h - th) instead of h
         nblk = (N + blk - 1) // blk
         workers = max(1, min(workers, nblk))
         for w in prange(workers):
@@ -329,17 +280,8 @@ def _build_backward(reverse_key: str) -> Any:
                 n0 = b * blk
                 n1 = min(N, n0 + blk)
                 m = n1 - n0
-                if sg_mode:
-                    vb = v[:m]
-                    ib = cur[:m]
-                    vb[:] = v0[n0:n1]
-                    ib[:] = i0[n0:n1]
-                    for t in range(T):
-                        _recompute_sg(sid, x[t, n0:n1], vb, ib, hl[t, :m], cuba, b0, c0, th, al,
-                                      vr, reset, k0, k1, k2, one, zero)
-                else:
-                    _block(x, n0, n1, v0, i0, v, cur, hl, 0, False, cuba, b0, c0, th, al, vr,
-                           reset, True, one, zero)
+                _block(x, n0, n1, v0, i0, v, cur, hl, 0, False, cuba, b0, c0, th, al, vr, reset,
+                       True, one, zero)
                 dvb = dv[:m]
                 dib = di[:m]
                 dvb[:] = gvT[n0:n1]
@@ -350,10 +292,7 @@ def _build_backward(reverse_key: str) -> Any:
                 at[:] = 0.0
                 for t in range(T - 1, -1, -1):
                     gst = gs[t, n0:n1] if gs_mode == 0 else gsb[:m]
-                    if sg_mode:
-                        _reverse_sg(hl[t, :m], dvb, dib, gst, gx[t, n0:n1], cuba, b0, c0, th, al,
-                                    reset, detach, zero)
-                    elif sums:
+                    if sums:
                         prev = hl[t - 1, :m] if t > 0 else v0[n0:n1]
                         _reverse_sums(sid, hl[t, :m], dvb, dib, gst, gx[t, n0:n1], cuba, b0, c0,
                                       th, al, vr, reset, detach, k0, k1, k2, one, zero,

@@ -29,6 +29,7 @@ Prints only; ``--out`` writes the numbers as JSON (with the load average and thr
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -55,25 +56,20 @@ def _measure(fn: Callable[[], Any]) -> tuple[float, float, int]:
     return w1 - w0, c1 - c0, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0
 
 
-def _copy_rows(src: np.ndarray, dst: np.ndarray) -> None:
-    """``dst[:] = src`` as a numba loop (compiled on first use)."""
-    global _COPY
-    if _COPY is None:
-        from numba import njit
+@functools.cache
+def _copy_loop() -> Callable[[np.ndarray, np.ndarray], None]:
+    """``copy_rows(src, dst)``: ``dst[:] = src`` as a numba loop (compiled on first call)."""
+    from numba import njit
 
-        @njit(nogil=True)
-        def copy_rows(a, b):  # pragma: no cover - compiled
-            for t in range(a.shape[0]):
-                at = a[t]
-                bt = b[t]
-                for j in range(at.shape[0]):
-                    bt[j] = at[j]
+    @njit(nogil=True)
+    def copy_rows(a, b):  # pragma: no cover - compiled
+        for t in range(a.shape[0]):
+            at = a[t]
+            bt = b[t]
+            for j in range(at.shape[0]):
+                bt[j] = at[j]
 
-        _COPY = copy_rows
-    _COPY(src, dst)
-
-
-_COPY: Any = None
+    return copy_rows
 
 
 def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
@@ -131,7 +127,7 @@ def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
         np.copyto(gx, xn)
 
     def loop_copy() -> None:
-        _copy_rows(xn, gx)
+        _copy_loop()(xn, gx)
 
     return {"full": full, "loop_forward": loop_forward, "loop_backward": loop_backward,
             "staged_forward": staged_forward, "staged_backward": staged_backward,

@@ -176,21 +176,23 @@ class NumbaEngine:
         v_rec = fresh(x) if record else None
         v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
         consts = _constants(spec, x.dtype)
+        inplace = spikes.data_ptr() == x.data_ptr()
         with _threads_for(*x.shape):
+            workers = _workers()
             if lif_loops.applies(spec.kind, spec.fire, beta, c, thr, record):
                 lif_loops.forward(
                     _np(x), _np(v0), _np(i0), _np(beta), _np(c), _np(thr), consts, spec.kind,
-                    spec.reset, lif_loops.forward_block(N, _workers()), _workers(), _np(spikes),
-                    _np(v_t), _np(i_t), spikes.data_ptr() == x.data_ptr(),
+                    spec.reset, lif_loops.forward_block(N, workers), workers, _np(spikes),
+                    _np(v_t), _np(i_t), inplace,
                 )
                 return ForwardResult(spikes, None, v_t, i_t if spec.kind == KIND_CUBA else None,
                                      None)
             loops.forward(
                 _np(x), _np(v0), _np(i0), _np(a0), _np(beta), _np(c), _np(thr),
                 consts, spec.kind, spec.reset, spec.fire, bool(record),
-                _workers(), _np(spikes),
+                workers, _np(spikes),
                 _np(v_rec if v_rec is not None else x.new_empty(1, 1)),
-                _np(v_t), _np(i_t), _np(a_t), spikes.data_ptr() == x.data_ptr(),
+                _np(v_t), _np(i_t), _np(a_t), inplace,
             )
         return ForwardResult(
             spikes, v_rec, v_t,
@@ -224,6 +226,7 @@ class NumbaEngine:
         gbeta = torch.empty(N if want_beta else 1, dtype=torch.float64)
         gthr = torch.empty(N if want_thr else 1, dtype=torch.float64)
         with _threads_for(T, N):
+            workers = _workers()
             if lif_loops.applies(spec.kind, spec.fire, saved.beta, saved.c, saved.thr,
                                  gv_mode=gv_mode):
                 lif_loops.backward(
@@ -231,8 +234,8 @@ class NumbaEngine:
                     _np(saved.thr), _constants(spec, x.dtype), spec.kind, spec.reset,
                     spec.detach_reset, spec.surrogate_id, gs, gs_mode, _np(g_vt), _np(g_it),
                     bool(want_beta), spec.decay_input, bool(want_thr),
-                    lif_loops.backward_block(T, x.element_size(), N, _workers()), _workers(),
-                    _np(gx), _np(gv0), _np(gi0), _np(gbeta), _np(gthr),
+                    lif_loops.backward_block(T, x.element_size(), N, workers), workers, _np(gx),
+                    _np(gv0), _np(gi0), _np(gbeta), _np(gthr),
                 )
                 ga0.copy_(g_at)  # as the staged loops: no adaptation, passed through
                 return BackwardResult(gx, gv0, gi0, ga0, gbeta if want_beta else None,
@@ -244,7 +247,7 @@ class NumbaEngine:
                 spec.kind, spec.reset, spec.fire, spec.detach_reset, spec.surrogate_id,
                 gs, gs_mode, gv, gv_mode, _np(g_vt), _np(g_it), _np(g_at),
                 bool(want_beta), spec.decay_input, bool(want_thr), loops.backward_block(T),
-                _workers(), _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
+                workers, _np(gx), _np(gv0), _np(gi0), _np(ga0), _np(gbeta), _np(gthr),
             )
         return BackwardResult(gx, gv0, gi0, ga0, gbeta if want_beta else None,
                               gthr if want_thr else None)

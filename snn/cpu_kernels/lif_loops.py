@@ -8,12 +8,12 @@ over the block's neurons. For this configuration one loop per four time steps (:
 does everything, with the parameters and each neuron's state in registers, in forward, in
 the backward's recomputation and in the backward's reverse pass (the surrogate inlined into
 that loop, one loop per surrogate; a second variant of the loop also sums the decay's and
-threshold's gradients when they are wanted). The arithmetic is the same, operation for operation, as in
-:mod:`snn.cpu_kernels.loops`, so every output (spikes, final state, input and parameter
-gradients) is bit-identical to the staged loops'; ``tests/cpu_kernels/test_lif_loops.py``
-compares them bitwise. ``benchmarks/profile_neurons_cpu.py`` times both: on one core at
-T=256, B*N=524288, float32, forward about 1.6x and backward about 1.8x faster than the staged
-loops.
+threshold's gradients when they are wanted). Outputs far larger than the caches are written
+with non-temporal stores (:func:`streams`). The arithmetic is the same, operation for
+operation, as in :mod:`snn.cpu_kernels.loops`, so every output (spikes, final state, input
+and parameter gradients) is bit-identical to the staged loops';
+``tests/cpu_kernels/test_lif_loops.py`` compares them bitwise. ``benchmarks/profile_neurons_cpu.py``
+times both.
 
 Which calls take these loops is decided by :func:`applies`; the others run the staged loops.
 """
@@ -25,7 +25,10 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from snn.cpu_kernels.loops import (
     BINARY,
@@ -44,7 +47,8 @@ from snn.cpu_kernels.loops import (
     _kernel_surrogates,
 )
 
-__all__ = ["FORWARD_BLOCK", "applies", "backward", "backward_block", "forward", "forward_block"]
+__all__ = ["FORWARD_BLOCK", "STREAM_BYTES", "applies", "backward", "backward_block", "forward",
+           "forward_block", "streams"]
 
 FORWARD_BLOCK = 4096
 """Most neurons per forward work item: 16 KiB of float32 per time step read and written in
@@ -78,6 +82,87 @@ def backward_block(T: int, itemsize: int, N: int | None = None, workers: int = 1
     and fewer where ``N`` neurons would leave a worker idle."""
     cache = max(64, min(8192, (BACKWARD_BUFFER // (max(T, 1) * itemsize)) // 64 * 64))
     return cache if N is None else _split(cache, N, workers)
+
+
+STREAM_BYTES = 64 * 2 ** 20
+"""Outputs of at least this many bytes are written with non-temporal stores (:func:`streams`)."""
+
+STREAM_CHUNK = 512
+"""Neurons per staged chunk when streaming: four time steps of them are computed into a
+``[4, STREAM_CHUNK]`` buffer that stays in L1, then streamed out row by row."""
+
+
+def streams(nbytes: int) -> bool:
+    """Whether the forward's spikes, an output of ``nbytes``, are written with
+    non-temporal (streaming) stores.
+
+    An ordinary store first reads the line it writes (a read for ownership), so a pass that
+    reads ``x`` and writes an output of its size moves three bytes through memory for every
+    two it needs. A non-temporal store writes whole lines without reading them and without
+    keeping them in cache, as glibc's ``memcpy`` does for large copies. That is a gain for
+    outputs far larger than the caches, which the next operation reads from memory anyway;
+    smaller ones keep ordinary stores, so that their consumer finds them in cache. The loops
+    compute four time steps of a chunk into a small buffer and stream it out (the streaming
+    store needs whole aligned vectors, which the vectorised loop does not guarantee).
+    ``benchmarks/profile_neurons_cpu.py`` times both kinds of store.
+
+    Only the forward's spikes are streamed: the same staging in the backward's reverse loop
+    (a chunk loop inside the generated per-surrogate loops) measured 2.7x slower than
+    ordinary stores, and was not kept."""
+    return nbytes >= STREAM_BYTES
+
+
+@intrinsic
+def _stream(typingctx, dst, src, n):  # pragma: no cover - compiled
+    """``dst[:n] = src[:n]`` with 64-byte non-temporal vector stores, and ordinary stores for
+    the elements before ``dst``'s first 64-byte boundary and after its last (all of them when
+    ``dst`` is not element-aligned, which numpy and torch never produce). ``src`` is a small
+    buffer in cache. :func:`_fence` orders the streamed stores before anything that follows."""
+    sig = types.void(dst, src, types.intp)
+
+    def codegen(context, builder, signature, args):
+        dptr = context.make_array(signature.args[0])(context, builder, args[0]).data
+        sptr = context.make_array(signature.args[1])(context, builder, args[1]).data
+        n = args[2]
+        size = context.get_abi_sizeof(dptr.type.pointee)
+        width = max(1, 64 // size)
+        vec = ir.VectorType(dptr.type.pointee, width).as_pointer()
+        i64 = ir.IntType(64)
+        zero, one = i64(0), i64(1)
+        addr = builder.ptrtoint(dptr, i64)
+        head = builder.udiv(builder.urem(builder.sub(i64(64), builder.urem(addr, i64(64))),
+                                         i64(64)), i64(size))
+        odd = builder.icmp_unsigned("!=", builder.urem(addr, i64(size)), zero)
+        head = builder.select(odd, n, head)
+        head = builder.select(builder.icmp_signed("<", head, n), head, n)
+        with cgutils.for_range_slice(builder, zero, head, one) as (j, _):
+            builder.store(builder.load(builder.gep(sptr, [j])), builder.gep(dptr, [j]))
+        nvec = builder.udiv(builder.sub(n, head), i64(width))
+        flag = builder.module.add_metadata([ir.IntType(32)(1)])
+        with cgutils.for_range(builder, nvec) as loop:
+            j = builder.add(head, builder.mul(loop.index, i64(width)))
+            value = builder.load(builder.bitcast(builder.gep(sptr, [j]), vec), align=size)
+            store = builder.store(value, builder.bitcast(builder.gep(dptr, [j]), vec), align=64)
+            store.set_metadata("nontemporal", flag)
+        done = builder.add(head, builder.mul(nvec, i64(width)))
+        with cgutils.for_range_slice(builder, done, n, one) as (j, _):
+            builder.store(builder.load(builder.gep(sptr, [j])), builder.gep(dptr, [j]))
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _fence(typingctx):  # pragma: no cover - compiled
+    """A full memory fence (``mfence`` on x86): a worker's streamed stores are ordered before
+    its work is handed back, as ``memcpy`` ends its streaming loop with a fence."""
+    sig = types.void()
+
+    def codegen(context, builder, signature, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 def applies(kind: int, fire: int, beta: np.ndarray, c: np.ndarray, thr: np.ndarray,
@@ -148,7 +233,7 @@ def _build_step(steps: int) -> Any:
                                          for k in range(steps)).strip("\n")))
     namespace: dict[str, Any] = {"SUBTRACT": SUBTRACT, "HARD": HARD}
     exec(compile(source, f"<{__name__} {name}>", "exec"), namespace)
-    return njit(nogil=True, error_model="numpy")(namespace[name])
+    return njit(nogil=True, error_model="numpy", inline="always")(namespace[name])
 
 
 _step = _build_step(1)
@@ -156,13 +241,14 @@ _step4 = _build_step(UNROLL)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _block(x, n0, n1, v0, i0, v, cur, out, o0, inplace, cuba, beta, c, th, al, vr, reset,
-           keep_h, one, zero):  # pragma: no cover - compiled
+def _block(x, n0, n1, v0, i0, v, cur, out, o0, inplace, stage, cuba, beta, c, th, al, vr,
+           reset, keep_h, one, zero):  # pragma: no cover - compiled
     """The forward recurrence of neurons ``n0:n1`` from their initial state, every step's
     spikes (pre-reset membranes when ``keep_h``) into ``out[t, o0:o0 + n1 - n0]``, or over
     ``x`` itself when ``inplace`` (one array for both, so that LLVM vectorises without its
-    run-time overlap check, which would fall back to scalar code). Leaves the final state in
-    ``v[:m]``/``cur[:m]``."""
+    run-time overlap check, which would fall back to scalar code). With a non-empty
+    ``stage`` (``[UNROLL, chunk]``), chunks of four steps are computed into it and streamed
+    to ``out`` (:func:`streams`). Leaves the final state in ``v[:m]``/``cur[:m]``."""
     m = n1 - n0
     vb = v[:m]
     ib = cur[:m]
@@ -178,6 +264,24 @@ def _block(x, n0, n1, v0, i0, v, cur, out, o0, inplace, cuba, beta, c, th, al, v
         for t in range(T4, T):
             xs = x[t, n0:n1]
             _step(xs, vb, ib, xs, cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
+    elif stage.shape[1] > 0:
+        k = stage.shape[1]
+        for t in range(0, T4, UNROLL):
+            for a in range(0, m, k):
+                e = min(m, a + k)
+                q = e - a
+                s0, s1, s2, s3 = stage[0, :q], stage[1, :q], stage[2, :q], stage[3, :q]
+                _step4(x[t, n0 + a:n0 + e], x[t + 1, n0 + a:n0 + e], x[t + 2, n0 + a:n0 + e],
+                       x[t + 3, n0 + a:n0 + e], vb[a:e], ib[a:e], s0, s1, s2, s3, cuba, beta,
+                       c, th, al, vr, reset, keep_h, one, zero)
+                _stream(out[t, o0 + a:o0 + e], s0, q)
+                _stream(out[t + 1, o0 + a:o0 + e], s1, q)
+                _stream(out[t + 2, o0 + a:o0 + e], s2, q)
+                _stream(out[t + 3, o0 + a:o0 + e], s3, q)
+        o1 = o0 + m
+        for t in range(T4, T):
+            _step(x[t, n0:n1], vb, ib, out[t, o0:o1], cuba, beta, c, th, al, vr, reset,
+                  keep_h, one, zero)
     else:
         o1 = o0 + m
         for t in range(0, T4, UNROLL):
@@ -191,25 +295,30 @@ def _block(x, n0, n1, v0, i0, v, cur, out, o0, inplace, cuba, beta, c, th, al, v
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT, iT,
-            inplace):  # pragma: no cover - compiled
+            inplace, stream):  # pragma: no cover - compiled
     """Forward over ``x`` ``[T, N]``: the spikes and the final membrane (and current for
     CuBa), in blocks of ``blk`` neurons. ``beta``/``c``/``thr`` hold one value each
-    (``[1]``). ``inplace``: ``spikes`` is ``x`` itself (see :func:`_block`)."""
+    (``[1]``). ``inplace``: ``spikes`` is ``x`` itself (see :func:`_block`). ``stream``: write
+    the spikes with non-temporal stores (:func:`streams`; not when ``inplace``)."""
     N = x.shape[1]
     one, zero, b0, c0, th, al, vr = _scalars(beta, c, thr, p)
     cuba = kind == CUBA
     nblk = (N + blk - 1) // blk
     workers = max(1, min(workers, nblk))
+    streaming = stream and not inplace
     for w in prange(workers):
         v = np.empty(blk, x.dtype)
         cur = np.empty(blk, x.dtype)
+        stage = np.empty((UNROLL, STREAM_CHUNK if streaming else 0), x.dtype)
         for b in range(w, nblk, workers):
             n0 = b * blk
             n1 = min(N, n0 + blk)
-            _block(x, n0, n1, v0, i0, v, cur, spikes, n0, inplace, cuba, b0, c0, th, al, vr,
-                   reset, False, one, zero)
+            _block(x, n0, n1, v0, i0, v, cur, spikes, n0, inplace, stage, cuba, b0, c0, th, al,
+                   vr, reset, False, one, zero)
             vT[n0:n1] = v[:n1 - n0]
             iT[n0:n1] = cur[:n1 - n0]
+        if streaming:
+            _fence()
 
 
 _HEAD = """
@@ -342,7 +451,8 @@ def _build_backward(reverse_key: str) -> Any:
         its pre-reset membranes into a block-local ``[T, blk]`` buffer. ``gs_mode``: 0 a
         full ``[T, N]`` spike gradient, 1 one value for all (an expanded scalar), 2 none.
         ``gbeta``/``gthr`` receive per-neuron sums over time (float64) when
-        ``want_beta``/``want_thr``, else they are not touched."""
+        ``want_beta``/``want_thr``, else they are not touched. (``gx`` is written with ordinary
+        stores: streaming it measured slower.)"""
         if len(reverse_key) == 0:  # never: the key names the compiled surrogates
             return
         T, N = x.shape
@@ -356,6 +466,7 @@ def _build_backward(reverse_key: str) -> Any:
         workers = max(1, min(workers, nblk))
         for w in prange(workers):
             hl = np.empty((T, blk), x.dtype)
+            nostage = np.empty((UNROLL, 0), x.dtype)  # the membranes stay in cache
             v = np.empty(blk, x.dtype)
             cur = np.empty(blk, x.dtype)
             dv = np.empty(blk, x.dtype)
@@ -368,8 +479,8 @@ def _build_backward(reverse_key: str) -> Any:
                 n0 = b * blk
                 n1 = min(N, n0 + blk)
                 m = n1 - n0
-                _block(x, n0, n1, v0, i0, v, cur, hl, 0, False, cuba, b0, c0, th, al, vr, reset,
-                       True, one, zero)
+                _block(x, n0, n1, v0, i0, v, cur, hl, 0, False, nostage, cuba, b0, c0, th, al,
+                       vr, reset, True, one, zero)
                 dvb = dv[:m]
                 dib = di[:m]
                 dvb[:] = gvT[n0:n1]
@@ -397,19 +508,18 @@ def _build_backward(reverse_key: str) -> Any:
                         g2, g3 = gs[t + 2, n0:n1], gs[t + 3, n0:n1]
                     else:
                         g0 = g1 = g2 = g3 = gsb[:m]
+                    o0, o1 = gx[t, n0:n1], gx[t + 1, n0:n1]
+                    o2, o3 = gx[t + 2, n0:n1], gx[t + 3, n0:n1]
                     if sums:
                         p0 = hl[t - 1, :m] if t > 0 else v0[n0:n1]
-                        _reverse4_sums(sid, h0, h1, h2, h3, dvb, dib, g0, g1, g2, g3,
-                                       gx[t, n0:n1], gx[t + 1, n0:n1], gx[t + 2, n0:n1],
-                                       gx[t + 3, n0:n1], cuba, b0, c0, th, al, vr, reset,
-                                       detach, k0, k1, k2, one, zero, want_beta, want_thr,
-                                       decay_input, p0, h0, h1, h2, t > 0, True, True, True,
-                                       x[t, n0:n1], x[t + 1, n0:n1], x[t + 2, n0:n1],
-                                       x[t + 3, n0:n1], ab, at)
+                        _reverse4_sums(sid, h0, h1, h2, h3, dvb, dib, g0, g1, g2, g3, o0, o1, o2,
+                                       o3, cuba, b0, c0, th, al, vr, reset, detach, k0, k1,
+                                       k2, one, zero, want_beta, want_thr, decay_input, p0, h0,
+                                       h1, h2, t > 0, True, True, True, x[t, n0:n1],
+                                       x[t + 1, n0:n1], x[t + 2, n0:n1], x[t + 3, n0:n1], ab, at)
                     else:
-                        _reverse4(sid, h0, h1, h2, h3, dvb, dib, g0, g1, g2, g3, gx[t, n0:n1],
-                                  gx[t + 1, n0:n1], gx[t + 2, n0:n1], gx[t + 3, n0:n1], cuba,
-                                  b0, c0, th, al, vr, reset, detach, k0, k1, k2, one, zero)
+                        _reverse4(sid, h0, h1, h2, h3, dvb, dib, g0, g1, g2, g3, o0, o1, o2, o3,
+                                  cuba, b0, c0, th, al, vr, reset, detach, k0, k1, k2, one, zero)
                 gv0[n0:n1] = dvb
                 gi0[n0:n1] = dib
                 if want_beta:

@@ -174,7 +174,7 @@ class NumbaEngine:
         N = x.shape[1]
         spikes = fresh(x) if out is None else _out(out, x)
         v_rec = fresh(x) if record else None
-        v_t, i_t, a_t = x.new_empty(N), x.new_empty(N), x.new_empty(N)
+        v_t, i_t, a_t = fresh(x, N), fresh(x, N), fresh(x, N)
         consts = _constants(spec, x.dtype)
         inplace = spikes.data_ptr() == x.data_ptr()
         with _threads_for(*x.shape):
@@ -222,7 +222,7 @@ class NumbaEngine:
         dummy2 = _np(x.new_zeros(1, 1))
         gs, gs_mode = _grad_mode(g_s, dummy2)
         gv, gv_mode = _grad_mode(g_vrec, dummy2)
-        gv0, gi0, ga0 = x.new_empty(N), x.new_empty(N), x.new_empty(N)
+        gv0, gi0, ga0 = fresh(x, N), fresh(x, N), fresh(x, N)
         # per-neuron sums only where wanted (the loops leave them alone otherwise)
         gbeta = torch.empty(N if want_beta else 1, dtype=torch.float64)
         gthr = torch.empty(N if want_thr else 1, dtype=torch.float64)

@@ -112,7 +112,10 @@ def _reuse(nbytes: int) -> np.ndarray | None:
 def take(shape: tuple[int, ...], dtype: torch.dtype) -> Tensor | None:
     """An uninitialised CPU tensor of ``shape`` and ``dtype`` (float32 or float64) over
     recycled memory when a freed buffer of the same size waits, else over a new one that
-    comes back here once the tensor is freed; ``None`` below :data:`MIN_BYTES`."""
+    comes back here once the tensor is freed; ``None`` below :data:`MIN_BYTES` and for any
+    other dtype."""
+    if dtype not in (torch.float32, torch.float64):
+        return None
     np_dtype = np.dtype(np.float32 if dtype == torch.float32 else np.float64)
     nbytes = int(np.prod(shape, dtype=np.int64)) * np_dtype.itemsize
     if nbytes < MIN_BYTES or nbytes > idle_limit():

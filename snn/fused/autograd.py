@@ -251,8 +251,18 @@ def _empty(x: Tensor) -> Tensor:
 def _or_zeros(t: Tensor, n: int) -> Tensor:
     """``t``, or ``n`` zeros where ``t`` is empty: the operators take an empty tensor for an
     all-zero initial state or output gradient and make the zeros inside, so that a compiled
-    graph holds no kernel of its own that only fills memory."""
-    return t if t.numel() else t.new_zeros(n)
+    graph holds no kernel of its own that only fills memory. On the CPU, zeros of 1 MiB and
+    more (N >= 262144 float32 neurons) come from :mod:`snn.cpu_kernels.pool`: a fresh
+    allocation of that size faults in every page on each call."""
+    if t.numel():
+        return t
+    if t.device.type == "cpu":
+        from snn.cpu_kernels import pool
+
+        pooled = pool.take((n,), t.dtype)
+        if pooled is not None:
+            return pooled.zero_()
+    return t.new_zeros(n)
 
 
 _LIB = torch.library.Library("snn", "DEF")

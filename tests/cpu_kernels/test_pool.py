@@ -122,3 +122,60 @@ def test_buffers_of_each_size_are_reused_oldest_first_and_counted():
     big = pool.take(large, torch.float32)
     assert big.data_ptr() == ptrs[1]
     assert pool.idle_bytes() == 0
+
+
+def test_other_dtypes_are_left_to_torch():
+    for dtype in (torch.float16, torch.bfloat16, torch.int32):
+        assert pool.take(SHAPE, dtype) is None
+
+
+def test_zero_states_over_recycled_memory_are_zeros():
+    """An all-zero initial state or final-state gradient of 1 MiB or more comes from the pool
+    (over the memory of a freed output, which held other values) and is all zeros."""
+    from snn.fused.autograd import _or_zeros
+
+    n = pool.MIN_BYTES // 4
+    dirty = pool.take((n,), torch.float32)
+    dirty.fill_(7.0)
+    ptr = dirty.data_ptr()
+    del dirty
+    gc.collect()
+    zeros = _or_zeros(torch.empty(0), n)
+    assert zeros.data_ptr() == ptr  # the freed buffer, reused
+    assert zeros.shape == (n,) and zeros.dtype == torch.float32
+    assert not zeros.any()
+    assert _or_zeros(torch.empty(0, dtype=torch.float16), n).dtype == torch.float16
+    given = torch.ones(3)
+    assert _or_zeros(given, 3) is given
+
+
+def test_per_neuron_vectors_of_a_wide_layer_are_reused(monkeypatch):
+    """With N >= MIN_BYTES / 4 float32 neurons, the per-neuron vectors of a step (initial
+    states, final states, their gradients) all come from memory the previous step freed."""
+    pytest.importorskip("numba")
+    from snn.backends import run_sequence_backend
+
+    n = pool.MIN_BYTES // 4
+    x = torch.randn(2, 1, n, generator=torch.Generator().manual_seed(1)).requires_grad_()
+    requests: list[bool] = []
+    reuse = pool._reuse
+
+    def spy(nbytes: int):
+        found = reuse(nbytes)
+        if nbytes == n * 4:
+            requests.append(found is not None)
+        return found
+
+    monkeypatch.setattr(pool, "_reuse", spy)
+    results = []
+    for _ in range(2):
+        requests.clear()
+        out = run_sequence_backend("lif", "numba", x, None, False, {"beta": 0.5})
+        (out.spikes.sum() + out.state.v.sum()).backward()
+        results.append((out.state.v.clone(), x.grad.clone()))
+        del out
+        x.grad = None
+        gc.collect()
+    assert len(requests) >= 6 and all(requests), requests  # the second step: all reused
+    for a, b in zip(*results):
+        assert torch.equal(a, b)

@@ -266,31 +266,28 @@ def _block(x, n0, n1, v0, i0, v, cur, out, o0, inplace, stage, cuba, beta, c, th
         for t in range(T4, T):
             xs = x[t, n0:n1]
             _step(xs, vb, ib, xs, cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
-    elif stage.shape[1] > 0:
-        k = stage.shape[1]
-        for t in range(0, T4, UNROLL):
-            for a in range(0, m, k):
-                e = min(m, a + k)
-                q = e - a
-                s0, s1, s2, s3 = stage[0, :q], stage[1, :q], stage[2, :q], stage[3, :q]
-                _step4(x[t, n0 + a:n0 + e], x[t + 1, n0 + a:n0 + e], x[t + 2, n0 + a:n0 + e],
-                       x[t + 3, n0 + a:n0 + e], vb[a:e], ib[a:e], s0, s1, s2, s3, cuba, beta,
-                       c, th, al, vr, reset, keep_h, one, zero)
-                _stream(out[t, o0 + a:o0 + e], s0, q)
-                _stream(out[t + 1, o0 + a:o0 + e], s1, q)
-                _stream(out[t + 2, o0 + a:o0 + e], s2, q)
-                _stream(out[t + 3, o0 + a:o0 + e], s3, q)
-        o1 = o0 + m
-        for t in range(T4, T):
-            _step(x[t, n0:n1], vb, ib, out[t, o0:o1], cuba, beta, c, th, al, vr, reset,
-                  keep_h, one, zero)
     else:
         o1 = o0 + m
-        for t in range(0, T4, UNROLL):
-            _step4(x[t, n0:n1], x[t + 1, n0:n1], x[t + 2, n0:n1], x[t + 3, n0:n1], vb, ib,
-                   out[t, o0:o1], out[t + 1, o0:o1], out[t + 2, o0:o1], out[t + 3, o0:o1],
-                   cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
-        for t in range(T4, T):
+        if stage.shape[1] > 0:
+            k = stage.shape[1]
+            for t in range(0, T4, UNROLL):
+                for a in range(0, m, k):
+                    e = min(m, a + k)
+                    q = e - a
+                    s0, s1, s2, s3 = stage[0, :q], stage[1, :q], stage[2, :q], stage[3, :q]
+                    _step4(x[t, n0 + a:n0 + e], x[t + 1, n0 + a:n0 + e],
+                           x[t + 2, n0 + a:n0 + e], x[t + 3, n0 + a:n0 + e], vb[a:e], ib[a:e],
+                           s0, s1, s2, s3, cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
+                    _stream(out[t, o0 + a:o0 + e], s0, q)
+                    _stream(out[t + 1, o0 + a:o0 + e], s1, q)
+                    _stream(out[t + 2, o0 + a:o0 + e], s2, q)
+                    _stream(out[t + 3, o0 + a:o0 + e], s3, q)
+        else:
+            for t in range(0, T4, UNROLL):
+                _step4(x[t, n0:n1], x[t + 1, n0:n1], x[t + 2, n0:n1], x[t + 3, n0:n1], vb, ib,
+                       out[t, o0:o1], out[t + 1, o0:o1], out[t + 2, o0:o1], out[t + 3, o0:o1],
+                       cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
+        for t in range(T4, T):  # leftover steps, ordinary stores
             _step(x[t, n0:n1], vb, ib, out[t, o0:o1], cuba, beta, c, th, al, vr, reset,
                   keep_h, one, zero)
 

@@ -104,7 +104,7 @@ def cases(T: int, B: int, N: int) -> dict[str, Callable[[], Any]]:
 
     def loop_forward() -> None:
         lif_loops.forward(xn, zeros, zeros, beta, one, one, p, loops.LIF, loops.SUBTRACT,
-                          lif_loops.forward_block(nn, 1), 1, spikes, *finals[:2], False,
+                          lif_loops.forward_block(nn, 1), 1, spikes, *finals[:2],
                           lif_loops.streams(spikes.nbytes))
 
     def loop_backward() -> None:

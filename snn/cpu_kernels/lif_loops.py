@@ -1,23 +1,23 @@
-"""Numba loops for the commonest fused configuration: a binary-spiking LIF or CuBa LIF whose
-decay, input scale and threshold are each one value shared by all neurons (learnable or not,
-as in PLIF).
+"""Loops for the commonest fused configuration: a binary-spiking LIF or CuBa LIF whose decay,
+input scale and threshold are each one value shared by all neurons (learnable or not, as in
+PLIF).
 
 :mod:`snn.cpu_kernels.loops` runs every configuration with per-neuron parameter vectors and a
 time step made of several short stages (integrate, fire, reset, surrogate, ...), each a pass
 over the block's neurons. For this configuration one loop per four time steps (:data:`UNROLL`)
 does everything, with the parameters and each neuron's state in registers, in forward, in
-the backward's recomputation and in the backward's reverse pass (the surrogate inlined into
-that loop, one loop per surrogate; a second variant of the loop also sums the decay's and
-threshold's gradients when they are wanted). Outputs far larger than the caches are written
-with non-temporal stores (:func:`streams`). The arithmetic is the same, operation for
-operation, as in :mod:`snn.cpu_kernels.loops`, so every output (spikes, final state, input
-and parameter gradients) is bit-identical to the staged loops';
-``tests/cpu_kernels/test_lif_loops.py`` compares them bitwise. ``benchmarks/profile_neurons_cpu.py``
-times both.
+the backward's recomputation and in the backward's reverse pass. The forward steps are
+emitted as LLVM IR (:func:`_forward_rows`), so that spikes far larger than the caches can be
+written with non-temporal stores as the loop goes (:func:`streams`); the reverse steps are
+numba loops generated from Python templates, the surrogate inlined (one loop per surrogate;
+a second variant also sums the decay's and threshold's gradients when they are wanted). The
+arithmetic is the same, operation for operation, as in :mod:`snn.cpu_kernels.loops`, so every
+output (spikes, final state, input and parameter gradients) is bit-identical to the staged
+loops'; ``tests/cpu_kernels/test_lif_loops.py`` compares them bitwise.
+``benchmarks/profile_neurons_cpu.py`` times both.
 
 Which calls take these loops is decided by :func:`applies`; the others run the staged loops.
 """
-
 from __future__ import annotations
 
 import hashlib
@@ -54,8 +54,8 @@ FORWARD_BLOCK = 8192
 """Most neurons per forward work item: 32 KiB of float32 per time step read and written in
 one contiguous run (the hardware prefetchers work within 4 KiB pages; runs of several pages
 measured faster than the staged loops' 1024). With the streamed spikes at T=256,
-B*N=524288, float32 on one core, 8192 took 74 against 79 ms for 4096 (medians of 11
-interleaved calls; 1024-16384 were within 73-80 ms)."""
+B*N=524288, float32 on one core, 2048-32768 took 56-61 ms, within the noise of each other
+(medians of 9 interleaved calls)."""
 
 
 def _split(limit: int, N: int, workers: int) -> int:
@@ -89,10 +89,6 @@ def backward_block(T: int, itemsize: int, N: int | None = None, workers: int = 1
 STREAM_BYTES = 64 * 2 ** 20
 """Outputs of at least this many bytes are written with non-temporal stores (:func:`streams`)."""
 
-STREAM_CHUNK = 512
-"""Neurons per staged chunk when streaming: four time steps of them are computed into a
-``[4, STREAM_CHUNK]`` buffer that stays in L1, then streamed out row by row."""
-
 
 def streams(nbytes: int) -> bool:
     """Whether the forward's spikes, an output of ``nbytes``, are written with
@@ -103,55 +99,185 @@ def streams(nbytes: int) -> bool:
     two it needs. A non-temporal store writes whole lines without reading them and without
     keeping them in cache, as glibc's ``memcpy`` does for large copies. That is a gain for
     outputs far larger than the caches, which the next operation reads from memory anyway;
-    smaller ones keep ordinary stores, so that their consumer finds them in cache. The loops
-    compute four time steps of a chunk into a small buffer and stream it out (the streaming
-    store needs whole aligned vectors, which the vectorised loop does not guarantee).
-    ``benchmarks/profile_neurons_cpu.py`` times both kinds of store.
+    smaller ones keep ordinary stores, so that their consumer finds them in cache.
+    :func:`_row` issues each streaming store right after the loads of the same neurons, so
+    that reading ``x`` and writing the spikes overlap as in ``memcpy``: computing a chunk of
+    steps into a small buffer first and streaming it out afterwards (the previous design)
+    took about 1.4x as long at T=256, B*N=524288 on one core.
+    ``benchmarks/profile_neurons_cpu.py`` times the forward.
 
-    Only the forward's spikes are streamed: the same staging in the backward's reverse loop
-    (a chunk loop inside the generated per-surrogate loops) measured 2.7x slower than
-    ordinary stores, and was not kept."""
+    Only the forward's spikes are streamed: the backward's input gradient is written by the
+    per-surrogate reverse loops, which numba compiles from Python and whose vectorised stores
+    cannot be made non-temporal (staging them through a buffer measured slower)."""
     return nbytes >= STREAM_BYTES
 
 
-@intrinsic
-def _stream(typingctx, dst, src, n):  # pragma: no cover - compiled
-    """``dst[:n] = src[:n]`` with 64-byte non-temporal vector stores, and ordinary stores for
-    the elements before ``dst``'s first 64-byte boundary and after its last (all of them when
-    ``dst`` is not element-aligned, which numpy and torch never produce). ``src`` is a small
-    buffer in cache. :func:`_fence` orders the streamed stores before anything that follows."""
-    sig = types.void(dst, src, types.intp)
+def _splat(builder: ir.IRBuilder, ty: ir.Type, value: ir.Value) -> ir.Value:
+    """``value`` in every lane of the vector type ``ty`` (``value`` itself for a scalar)."""
+    if not isinstance(ty, ir.VectorType):
+        return value
+    i32 = ir.IntType(32)
+    one = builder.insert_element(ir.Constant(ty, ir.Undefined), value, i32(0))
+    return builder.shuffle_vector(one, ir.Constant(ty, ir.Undefined),
+                                  ir.Constant(ir.VectorType(i32, ty.count), [0] * ty.count))
 
-    def codegen(context, builder, signature, args):
-        dptr = context.make_array(signature.args[0])(context, builder, args[0]).data
-        sptr = context.make_array(signature.args[1])(context, builder, args[1]).data
-        n = args[2]
-        size = context.get_abi_sizeof(dptr.type.pointee)
-        width = max(1, 64 // size)
-        vec = ir.VectorType(dptr.type.pointee, width).as_pointer()
+
+def _emit_steps(builder: ir.IRBuilder, ty: ir.Type, js: list[ir.Value], xs: list[ir.Value],
+                vp: ir.Value, cp: ir.Value, outs: list[ir.Value], consts: tuple[ir.Value, ...],
+                size: int, cuba: bool, reset: int, keep_h: bool, stream: bool) -> None:
+    """``len(xs)`` forward steps of the neurons at each index in ``js`` (one neuron each, or
+    a vector of them when ``ty`` is a vector type), the state carried in registers from step
+    to step, the groups of ``js`` interleaved operation by operation (independent chains for
+    the out-of-order core): the arithmetic of :mod:`snn.cpu_kernels.loops`, operation for
+    operation (``fmul`` and ``fadd`` without contraction, as numba compiles
+    ``beta * v + c * x``). Stores to ``outs`` are non-temporal when ``stream`` (vectors
+    only; the caller has aligned them)."""
+    beta, c, th, al, vr, one, zero = (_splat(builder, ty, k) for k in consts)
+    vector = isinstance(ty, ir.VectorType)
+    flag = builder.module.add_metadata([ir.IntType(32)(1)])
+
+    def at(p: ir.Value) -> list[ir.Value]:
+        return [builder.bitcast(builder.gep(p, [j]), ty.as_pointer()) for j in js]
+
+    def each(f: Callable[..., ir.Value], *columns: list[ir.Value]) -> list[ir.Value]:
+        return [f(*row) for row in zip(*columns)]
+
+    def load(p: ir.Value) -> list[ir.Value]:
+        return [builder.load(q, align=size) for q in at(p)]
+
+    v = load(vp)
+    i = load(cp) if cuba else []
+    for xp, op in zip(xs, outs):
+        x = load(xp)
+        if cuba:
+            i = each(lambda i_, x_: builder.fadd(builder.fmul(al, i_), x_), i, x)
+            x = i
+        h = each(lambda v_, x_: builder.fadd(builder.fmul(beta, v_), builder.fmul(c, x_)), v, x)
+        s = each(lambda h_: builder.select(
+            builder.fcmp_ordered(">=", builder.fsub(h_, th), zero), one, zero), h)
+        for q, value in zip(at(op), h if keep_h else s):
+            if stream and vector:
+                builder.store(value, q, align=64).set_metadata("nontemporal", flag)
+            else:
+                builder.store(value, q, align=size)
+        if reset == SUBTRACT:
+            v = each(lambda h_, s_: builder.fsub(h_, builder.fmul(s_, th)), h, s)
+        elif reset == HARD:
+            v = each(lambda h_, s_: builder.fsub(h_, builder.fmul(s_, builder.fsub(h_, vr))),
+                     h, s)
+        else:
+            v = h
+    for q, value in zip(at(vp), v):
+        builder.store(value, q, align=size)
+    for q, value in zip(at(cp) if cuba else [], i):
+        builder.store(value, q, align=size)
+
+
+def _type_rows(rows: int, args: tuple[types.Type, ...]) -> Any:
+    """Typing and code generation of :func:`_forward_rows` ``(rows)``."""
+    arrays = args[:2 * rows + 2]
+    dtype = arrays[0].dtype if isinstance(arrays[0], types.Array) else None
+    if dtype not in (types.float32, types.float64) or any(
+            not isinstance(a, types.Array) or a.ndim != 1 or a.layout != "C"
+            or a.dtype != dtype for a in arrays):
+        return None
+
+    def codegen(context, builder, signature, values):
+        tys = signature.args
+        data = [context.make_array(tys[k])(context, builder, values[k]).data
+                for k in range(len(arrays))]
+        xs, vp, cp, outs = data[:rows], data[rows], data[rows + 1], data[rows + 2:]
+        n = builder.extract_value(
+            context.make_array(tys[rows])(context, builder, values[rows]).shape, 0)
+        first = 2 * rows + 2
+        arg = dict(zip(("cuba", "beta", "c", "th", "al", "vr", "reset", "keep_h", "one",
+                        "zero", "stream"), range(first, len(tys))))
+
+        def cast(name: str, to: types.Type) -> ir.Value:
+            return context.cast(builder, values[arg[name]], tys[arg[name]], to)
+
+        consts = tuple(cast(k, dtype) for k in ("beta", "c", "th", "al", "vr", "one", "zero"))
+        fty = xs[0].type.pointee
+        size = context.get_abi_sizeof(fty)
+        vec = ir.VectorType(fty, 64 // size)
         i64 = ir.IntType(64)
-        zero, one = i64(0), i64(1)
-        addr = builder.ptrtoint(dptr, i64)
-        head = builder.udiv(builder.urem(builder.sub(i64(64), builder.urem(addr, i64(64))),
-                                         i64(64)), i64(size))
-        odd = builder.icmp_unsigned("!=", builder.urem(addr, i64(size)), zero)
-        head = builder.select(odd, n, head)
+        # streaming stores need every row's vectors on 64-byte boundaries: rows that share
+        # their offset from one, starting on an element boundary
+        skew = builder.urem(builder.ptrtoint(outs[0], i64), i64(64))
+        aligned = builder.icmp_unsigned("==", builder.urem(skew, i64(size)), i64(0))
+        for op in outs[1:]:
+            same = builder.icmp_unsigned("==", builder.urem(builder.ptrtoint(op, i64), i64(64)),
+                                         skew)
+            aligned = builder.and_(aligned, same)
+        head = builder.udiv(builder.urem(builder.sub(i64(64), skew), i64(64)), i64(size))
         head = builder.select(builder.icmp_signed("<", head, n), head, n)
-        with cgutils.for_range_slice(builder, zero, head, one) as (j, _):
-            builder.store(builder.load(builder.gep(sptr, [j])), builder.gep(dptr, [j]))
-        nvec = builder.udiv(builder.sub(n, head), i64(width))
-        flag = builder.module.add_metadata([ir.IntType(32)(1)])
-        with cgutils.for_range(builder, nvec) as loop:
-            j = builder.add(head, builder.mul(loop.index, i64(width)))
-            value = builder.load(builder.bitcast(builder.gep(sptr, [j]), vec), align=size)
-            store = builder.store(value, builder.bitcast(builder.gep(dptr, [j]), vec), align=64)
-            store.set_metadata("nontemporal", flag)
-        done = builder.add(head, builder.mul(nvec, i64(width)))
-        with cgutils.for_range_slice(builder, done, n, one) as (j, _):
-            builder.store(builder.load(builder.gep(sptr, [j])), builder.gep(dptr, [j]))
+        head = builder.select(aligned, head, i64(0))
+        width = i64(vec.count)
+        npair = builder.udiv(builder.sub(n, head), i64(2 * vec.count))
+        paired = builder.add(head, builder.mul(npair, i64(2 * vec.count)))
+        nvec = builder.udiv(builder.sub(n, paired), width)  # 0 or 1
+        done = builder.add(paired, builder.mul(nvec, width))
+
+        def loops(cuba: bool, reset: int, keep_h: bool, stream: bool) -> None:
+            step = (xs, vp, cp, outs, consts, size, cuba, reset, keep_h)
+            with cgutils.for_range_slice(builder, i64(0), head, i64(1)) as (j, _):
+                _emit_steps(builder, fty, [j], *step, False)
+            with cgutils.for_range(builder, npair) as loop:  # two vectors per iteration
+                j = builder.add(head, builder.mul(loop.index, i64(2 * vec.count)))
+                _emit_steps(builder, vec, [j, builder.add(j, width)], *step, stream)
+            with cgutils.for_range_slice(builder, paired, done, width) as (j, _):
+                _emit_steps(builder, vec, [j], *step, stream)
+            with cgutils.for_range_slice(builder, done, n, i64(1)) as (j, _):
+                _emit_steps(builder, fty, [j], *step, False)
+
+        def branch(cond: ir.Value, then: Callable[[], None], other: Callable[[], None]) -> None:
+            with builder.if_else(cond) as (yes, no):
+                with yes:
+                    then()
+                with no:
+                    other()
+
+        def stores(cuba: bool, reset: int) -> None:
+            stream = builder.and_(cast("stream", types.boolean), aligned)
+            branch(cast("keep_h", types.boolean), lambda: loops(cuba, reset, True, False),
+                   lambda: branch(stream, lambda: loops(cuba, reset, False, True),
+                                  lambda: loops(cuba, reset, False, False)))
+
+        def resets(cuba: bool) -> None:
+            kind = cast("reset", types.int64)
+            branch(builder.icmp_signed("==", kind, i64(SUBTRACT)), lambda: stores(cuba, SUBTRACT),
+                   lambda: branch(builder.icmp_signed("==", kind, i64(HARD)),
+                                  lambda: stores(cuba, HARD), lambda: stores(cuba, -1)))
+
+        branch(cast("cuba", types.boolean), lambda: resets(True), lambda: resets(False))
         return context.get_dummy_value()
 
-    return sig, codegen
+    return types.void(*args), codegen
+
+
+def _forward_rows(rows: int) -> Any:
+    """The intrinsic ``f(x0, ..., v, cur, o0, ..., cuba, beta, c, th, al, vr, reset, keep_h,
+    one, zero, stream)``: ``rows`` forward time steps of a block's neurons, step ``k``
+    reading the row ``xk`` and writing the row ``ok`` (1-D contiguous rows of one float
+    type): the spikes, or the pre-reset membranes when ``keep_h`` (the backward's
+    recomputation). ``v`` (and ``cur`` when ``cuba``) hold the state before and after. An
+    output row may be its input row.
+
+    Emitted as LLVM IR rather than compiled from Python so that the spikes can be written
+    with non-temporal stores (:func:`streams`) as the loop goes: scalar steps up to the
+    outputs' first 64-byte boundary, one 64-byte vector of neurons per iteration, scalar
+    steps for the rest. Streaming needs every output row at the same offset from a 64-byte
+    boundary (else ordinary stores are used). One copy of the loop is emitted for each
+    LIF/CuBa x reset x kind of store, chosen once per call. With ``stream``, :func:`_fence`
+    must follow a worker's last call."""
+    names = [f"x{k}" for k in range(rows)] + ["v", "cur"] + [f"o{k}" for k in range(rows)]
+    names += ["cuba", "beta", "c", "th", "al", "vr", "reset", "keep_h", "one", "zero",
+              "stream"]
+    source = (f"def rows{rows}(typingctx, {', '.join(names)}):\n"
+              f"    return _type_rows({rows}, ({', '.join(names)},))\n")
+    namespace: dict[str, Any] = {"_type_rows": _type_rows}
+    exec(compile(source, f"<{__name__} rows{rows}>", "exec"), namespace)
+    return intrinsic(namespace[f"rows{rows}"])
 
 
 @intrinsic
@@ -187,136 +313,61 @@ UNROLL = 4
 pass four rows): each neuron's state, or its gradient, stays in a register for four steps,
 and four rows of each ``[T, N]`` array are read or written in one pass (``T % 4`` leftover
 steps run one at a time). Interleaved on one core at T=256, B*N=524288, float32, the backward
-took about 23% less time than with one step per pass; the forward was unchanged within the
-noise (``benchmarks/profile_neurons_cpu.py``)."""
-
-_STEP = """
-def {name}({xs}, v, cur, {outs}, cuba, beta, c, th, al, vr, reset, keep_h, one, zero):
-    for j in range(v.shape[0]):
-        vv = v[j]
-        i = cur[j]
-{body}
-        v[j] = vv
-        if cuba:
-            cur[j] = i
-"""
-"""``steps`` forward steps of a block, step ``k`` reading ``x{k}`` and writing ``o{k}``: the
-spikes, or the pre-reset membranes when ``keep_h`` (the backward's recomputation). The
-state is carried in registers from step to step."""
-
-_FSTEP = """
-        if cuba:
-            i = al * i + x{k}[j]
-            h = beta * vv + c * i
-        else:
-            h = beta * vv + c * x{k}[j]
-        s = one if h - th >= zero else zero
-        if keep_h:
-            o{k}[j] = h
-        else:
-            o{k}[j] = s
-        if reset == SUBTRACT:
-            vv = h - s * th
-        elif reset == HARD:
-            vv = h - s * (h - vr)
-        else:
-            vv = h"""
-"""One forward step of one neuron (the arithmetic of :mod:`snn.cpu_kernels.loops`, operation
-for operation)."""
+took about 23% less time than with one step per pass, and the streamed forward 59 against
+88 ms (one step per pass: 68-77 ms; ``benchmarks/profile_neurons_cpu.py``)."""
 
 
-def _build_step(steps: int) -> Any:
-    """The numba function of ``steps`` forward steps (:data:`_STEP`)."""
-    name = f"step{steps}"
-    source = (_STEP.replace("{name}", name)
-              .replace("{xs}", ", ".join(f"x{k}" for k in range(steps)))
-              .replace("{outs}", ", ".join(f"o{k}" for k in range(steps)))
-              .replace("{body}", "".join(_FSTEP.replace("{k}", str(k))
-                                         for k in range(steps)).strip("\n")))
-    namespace: dict[str, Any] = {"SUBTRACT": SUBTRACT, "HARD": HARD}
-    exec(compile(source, f"<{__name__} {name}>", "exec"), namespace)
-    return njit(nogil=True, error_model="numpy", inline="always")(namespace[name])
-
-
-_step = _build_step(1)
-_step4 = _build_step(UNROLL)
+_row1 = _forward_rows(1)
+_row4 = _forward_rows(UNROLL)
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _block(x, n0, n1, v0, i0, v, cur, out, o0, inplace, stage, cuba, beta, c, th, al, vr,
-           reset, keep_h, one, zero):  # pragma: no cover - compiled
+def _block(x, n0, n1, v0, i0, v, cur, out, o0, cuba, beta, c, th, al, vr, reset, keep_h,
+           stream, one, zero):  # pragma: no cover - compiled
     """The forward recurrence of neurons ``n0:n1`` from their initial state, every step's
-    spikes (pre-reset membranes when ``keep_h``) into ``out[t, o0:o0 + n1 - n0]``, or over
-    ``x`` itself when ``inplace`` (one array for both, so that LLVM vectorises without its
-    run-time overlap check, which would fall back to scalar code). With a non-empty
-    ``stage`` (``[UNROLL, chunk]``), chunks of four steps are computed into it and streamed
-    to ``out`` (:func:`streams`). Leaves the final state in ``v[:m]``/``cur[:m]``."""
+    spikes (pre-reset membranes when ``keep_h``) into ``out[t, o0:o0 + n1 - n0]`` (``out``
+    may be ``x`` itself), :data:`UNROLL` steps per pass. Leaves the final state in
+    ``v[:m]``/``cur[:m]``."""
     m = n1 - n0
+    o1 = o0 + m
     vb = v[:m]
     ib = cur[:m]
     vb[:] = v0[n0:n1]
     ib[:] = i0[n0:n1]
     T = x.shape[0]
     T4 = T - T % UNROLL
-    if inplace:
-        for t in range(0, T4, UNROLL):
-            xa, xb, xc, xd = x[t, n0:n1], x[t + 1, n0:n1], x[t + 2, n0:n1], x[t + 3, n0:n1]
-            _step4(xa, xb, xc, xd, vb, ib, xa, xb, xc, xd, cuba, beta, c, th, al, vr, reset,
-                   keep_h, one, zero)
-        for t in range(T4, T):
-            xs = x[t, n0:n1]
-            _step(xs, vb, ib, xs, cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
-    else:
-        o1 = o0 + m
-        if stage.shape[1] > 0:
-            k = stage.shape[1]
-            for t in range(0, T4, UNROLL):
-                for a in range(0, m, k):
-                    e = min(m, a + k)
-                    q = e - a
-                    s0, s1, s2, s3 = stage[0, :q], stage[1, :q], stage[2, :q], stage[3, :q]
-                    _step4(x[t, n0 + a:n0 + e], x[t + 1, n0 + a:n0 + e],
-                           x[t + 2, n0 + a:n0 + e], x[t + 3, n0 + a:n0 + e], vb[a:e], ib[a:e],
-                           s0, s1, s2, s3, cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
-                    _stream(out[t, o0 + a:o0 + e], s0, q)
-                    _stream(out[t + 1, o0 + a:o0 + e], s1, q)
-                    _stream(out[t + 2, o0 + a:o0 + e], s2, q)
-                    _stream(out[t + 3, o0 + a:o0 + e], s3, q)
-        else:
-            for t in range(0, T4, UNROLL):
-                _step4(x[t, n0:n1], x[t + 1, n0:n1], x[t + 2, n0:n1], x[t + 3, n0:n1], vb, ib,
-                       out[t, o0:o1], out[t + 1, o0:o1], out[t + 2, o0:o1], out[t + 3, o0:o1],
-                       cuba, beta, c, th, al, vr, reset, keep_h, one, zero)
-        for t in range(T4, T):  # leftover steps, ordinary stores
-            _step(x[t, n0:n1], vb, ib, out[t, o0:o1], cuba, beta, c, th, al, vr, reset,
-                  keep_h, one, zero)
+    for t in range(0, T4, UNROLL):
+        _row4(x[t, n0:n1], x[t + 1, n0:n1], x[t + 2, n0:n1], x[t + 3, n0:n1], vb, ib,
+              out[t, o0:o1], out[t + 1, o0:o1], out[t + 2, o0:o1], out[t + 3, o0:o1], cuba,
+              beta, c, th, al, vr, reset, keep_h, one, zero, stream)
+    for t in range(T4, T):
+        _row1(x[t, n0:n1], vb, ib, out[t, o0:o1], cuba, beta, c, th, al, vr, reset, keep_h,
+              one, zero, stream)
 
 
 @njit(cache=True, parallel=True, nogil=True, error_model="numpy")
 def forward(x, v0, i0, beta, c, thr, p, kind, reset, blk, workers, spikes, vT, iT,
-            inplace, stream):  # pragma: no cover - compiled
-    """Forward over ``x`` ``[T, N]``: the spikes and the final membrane (and current for
-    CuBa), in blocks of ``blk`` neurons. ``beta``/``c``/``thr`` hold one value each
-    (``[1]``). ``inplace``: ``spikes`` is ``x`` itself (see :func:`_block`). ``stream``: write
-    the spikes with non-temporal stores (:func:`streams`; not when ``inplace``)."""
+            stream):  # pragma: no cover - compiled
+    """Forward over ``x`` ``[T, N]``: the spikes (``spikes`` may be ``x`` itself) and the
+    final membrane (and current for CuBa), in blocks of ``blk`` neurons. ``beta``/``c``/
+    ``thr`` hold one value each (``[1]``). ``stream``: write the spikes with non-temporal
+    stores (:func:`streams`)."""
     N = x.shape[1]
     one, zero, b0, c0, th, al, vr = _scalars(beta, c, thr, p)
     cuba = kind == CUBA
     nblk = (N + blk - 1) // blk
     workers = max(1, min(workers, nblk))
-    streaming = stream and not inplace
     for w in prange(workers):
         v = np.empty(blk, x.dtype)
         cur = np.empty(blk, x.dtype)
-        stage = np.empty((UNROLL, STREAM_CHUNK if streaming else 0), x.dtype)
         for b in range(w, nblk, workers):
             n0 = b * blk
             n1 = min(N, n0 + blk)
-            _block(x, n0, n1, v0, i0, v, cur, spikes, n0, inplace, stage, cuba, b0, c0, th, al,
-                   vr, reset, False, one, zero)
+            _block(x, n0, n1, v0, i0, v, cur, spikes, n0, cuba, b0, c0, th, al, vr, reset,
+                   False, stream, one, zero)
             vT[n0:n1] = v[:n1 - n0]
             iT[n0:n1] = cur[:n1 - n0]
-        if streaming:
+        if stream:
             _fence()
 
 
@@ -465,7 +516,6 @@ def _build_backward(reverse_key: str) -> Any:
         workers = max(1, min(workers, nblk))
         for w in prange(workers):
             hl = np.empty((T, blk), x.dtype)
-            nostage = np.empty((UNROLL, 0), x.dtype)  # the membranes stay in cache
             v = np.empty(blk, x.dtype)
             cur = np.empty(blk, x.dtype)
             dv = np.empty(blk, x.dtype)
@@ -478,8 +528,8 @@ def _build_backward(reverse_key: str) -> Any:
                 n0 = b * blk
                 n1 = min(N, n0 + blk)
                 m = n1 - n0
-                _block(x, n0, n1, v0, i0, v, cur, hl, 0, False, nostage, cuba, b0, c0, th, al,
-                       vr, reset, True, one, zero)
+                _block(x, n0, n1, v0, i0, v, cur, hl, 0, cuba, b0, c0, th, al, vr, reset, True,
+                       False, one, zero)
                 dvb = dv[:m]
                 dib = di[:m]
                 dvb[:] = gvT[n0:n1]

@@ -183,7 +183,7 @@ class NumbaEngine:
                 lif_loops.forward(
                     _np(x), _np(v0), _np(i0), _np(beta), _np(c), _np(thr), consts, spec.kind,
                     spec.reset, lif_loops.forward_block(N, workers), workers, _np(spikes),
-                    _np(v_t), _np(i_t), inplace,
+                    _np(v_t), _np(i_t),
                     lif_loops.streams(spikes.numel() * spikes.element_size()),
                 )
                 return ForwardResult(spikes, None, v_t, i_t if spec.kind == KIND_CUBA else None,

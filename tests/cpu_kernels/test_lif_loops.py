@@ -59,20 +59,27 @@ def _run_both(kind, reset, detach, surrogate, gs_mode, dtype, sums=(False, False
                    staged["gx"], staged["gv0"], staged["gi0"], np.empty(N, dtype),
                    staged["gbeta"], staged["gthr"])
     lif_loops.forward(x, v0, i0, beta, c, thr, p, kind, reset, 1024, workers, fused["s"],
-                      fused["vT"], fused["iT"], False, False)
-    over = x.copy()  # the spikes written over the input
-    lif_loops.forward(over, v0, i0, beta, c, thr, p, kind, reset, 1024, workers, over,
-                      np.empty(N, dtype), np.empty(N, dtype), True, True)
-    assert over.tobytes() == fused["s"].tobytes()
+                      fused["vT"], fused["iT"], False)
+    for stream in (False, True):  # the spikes written over the input
+        over = x.copy()
+        lif_loops.forward(over, v0, i0, beta, c, thr, p, kind, reset, 1024, workers, over,
+                          np.empty(N, dtype), np.empty(N, dtype), stream)
+        assert over.tobytes() == fused["s"].tobytes(), f"spikes over x differ (stream {stream})"
     lif_loops.backward(x, v0, i0, beta, c, thr, p, kind, reset, detach, sid, gs, gs_mode, gvT,
                        giT, *sums, blk, workers, fused["gx"], fused["gv0"], fused["gi0"],
                        fused["gbeta"], fused["gthr"])
-    # the spikes through non-temporal stores, into an output that starts off a 64-byte
-    # boundary (offset by one element) so that the unaligned head and tail are written too
-    streamed = np.full(x.size + 1, np.nan, dtype)[1:].reshape(x.shape)
-    lif_loops.forward(x, v0, i0, beta, c, thr, p, kind, reset, 1024, workers, streamed,
-                      np.empty(N, dtype), np.empty(N, dtype), False, True)
-    assert streamed.tobytes() == fused["s"].tobytes(), "streamed spikes differ"
+    # the spikes through non-temporal stores, into outputs that start off a 64-byte boundary
+    # (offset by one element), so that the scalar head and tail are written too: rows all at
+    # that offset (a width of whole 64-byte lines) stream; rows at different offsets (this
+    # width) fall back to ordinary stores
+    lines = N - N % 16
+    for width in (lines, N):
+        streamed = np.full(T * width + 1, np.nan, dtype)[1:].reshape(T, width)
+        lif_loops.forward(np.ascontiguousarray(x[:, :width]), v0[:width], i0[:width], beta, c,
+                          thr, p, kind, reset, 1024, workers, streamed, np.empty(width, dtype),
+                          np.empty(width, dtype), True)
+        assert streamed.tobytes() == fused["s"][:, :width].tobytes(), (
+            f"streamed spikes differ ({width} neurons)")
     if kind != loops.CUBA:  # no current: the staged loops pass the final state through
         staged["iT"], fused["iT"] = i0, fused["iT"] * 0 + i0
     return staged, fused

@@ -100,7 +100,7 @@ def streams(nbytes: int) -> bool:
     keeping them in cache, as glibc's ``memcpy`` does for large copies. That is a gain for
     outputs far larger than the caches, which the next operation reads from memory anyway;
     smaller ones keep ordinary stores, so that their consumer finds them in cache.
-    :func:`_row` issues each streaming store right after the loads of the same neurons, so
+    :func:`_emit_steps` issues each streaming store right after the loads of the same neurons, so
     that reading ``x`` and writing the spikes overlap as in ``memcpy``: computing a chunk of
     steps into a small buffer first and streaming it out afterwards (the previous design)
     took about 1.4x as long at T=256, B*N=524288 on one core.
